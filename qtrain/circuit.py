@@ -1,0 +1,293 @@
+"""Circuits as plain data, with parameter sharing by name.
+
+A `Circuit` is an append-only list of frozen `Op`s. Every trainable rotation
+holds an integer index into theta; names are sugar, mapped to indices in the
+order of first use, so `rx(0, "a"); rz(1, "a")` ties both rotations to theta[0]
+and autograd sums their gradients. Each gate is validated when it is added, so
+running a circuit never meets a malformed gate.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from numbers import Real
+from typing import Any
+
+import torch
+
+from qtrain.engine import COMPLEX_DTYPES, PauliSum, Program, expval, infidelity, simulate
+from qtrain.engine.gates import GATES, PAULI_AXES
+from qtrain.engine.observables import Observable, as_pauli_sum
+from qtrain.lowering import lower
+
+Angle = float | str
+
+
+@dataclass(frozen=True, eq=False)
+class Op:
+    """One gate. `param` indexes theta for a trainable rotation; `angle` is a
+    fixed angle; `axes` holds per-sample Pauli axes (0=X, 1=Y, 2=Z) for
+    `pauli_rot`; `matrix` the user's operator for `unitary`."""
+
+    name: str
+    qubits: tuple[int, ...]
+    param: int | None = None
+    angle: float | None = None
+    axes: torch.Tensor | None = None
+    matrix: torch.Tensor | None = None
+
+
+class Circuit:
+    """A parameterized circuit on `n_qubits` qubits (qubit 0 = most significant bit)."""
+
+    def __init__(self, n_qubits: int) -> None:
+        if isinstance(n_qubits, bool) or not isinstance(n_qubits, int) or n_qubits < 1:
+            raise ValueError(f"n_qubits must be a positive int, got {n_qubits!r}")
+        self.n_qubits = n_qubits
+        self._ops: list[Op] = []
+        self._names: dict[str, int] = {}
+        self._program: tuple[int, Program] | None = None
+
+    # ---- building -----------------------------------------------------------------
+
+    @property
+    def ops(self) -> tuple[Op, ...]:
+        return tuple(self._ops)
+
+    @property
+    def parameters(self) -> tuple[str, ...]:
+        """Parameter names in order of first use; theta[..., i] is parameters[i]."""
+        return tuple(self._names)
+
+    @property
+    def n_params(self) -> int:
+        return len(self._names)
+
+    @property
+    def slot_params(self) -> tuple[int, ...]:
+        """For each trainable gate, in circuit order, the index of its parameter."""
+        return tuple(op.param for op in self._ops if op.param is not None)
+
+    def add(self, name: str, qubits: int | Sequence[int], angle: Angle | None = None, *, axes: Any = None, matrix: Any = None) -> Circuit:
+        """Append a gate by name (see `qtrain.engine.gates.GATES`); returns self."""
+        index = len(self._ops)
+        where = f"gate {index} ({name!r})"
+        spec = GATES.get(name)
+        if spec is None:
+            raise ValueError(f"{where}: unknown gate {name!r}; known gates: {', '.join(sorted(GATES))}")
+        qubits = (qubits,) if isinstance(qubits, int) else tuple(qubits)
+        matrix = _check_matrix(where, matrix, len(qubits)) if spec.kind == "unitary" else _forbid(where, "matrix", matrix)
+        width = spec.n_qubits or len(qubits)
+        if len(qubits) != width:
+            raise ValueError(f"{where}: takes {width} qubit(s), got {qubits}")
+        for q in qubits:
+            if isinstance(q, bool) or not isinstance(q, int) or not 0 <= q < self.n_qubits:
+                raise ValueError(f"{where}: qubit {q!r} out of range for a {self.n_qubits}-qubit circuit")
+        if len(set(qubits)) != len(qubits):
+            raise ValueError(f"{where}: repeated qubit in {qubits}")
+        axes = _check_axes(where, axes) if spec.kind == "pauli_rotation" else _forbid(where, "axes", axes)
+        param, fixed = None, None
+        if spec.takes_angle:
+            param, fixed = self._resolve_angle(where, angle)
+        elif angle is not None:
+            raise ValueError(f"{where}: takes no angle, got {angle!r}")
+        self._ops.append(Op(name, qubits, param, fixed, axes, matrix))
+        return self
+
+    def _resolve_angle(self, where: str, angle: Any) -> tuple[int | None, float | None]:
+        if isinstance(angle, str):
+            if not angle:
+                raise ValueError(f"{where}: a parameter name must be a non-empty string")
+            return self._names.setdefault(angle, len(self._names)), None
+        if isinstance(angle, bool) or not isinstance(angle, Real):
+            raise TypeError(f"{where}: angle must be a float (fixed) or a str (parameter name), got {angle!r}")
+        if not math.isfinite(float(angle)):
+            raise ValueError(f"{where}: angle must be finite, got {angle!r}")
+        return None, float(angle)
+
+    def rx(self, qubit: int, angle: Angle) -> Circuit:
+        return self.add("rx", qubit, angle)
+
+    def ry(self, qubit: int, angle: Angle) -> Circuit:
+        return self.add("ry", qubit, angle)
+
+    def rz(self, qubit: int, angle: Angle) -> Circuit:
+        return self.add("rz", qubit, angle)
+
+    def pauli_rot(self, qubit: int, angle: Angle, axes: Any) -> Circuit:
+        """A rotation about a per-sample Pauli axis: `axes` is (B,) of 0/1/2 or 'X'/'Y'/'Z'."""
+        return self.add("pauli_rot", qubit, angle, axes=axes)
+
+    def h(self, qubit: int) -> Circuit:
+        return self.add("h", qubit)
+
+    def x(self, qubit: int) -> Circuit:
+        return self.add("x", qubit)
+
+    def y(self, qubit: int) -> Circuit:
+        return self.add("y", qubit)
+
+    def z(self, qubit: int) -> Circuit:
+        return self.add("z", qubit)
+
+    def s(self, qubit: int) -> Circuit:
+        return self.add("s", qubit)
+
+    def t(self, qubit: int) -> Circuit:
+        return self.add("t", qubit)
+
+    def sx(self, qubit: int) -> Circuit:
+        return self.add("sx", qubit)
+
+    def cz(self, a: int, b: int) -> Circuit:
+        return self.add("cz", (a, b))
+
+    def cnot(self, control: int, target: int) -> Circuit:
+        return self.add("cnot", (control, target))
+
+    def swap(self, a: int, b: int) -> Circuit:
+        return self.add("swap", (a, b))
+
+    def unitary(self, qubits: int | Sequence[int], matrix: Any) -> Circuit:
+        """A general 1- or 2-qubit unitary, (d, d) shared or (B, d, d) per sample."""
+        return self.add("unitary", qubits, matrix=matrix)
+
+    @classmethod
+    def from_gates(cls, gates: Iterable[Sequence[Any]], n_qubits: int) -> Circuit:
+        """Build from (name, qubits, angle_or_param_or_None[, axes]) tuples; for
+        "unitary" the third entry is the matrix."""
+        circuit = cls(n_qubits)
+        for i, gate in enumerate(gates):
+            if not 3 <= len(gate) <= 4:
+                raise ValueError(f"gate {i}: expected (name, qubits, angle[, axes]), got {gate!r}")
+            name, qubits, arg = gate[:3]
+            if name == "unitary":
+                circuit.add(name, qubits, matrix=arg)
+            else:
+                circuit.add(name, qubits, arg, axes=gate[3] if len(gate) == 4 else None)
+        return circuit
+
+    def untied(self) -> Circuit:
+        """The same circuit with every trainable gate given its own parameter
+        (named "<name>@<gate index>"), in the order of `slot_params`."""
+        out = Circuit(self.n_qubits)
+        names = self.parameters
+        for i, op in enumerate(self._ops):
+            angle = f"{names[op.param]}@{i}" if op.param is not None else op.angle
+            out.add(op.name, op.qubits, angle, axes=op.axes, matrix=op.matrix)
+        return out
+
+    def __len__(self) -> int:
+        return len(self._ops)
+
+    def __repr__(self) -> str:
+        return f"Circuit(n_qubits={self.n_qubits}, gates={len(self)}, parameters={self.parameters})"
+
+    # ---- running -------------------------------------------------------------------
+
+    def program(self) -> Program:
+        """The lowered, diagonal-fused program, rebuilt only after new gates."""
+        if self._program is None or self._program[0] != len(self._ops):
+            self._program = (len(self._ops), lower(self._ops, self.n_qubits))
+        return self._program[1]
+
+    def state(self, theta: torch.Tensor | None = None, *, dtype: torch.dtype | None = None, diff_method: str = "backprop") -> torch.Tensor:
+        """Final states, (B, 2**n) complex. dtype defaults to complex128 for a
+        float64 theta and complex64 otherwise."""
+        return self._run(theta, dtype, diff_method).reshape(-1, 2**self.n_qubits)
+
+    def expval(
+        self,
+        theta: torch.Tensor | None,
+        observable: Observable | Sequence[Observable],
+        *,
+        dtype: torch.dtype | None = None,
+        diff_method: str = "backprop",
+    ) -> torch.Tensor:
+        """<H> per sample: (B,) for one observable, (B, K) for a list of K."""
+        many = isinstance(observable, (list, tuple))
+        sums = [_checked_observable(o, self.n_qubits) for o in (observable if many else [observable])]
+        state = self._run(theta, dtype, diff_method)
+        values = [expval(state, s) for s in sums]
+        return torch.stack(values, dim=-1) if many else values[0]
+
+    def infidelity(self, theta: torch.Tensor | None, target: torch.Tensor, *, dtype: torch.dtype | None = None, diff_method: str = "backprop") -> torch.Tensor:
+        """1 - |<target|psi(theta)>|^2 per sample, (B,)."""
+        return infidelity(self._run(theta, dtype, diff_method), target)
+
+    def _run(self, theta: torch.Tensor | None, dtype: torch.dtype | None, diff_method: str) -> torch.Tensor:
+        program = self.program()
+        theta = self._check_theta(theta)
+        if dtype is None:
+            dtype = torch.complex128 if theta.dtype == torch.float64 else torch.complex64
+        if dtype not in COMPLEX_DTYPES:
+            raise TypeError(f"dtype must be torch.complex64 or torch.complex128, got {dtype}")
+        index = torch.tensor(self.slot_params, dtype=torch.long, device=theta.device)
+        angles = theta[:, index]  # (B or 1, n_slots): parameter sharing is this one gather
+        batch = theta.shape[0]
+        if program.batch > 1:
+            if batch not in (1, program.batch):
+                raise ValueError(f"theta has batch {batch}, but the circuit's per-sample gates have batch {program.batch}")
+            batch = program.batch
+        return simulate(program, angles, batch, dtype, theta.device, diff_method)
+
+    def _check_theta(self, theta: Any) -> torch.Tensor:
+        if theta is None:
+            if self.n_params:
+                raise ValueError(f"theta is required: the circuit has {self.n_params} parameters {self.parameters}")
+            return torch.zeros(1, 0)
+        if not isinstance(theta, torch.Tensor):
+            raise TypeError(f"theta must be a torch.Tensor, got {type(theta).__name__}")
+        if not theta.dtype.is_floating_point:
+            raise TypeError(f"theta must be a real floating tensor (float32 or float64), got dtype {theta.dtype}")
+        if theta.dim() not in (1, 2) or theta.shape[-1] != self.n_params:
+            raise ValueError(f"theta has shape {tuple(theta.shape)}; expected ({self.n_params},) or (B, {self.n_params}) for parameters {self.parameters}")
+        return theta.unsqueeze(0) if theta.dim() == 1 else theta
+
+
+def _forbid(where: str, what: str, value: Any) -> None:
+    if value is not None:
+        raise ValueError(f"{where}: takes no {what}")
+    return None
+
+
+def _check_axes(where: str, axes: Any) -> torch.Tensor:
+    if axes is None:
+        raise ValueError(f"{where}: needs per-sample axes, a (B,) tensor of 0/1/2 or a sequence of 'X'/'Y'/'Z'")
+    if isinstance(axes, str):
+        axes = list(axes)
+    if not isinstance(axes, torch.Tensor):
+        axes = torch.tensor([PAULI_AXES.index(a) if a in PAULI_AXES else a for a in axes])
+    if axes.dim() != 1 or axes.numel() == 0 or axes.is_floating_point() or axes.is_complex():
+        raise ValueError(f"{where}: axes must be a non-empty 1-D integer tensor, got shape {tuple(axes.shape)} dtype {axes.dtype}")
+    bad = axes[(axes < 0) | (axes > 2)]
+    if bad.numel():
+        raise ValueError(f"{where}: axes must be 0 (X), 1 (Y) or 2 (Z), got {bad[0].item()}")
+    return axes.long()
+
+
+def _check_matrix(where: str, matrix: Any, width: int) -> torch.Tensor:
+    if matrix is None:
+        raise ValueError(f"{where}: needs a matrix")
+    if width not in (1, 2):
+        raise ValueError(f"{where}: a unitary acts on 1 or 2 qubits, got {width}")
+    m = matrix if isinstance(matrix, torch.Tensor) else torch.as_tensor(matrix, dtype=torch.complex128)
+    d = 2**width
+    if m.dim() not in (2, 3) or tuple(m.shape[-2:]) != (d, d):
+        raise ValueError(f"{where}: matrix must be ({d}, {d}) or (B, {d}, {d}) for {width} qubit(s), got {tuple(m.shape)}")
+    check = m.detach().to(torch.complex128).reshape(-1, d, d)
+    if not torch.isfinite(torch.view_as_real(check)).all():
+        raise ValueError(f"{where}: matrix has non-finite entries")
+    error = (check @ check.conj().transpose(-1, -2) - torch.eye(d, dtype=torch.complex128, device=check.device)).abs().max().item()
+    if error > 1e-5:
+        raise ValueError(f"{where}: matrix is not unitary (max |U U^dagger - I| = {error:.2e})")
+    return m
+
+
+def _checked_observable(observable: Observable, n_qubits: int) -> PauliSum:
+    pauli_sum = as_pauli_sum(observable)
+    if pauli_sum.max_qubit >= n_qubits:
+        raise ValueError(f"observable {str(observable)!r} acts on qubit {pauli_sum.max_qubit}, but the circuit has {n_qubits} qubits")
+    return pauli_sum

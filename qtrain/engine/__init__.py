@@ -1,0 +1,49 @@
+"""qtrain's statevector engine: pure torch, no Lightning or Hydra.
+
+`simulate` is the single entry point the circuit front end calls; the modules
+below it each do one thing (gate table, kernels, observables, forward run,
+adjoint differentiation).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from qtrain.engine.adjoint import adjoint_state
+from qtrain.engine.observables import PauliString, PauliSum, expval, expvals, infidelity
+from qtrain.engine.simulate import COMPLEX_DTYPES, Program, Step, fuse_diagonals, run_program
+
+DIFF_METHODS = ("backprop", "adjoint")
+
+
+def simulate(
+    program: Program,
+    angles: torch.Tensor,
+    batch: int,
+    dtype: torch.dtype = torch.complex64,
+    device: torch.device | str = "cpu",
+    diff_method: str = "backprop",
+) -> torch.Tensor:
+    """Final states (batch, 2, ..., 2) for angles (batch or 1, n_slots)."""
+    if diff_method not in DIFF_METHODS:
+        raise ValueError(f"diff_method must be one of {DIFF_METHODS}, got {diff_method!r}")
+    if dtype not in COMPLEX_DTYPES:
+        raise TypeError(f"dtype must be torch.complex64 or torch.complex128, got {dtype}")
+    device = torch.device(device)
+    if diff_method == "adjoint":
+        return adjoint_state(program, angles, batch, dtype, device)
+    return run_program(program, angles, batch, dtype, device)
+
+
+__all__ = [
+    "DIFF_METHODS",
+    "PauliString",
+    "PauliSum",
+    "Program",
+    "Step",
+    "expval",
+    "expvals",
+    "fuse_diagonals",
+    "infidelity",
+    "simulate",
+]

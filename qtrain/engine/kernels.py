@@ -1,0 +1,83 @@
+"""Apply a matrix or a diagonal to some qubits of a batched state.
+
+A state is a complex tensor of shape (B, 2, ..., 2) with one axis per qubit
+(qubit 0 first, so `state.reshape(B, 2**n)` puts qubit 0 at the most
+significant bit). Operators carry a leading batch axis of size B (one matrix
+per sample) or 1 (shared by all samples). Nothing here mutates its input:
+every kernel returns a new tensor, so autograd can differentiate through it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+
+def n_qubits_of(state: torch.Tensor) -> int:
+    return state.dim() - 1
+
+
+def apply_matrix(state: torch.Tensor, matrix: torch.Tensor, qubits: Sequence[int]) -> torch.Tensor:
+    """Apply (B or 1, 2^k, 2^k) matrices to `qubits` (in that order; the first
+    qubit is the most significant bit of the matrix index)."""
+    n = n_qubits_of(state)
+    k = len(qubits)
+    if k == 1:
+        # View the state as (B, left, 2, right) around the target axis: one
+        # einsum with no permutation copies, the fastest path on CPU and GPU.
+        q = qubits[0]
+        view = state.reshape(state.shape[0], 2**q, 2, 2 ** (n - q - 1))
+        return torch.einsum("bij,bljr->blir", matrix, view).reshape(state.shape)
+    # k >= 2: contract the matrix's input axes with the target axes in place,
+    # using integer sublists so no axis has to be moved by hand.
+    tensor = matrix.reshape(matrix.shape[0], *([2] * (2 * k)))
+    out_axes = [n + 1 + j for j in range(k)]
+    in_axes = [n + 1 + k + j for j in range(k)]
+    state_axes = list(range(n + 1))
+    result_axes = list(range(n + 1))
+    for j, q in enumerate(qubits):
+        state_axes[1 + q] = in_axes[j]
+        result_axes[1 + q] = out_axes[j]
+    out = torch.einsum(tensor, [0, *out_axes, *in_axes], state, state_axes, result_axes)
+    return out.contiguous()
+
+
+def apply_diagonal(state: torch.Tensor, diagonal: torch.Tensor, qubits: Sequence[int]) -> torch.Tensor:
+    """Multiply by a diagonal operator given as (B or 1, 2^k) on `qubits`.
+
+    The diagonal is reshaped so that it broadcasts against the state: a single
+    elementwise product, one read and one write of the state.
+    """
+    n = n_qubits_of(state)
+    k = len(qubits)
+    diag = diagonal.reshape(diagonal.shape[0], *([2] * k))
+    order = sorted(range(k), key=lambda j: qubits[j])
+    diag = diag.permute(0, *(1 + j for j in order))  # axes now in increasing qubit order
+    targets = set(qubits)
+    shape = [diag.shape[0]] + [2 if q in targets else 1 for q in range(n)]
+    return state * diag.reshape(shape)
+
+
+def zero_state(batch: int, n_qubits: int, dtype: torch.dtype, device: torch.device | str) -> torch.Tensor:
+    """|0...0> for every sample, shape (B, 2, ..., 2)."""
+    state = torch.zeros(batch, 2**n_qubits, dtype=dtype, device=device)
+    state[:, 0] = 1
+    return state.reshape(batch, *([2] * n_qubits))
+
+
+def inner(bra: torch.Tensor, ket: torch.Tensor) -> torch.Tensor:
+    """<bra|ket> per sample: (B, 2, ..., 2) x2 -> (B,) complex."""
+    return (bra.conj() * ket).reshape(ket.shape[0], -1).sum(dim=1)
+
+
+def reduced_overlap(bra: torch.Tensor, ket: torch.Tensor, qubit: int) -> torch.Tensor:
+    """M[b, i, j] = sum over all other qubits of conj(bra[b, ..i..]) ket[b, ..j..].
+
+    Then <bra| G_qubit |ket> = sum_ij G[b, i, j] M[b, i, j] for any 2x2 G, so the
+    overlap with several operators costs one read of the two states and no
+    state-sized write. -> (B, 2, 2)
+    """
+    n = n_qubits_of(ket)
+    shape = (ket.shape[0], 2**qubit, 2, 2 ** (n - qubit - 1))
+    return torch.einsum("blir,bljr->bij", bra.reshape(shape).conj(), ket.reshape(shape))

@@ -1,0 +1,163 @@
+"""Pauli strings, weighted Pauli sums and the state-overlap cost.
+
+Expectation values never build a 2^n x 2^n matrix: a Z-only term is a signed
+sum of marginal probabilities, and a term with X or Y flips the state along
+those qubits' axes (a view plus one copy) and multiplies by a small phase
+tensor that broadcasts over the state.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import torch
+
+_NUMBER = r"(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"
+# One term: optional sign, optional coefficient (with optional '*'), Pauli factors.
+_TERM = re.compile(rf"\s*(?P<sign>[+-])?\s*(?P<coeff>{_NUMBER})?\s*(?P<star>\*)?\s*(?P<paulis>(?:[XYZI]\s*\d+\s*)*)")
+_FACTOR = re.compile(r"([XYZI])\s*(\d+)")
+
+
+@dataclass(frozen=True)
+class PauliString:
+    """coeff * P_{q1} P_{q2} ..., with `paulis` as ((qubit, 'X'|'Y'|'Z'), ...)
+    sorted by qubit. An empty `paulis` is the identity."""
+
+    paulis: tuple[tuple[int, str], ...]
+    coeff: float = 1.0
+
+    def __post_init__(self) -> None:
+        qubits = [q for q, _ in self.paulis]
+        if len(set(qubits)) != len(qubits):
+            raise ValueError(f"Pauli string {self.paulis} acts twice on one qubit")
+        for q, p in self.paulis:
+            if p not in ("X", "Y", "Z") or not isinstance(q, int) or q < 0:
+                raise ValueError(f"bad Pauli factor {p}{q} in {self.paulis}")
+        object.__setattr__(self, "paulis", tuple(sorted(self.paulis)))
+
+    @property
+    def is_diagonal(self) -> bool:
+        return all(p == "Z" for _, p in self.paulis)
+
+    @property
+    def max_qubit(self) -> int:
+        return max((q for q, _ in self.paulis), default=-1)
+
+    def __str__(self) -> str:
+        body = " ".join(f"{p}{q}" for q, p in self.paulis) or "I"
+        return f"{self.coeff:g}*{body}"
+
+
+@dataclass(frozen=True)
+class PauliSum:
+    """A real-weighted sum of Pauli strings (a Hermitian observable)."""
+
+    terms: tuple[PauliString, ...]
+
+    @classmethod
+    def parse(cls, text: str) -> PauliSum:
+        """Parse e.g. "Z0 Z1", "0.5*Z0 Z1 - 0.3*Y0 Y2 + X2", "-Z0 + 2"."""
+        if not isinstance(text, str) or not text.strip():
+            raise ValueError(f"observable must be a non-empty string, got {text!r}")
+        terms, pos = [], 0
+        while pos < len(text):
+            m = _TERM.match(text, pos)
+            body = m.group("paulis") if m else ""
+            dangling_star = m is not None and m.group("star") and not body.strip()
+            if m is None or m.end() == pos or not (m.group("coeff") or body.strip()) or dangling_star:
+                raise ValueError(f"cannot parse observable {text!r} at position {pos}: {text[pos:]!r}")
+            if terms and not m.group("sign"):
+                raise ValueError(f"observable {text!r}: expected '+' or '-' before {text[pos:].strip()!r}")
+            coeff = float(m.group("coeff") or 1.0) * (-1.0 if m.group("sign") == "-" else 1.0)
+            factors = [(int(q), p) for p, q in _FACTOR.findall(body) if p != "I"]
+            terms.append(PauliString(tuple(factors), coeff))
+            pos = m.end()
+        return cls(tuple(terms))
+
+    @property
+    def max_qubit(self) -> int:
+        return max((t.max_qubit for t in self.terms), default=-1)
+
+    def __str__(self) -> str:
+        return " + ".join(str(t) for t in self.terms)
+
+
+Observable = str | PauliString | PauliSum
+
+
+def as_pauli_sum(observable: Observable) -> PauliSum:
+    """Accept a string, a PauliString or a PauliSum."""
+    if isinstance(observable, PauliSum):
+        return observable
+    if isinstance(observable, PauliString):
+        return PauliSum((observable,))
+    if isinstance(observable, str):
+        return PauliSum.parse(observable)
+    raise TypeError(f"observable must be a str, PauliString or PauliSum, got {type(observable).__name__}")
+
+
+def _diagonal_term(probs: torch.Tensor, term: PauliString) -> torch.Tensor:
+    """<Z_a Z_b ...> from probabilities (B, 2, ..., 2): marginalize onto the
+    term's qubits, then a signed sum over 2^k entries."""
+    qubits = [q for q, _ in term.paulis]
+    if not qubits:
+        return probs.reshape(probs.shape[0], -1).sum(dim=1)
+    others = [1 + q for q in range(probs.dim() - 1) if q not in qubits]
+    marginal = probs.sum(dim=others) if others else probs  # (B, 2, ..., 2) over the term's qubits
+    sign = torch.ones((), dtype=probs.dtype, device=probs.device)
+    for _ in qubits:
+        sign = torch.stack((sign, -sign))  # Kronecker product of (1, -1) factors
+    return (marginal * sign).reshape(probs.shape[0], -1).sum(dim=1)
+
+
+def _offdiagonal_term(state: torch.Tensor, term: PauliString) -> torch.Tensor:
+    """Re <psi| P |psi> for a string with at least one X or Y."""
+    n = state.dim() - 1
+    flips = [1 + q for q, p in term.paulis if p in ("X", "Y")]
+    moved = torch.flip(state, dims=flips)  # X and Y swap |0> and |1> on their qubits
+    # After the flip, entry b of P|psi> picks up, per qubit, a phase that depends
+    # on the output bit b: X -> (1, 1), Y -> (-i, i), Z -> (1, -1).
+    phase = torch.ones([1] * (n + 1), dtype=state.dtype, device=state.device)
+    for q, p in term.paulis:
+        if p == "X":
+            continue
+        factor = torch.tensor((-1j, 1j) if p == "Y" else (1, -1), dtype=state.dtype, device=state.device)
+        shape = [1] * (n + 1)
+        shape[1 + q] = 2
+        phase = phase * factor.reshape(shape)
+    return (state.conj() * moved * phase).reshape(state.shape[0], -1).sum(dim=1).real
+
+
+def expval(state: torch.Tensor, observable: Observable) -> torch.Tensor:
+    """<psi|H|psi> per sample: state (B, 2, ..., 2) -> (B,) real."""
+    pauli_sum = as_pauli_sum(observable)
+    n = state.dim() - 1
+    if pauli_sum.max_qubit >= n:
+        raise ValueError(f"observable {pauli_sum} acts on qubit {pauli_sum.max_qubit}, but the state has {n} qubits")
+    total = torch.zeros(state.shape[0], dtype=state.real.dtype, device=state.device)
+    probs = None
+    for term in pauli_sum.terms:
+        if term.is_diagonal:
+            probs = probs if probs is not None else state.real**2 + state.imag**2
+            total = total + term.coeff * _diagonal_term(probs, term)
+        else:
+            total = total + term.coeff * _offdiagonal_term(state, term)
+    return total
+
+
+def expvals(state: torch.Tensor, observables: Iterable[Observable]) -> torch.Tensor:
+    """Several observables at once: -> (B, K)."""
+    return torch.stack([expval(state, o) for o in observables], dim=-1)
+
+
+def infidelity(state: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """1 - |<target|psi>|^2 per sample; target is (2^n,) or (B, 2^n)."""
+    batch = state.shape[0]
+    flat = state.reshape(batch, -1)
+    if target.shape[-1] != flat.shape[1] or target.dim() > 2:
+        raise ValueError(f"target state has shape {tuple(target.shape)}, expected ({flat.shape[1]},) or (B, {flat.shape[1]})")
+    target = target.to(dtype=flat.dtype, device=flat.device)
+    overlap = (target.conj() * flat).sum(dim=1)
+    return 1 - (overlap.real**2 + overlap.imag**2)

@@ -1,0 +1,102 @@
+"""`QuantumLayer`: a circuit as a torch module for hybrid models."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from qtrain.circuit import Circuit
+from qtrain.engine.observables import Observable
+
+INITS = ("uniform", "zeros", "small")
+
+
+class QuantumLayer(nn.Module):
+    """Maps (batch, n_inputs) data to (batch, n_observables) expectation values.
+
+    The circuit's parameters named in `inputs` are fed from the data, column by
+    column, in the order given; every other parameter is a trainable weight,
+    owned here as one `nn.Parameter` of shape (n_weights,) in the circuit's
+    parameter order (`weight_names`).
+
+    init: "uniform" on [-pi, pi) (default), "zeros", or "small", uniform on
+    [-init_width, init_width].
+    """
+
+    def __init__(
+        self,
+        circuit: Circuit,
+        observables: Sequence[Observable],
+        inputs: Sequence[str] = (),
+        *,
+        init: str = "uniform",
+        init_width: float = 0.1,
+        diff_method: str = "backprop",
+        dtype: torch.dtype = torch.complex64,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        super().__init__()
+        if isinstance(observables, (str, bytes)) or not len(observables):
+            raise ValueError(f"observables must be a non-empty list, got {observables!r}")
+        missing = [name for name in inputs if name not in circuit.parameters]
+        if missing:
+            raise ValueError(f"inputs {missing} are not parameters of the circuit; its parameters are {circuit.parameters}")
+        if len(set(inputs)) != len(inputs):
+            raise ValueError(f"inputs repeat a name: {list(inputs)}")
+        if init not in INITS:
+            raise ValueError(f"init must be one of {INITS}, got {init!r}")
+        if not init_width > 0:
+            raise ValueError(f"init_width must be positive, got {init_width!r}")
+        if dtype not in (torch.complex64, torch.complex128):
+            raise TypeError(f"dtype must be torch.complex64 or torch.complex128, got {dtype}")
+        if diff_method not in ("backprop", "adjoint"):
+            raise ValueError(f"diff_method must be 'backprop' or 'adjoint', got {diff_method!r}")
+        self.circuit = circuit
+        self.observables = list(observables)
+        circuit.expval(None if not circuit.n_params else torch.zeros(circuit.n_params), self.observables)  # validate once, early
+        self.input_names = tuple(inputs)
+        self.weight_names = tuple(p for p in circuit.parameters if p not in inputs)
+        self.init, self.init_width = init, init_width
+        self.diff_method, self.dtype = diff_method, dtype
+        real = torch.float64 if dtype == torch.complex128 else torch.float32
+        self.weight = nn.Parameter(torch.empty(len(self.weight_names), dtype=real))
+        # theta = cat([inputs, weights])[:, order]: `order` places each column at its parameter index.
+        position = {name: i for i, name in enumerate(self.input_names + self.weight_names)}
+        self.register_buffer("order", torch.tensor([position[p] for p in circuit.parameters], dtype=torch.long), persistent=False)
+        self.reset_parameters(generator)
+
+    def reset_parameters(self, generator: torch.Generator | None = None) -> None:
+        with torch.no_grad():
+            if self.init == "zeros":
+                self.weight.zero_()
+            else:
+                width = math.pi if self.init == "uniform" else self.init_width
+                u = torch.rand(self.weight.shape, generator=generator, dtype=self.weight.dtype)
+                self.weight.copy_((2 * u - 1) * width)
+
+    def forward(self, x: torch.Tensor | None = None, theta: torch.Tensor | None = None) -> torch.Tensor:
+        """x: (batch, n_inputs) data; theta: optional weights, (n_weights,) or
+        (B, n_weights), used instead of the layer's own (for landscapes)."""
+        weights = self.weight if theta is None else theta
+        if weights.shape[-1] != len(self.weight_names) or weights.dim() not in (1, 2):
+            raise ValueError(f"theta has shape {tuple(weights.shape)}; expected ({len(self.weight_names)},) or (B, {len(self.weight_names)})")
+        weights = weights.to(self.weight.dtype).reshape(-1, len(self.weight_names))
+        if self.input_names:
+            if x is None or x.dim() != 2 or x.shape[1] != len(self.input_names):
+                got = None if x is None else tuple(x.shape)
+                raise ValueError(f"x must have shape (batch, {len(self.input_names)}) for inputs {self.input_names}, got {got}")
+            x = x.to(self.weight.dtype)
+            batch = max(x.shape[0], weights.shape[0])
+            columns = torch.cat([x.expand(batch, -1), weights.expand(batch, -1)], dim=1)
+        else:
+            if x is not None:
+                raise ValueError("this layer has no inputs, but x was given")
+            columns = weights
+        full = columns[:, self.order]
+        return self.circuit.expval(full, self.observables, dtype=self.dtype, diff_method=self.diff_method)
+
+    def extra_repr(self) -> str:
+        return f"n_qubits={self.circuit.n_qubits}, inputs={self.input_names}, weights={len(self.weight_names)}, observables={self.observables}"

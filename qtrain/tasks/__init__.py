@@ -1,0 +1,2 @@
+"""Experiments as plain functions `run(cfg, out_dir) -> results`, one module
+each. The Hydra entry point (`qtrain.cli`) only picks one by name."""

@@ -1,0 +1,81 @@
+"""Random test circuits, built once as data and handed both to qtrain and to
+the reference simulator."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from qtrain import Circuit
+from tests import reference
+
+AXES = "XYZ"
+ROTATIONS = ("rx", "ry", "rz", "pauli_rot")
+FIXED_1Q = ("h", "x", "y", "z", "s", "t", "sx")
+FIXED_2Q = ("cz", "cnot", "swap")
+
+
+@dataclass
+class RandomCircuit:
+    circuit: Circuit
+    gates: list[dict]  # reference gates; "param" names an entry of theta instead of "angle"
+    batch: int
+
+    def reference_states(self, theta: np.ndarray) -> np.ndarray:
+        """(B, 2^n) reference states for theta (P,) or (B, P)."""
+        theta = np.broadcast_to(np.atleast_2d(theta), (self.batch, self.circuit.n_params))
+        index = {name: i for i, name in enumerate(self.circuit.parameters)}
+        return np.stack([reference.run(self.sample_gates(b, theta[b], index), self.circuit.n_qubits) for b in range(self.batch)])
+
+    def sample_gates(self, b: int, theta_b: np.ndarray, index: dict[str, int]) -> list[dict]:
+        out = []
+        for g in self.gates:
+            g = dict(g)
+            if "param" in g:
+                g["angle"] = float(theta_b[index[g.pop("param")]])
+            if "axes" in g:
+                g["axis"] = AXES[g.pop("axes")[b]]
+            if "matrix" in g and g["matrix"].ndim == 3:
+                g["matrix"] = g["matrix"][b]
+            out.append(g)
+        return out
+
+
+def random_circuit(rng: np.random.Generator, n: int, n_gates: int, batch: int, n_names: int = 3, per_sample: bool = True) -> RandomCircuit:
+    """Every gate kind, parameters drawn from a small pool of names (so they
+    are shared), per-sample axes and unitaries when `per_sample`."""
+    circuit, gates = Circuit(n), []
+    kinds = ROTATIONS + FIXED_1Q + ("unitary",) + (FIXED_2Q if n > 1 else ())
+    for _ in range(n_gates):
+        name = str(rng.choice(kinds))
+        if name == "pauli_rot" and not per_sample:
+            name = "ry"
+        width = 2 if name in FIXED_2Q or (name == "unitary" and n > 1 and rng.random() < 0.5) else 1
+        qubits = tuple(int(q) for q in rng.choice(n, size=width, replace=False))
+        gate = {"name": name, "qubits": qubits}
+        if name in ROTATIONS:
+            shared = rng.random() < 0.7
+            gate["param" if shared else "angle"] = f"p{rng.integers(n_names)}" if shared else float(rng.uniform(-np.pi, np.pi))
+            angle = gate.get("param", gate.get("angle"))
+            if name == "pauli_rot":
+                gate["axes"] = rng.integers(3, size=batch)
+                circuit.pauli_rot(qubits[0], angle, torch.tensor(gate["axes"]))
+            else:
+                circuit.add(name, qubits, angle)
+        elif name == "unitary":
+            count = batch if per_sample and rng.random() < 0.5 else None
+            d = 2**width
+            m = np.stack([reference.random_unitary(rng, d) for _ in range(count)]) if count else reference.random_unitary(rng, d)
+            gate["matrix"] = m
+            circuit.unitary(qubits, torch.tensor(m))
+        else:
+            circuit.add(name, qubits)
+        gates.append(gate)
+    return RandomCircuit(circuit, gates, batch)
+
+
+def random_theta(rng: np.random.Generator, circuit: Circuit, batch: int | None) -> np.ndarray:
+    shape = (circuit.n_params,) if batch is None else (batch, circuit.n_params)
+    return rng.uniform(-np.pi, np.pi, size=shape)

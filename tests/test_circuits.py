@@ -1,0 +1,100 @@
+"""Whole random circuits against the reference; batching; numerical stability."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from qtrain import Circuit
+from tests.circuits import random_circuit, random_theta
+from tests.conftest import REAL, TOLERANCE
+
+
+@pytest.mark.parametrize("dtype", [torch.complex128, torch.complex64])
+@pytest.mark.parametrize("n", [1, 2, 3, 4, 5, 6])
+def test_random_circuit_matches_reference(rng, dtype, n):
+    rc = random_circuit(rng, n, n_gates=12 * n + 12, batch=3)
+    assert len(set(rc.circuit.slot_params)) < len(rc.circuit.slot_params)  # parameters really are shared
+    theta = random_theta(rng, rc.circuit, batch=3)
+    got = rc.circuit.state(torch.tensor(theta, dtype=REAL[dtype]), dtype=dtype).numpy()
+    assert np.abs(got - rc.reference_states(theta)).max() < TOLERANCE[dtype]
+
+
+def test_one_theta_broadcasts_over_per_sample_circuits(rng):
+    rc = random_circuit(rng, 3, n_gates=30, batch=4)
+    theta = random_theta(rng, rc.circuit, batch=None)  # (P,)
+    got = rc.circuit.state(torch.tensor(theta)).numpy()
+    assert got.shape == (4, 8)
+    assert np.abs(got - rc.reference_states(theta)).max() < 1e-10
+
+
+def test_batched_equals_looped(rng):
+    c = Circuit(4)
+    for layer in range(3):
+        for q in range(4):
+            c.ry(q, f"y{q}").rz(q, f"z{layer}")
+        for q in range(3):
+            c.cnot(q, q + 1)
+    theta = torch.tensor(random_theta(rng, c, batch=7))
+    batched = c.expval(theta, "Z0 Z1 + 0.5*X2")
+    looped = torch.cat([c.expval(t, "Z0 Z1 + 0.5*X2") for t in theta])
+    assert torch.allclose(batched, looped, atol=1e-12, rtol=0)
+
+
+def test_norm_preserved_over_1000_layers_complex64():
+    n, layers = 4, 1000
+    gen = torch.Generator().manual_seed(0)
+    axes_per_gate = torch.randint(0, 3, (layers, n, 8), generator=gen)
+    c = Circuit(n)
+    for layer in range(layers):
+        for q in range(n):
+            c.pauli_rot(q, f"t{layer}_{q}", axes_per_gate[layer, q])
+        for q in range(n - 1):
+            c.cz(q, q + 1)
+    theta = torch.rand(8, c.n_params, generator=gen) * 2 * math.pi
+    norms = c.state(theta, dtype=torch.complex64).abs().pow(2).sum(dim=1)
+    assert (norms - 1).abs().max().item() < 1e-5
+
+
+def test_cz_ladder_is_fused_into_one_diagonal():
+    c = Circuit(5).ry(0, "a")
+    for q in range(4):
+        c.cz(q, q + 1)
+    c.z(2).s(4).rx(1, "b")
+    steps = c.program().steps
+    assert [s.kind for s in steps] == ["rotation", "fixed", "rotation"]
+    assert steps[1].diagonal and steps[1].qubits == (0, 1, 2, 3, 4)
+
+
+def test_parameters_in_order_of_first_use():
+    c = Circuit(3)
+    c.ry(0, math.pi / 4)
+    c.rx(1, "a").rz(2, "b").rx(0, "a").ry(2, "c")
+    assert c.parameters == ("a", "b", "c")
+    assert c.slot_params == (0, 1, 0, 2)
+    c2 = Circuit.from_gates([("ry", (0,), "a"), ("cz", (0, 1), None), ("rx", (1,), 0.3)], n_qubits=2)
+    assert c2.parameters == ("a",) and len(c2) == 3
+
+
+def test_issue_example():
+    c = Circuit(3)
+    c.ry(0, math.pi / 4)
+    c.rx(1, "a")
+    c.rz(2, "a")
+    c.cz(0, 1)
+    c.cnot(1, 2)
+    theta = torch.tensor([[0.1], [0.2]])
+    assert c.expval(theta, "Z0 Z1").shape == (2,)
+    assert c.state(theta).shape == (2, 8)
+    assert c.state(torch.tensor([0.1])).shape == (1, 8)
+
+
+def test_gradient_flows_into_a_unitary_matrix_with_backprop():
+    angle = torch.tensor(0.3, dtype=torch.float64, requires_grad=True)
+    c_, s_ = torch.cos(angle), torch.sin(angle)
+    u = torch.stack([torch.stack([c_, -s_]), torch.stack([s_, c_])]).to(torch.complex128)  # a real rotation
+    value = Circuit(1).unitary(0, u).expval(None, "Z0", dtype=torch.complex128)
+    value.sum().backward()
+    # U|0> = (cos a, sin a): <Z> = cos 2a, d/da = -2 sin 2a
+    assert angle.grad.item() == pytest.approx(-2 * math.sin(0.6), abs=1e-12)

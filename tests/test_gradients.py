@@ -1,0 +1,131 @@
+"""Gradient identities: autograd = adjoint = parameter shift = finite difference,
+and a shared parameter's gradient is the sum over its gates."""
+
+import numpy as np
+import pytest
+import torch
+
+from qtrain import Circuit
+from tests import reference
+from tests.circuits import random_circuit, random_theta
+
+HAMILTONIAN = "0.7*Z0 Z1 - 0.4*X0 Y2 + 0.3*Y1 + Z2"
+TERMS = [(0.7, {0: "Z", 1: "Z"}), (-0.4, {0: "X", 2: "Y"}), (0.3, {1: "Y"}), (1.0, {2: "Z"})]
+
+
+def _grad(circuit, theta, diff_method, cost="expval", target=None):
+    theta = theta.clone().requires_grad_(True)
+    if cost == "expval":
+        value = circuit.expval(theta, HAMILTONIAN, diff_method=diff_method)
+    else:
+        value = circuit.infidelity(theta, target, diff_method=diff_method)
+    value.sum().backward()
+    return theta.grad
+
+
+def _reference_energies(rc, theta):
+    return np.array([reference.expval(s, TERMS) for s in rc.reference_states(theta)])
+
+
+@pytest.fixture(params=[3, 4])
+def case(request, rng):
+    rc = random_circuit(rng, request.param, n_gates=14 * request.param, batch=3, n_names=4)
+    return rc, random_theta(rng, rc.circuit, batch=3)
+
+
+def test_adjoint_equals_backprop(case):
+    rc, theta = case
+    t = torch.tensor(theta)
+    assert torch.allclose(_grad(rc.circuit, t, "adjoint"), _grad(rc.circuit, t, "backprop"), atol=1e-10, rtol=0)
+
+
+def test_adjoint_equals_backprop_for_infidelity(case, rng):
+    rc, theta = case
+    dim = 2**rc.circuit.n_qubits
+    target = torch.tensor(reference.random_unitary(rng, dim)[:, 0])
+    t = torch.tensor(theta)
+    a = _grad(rc.circuit, t, "adjoint", cost="infidelity", target=target)
+    b = _grad(rc.circuit, t, "backprop", cost="infidelity", target=target)
+    assert torch.allclose(a, b, atol=1e-10, rtol=0)
+
+
+def test_adjoint_equals_backprop_complex64(case):
+    rc, theta = case
+    t = torch.tensor(theta, dtype=torch.float32)
+    assert torch.allclose(_grad(rc.circuit, t, "adjoint"), _grad(rc.circuit, t, "backprop"), atol=1e-4, rtol=0)
+
+
+def test_adjoint_with_broadcast_theta(case):
+    rc, theta = case
+    t = torch.tensor(theta[0])  # (P,) shared by the per-sample circuits: gradient is summed over them
+    assert torch.allclose(_grad(rc.circuit, t, "adjoint"), _grad(rc.circuit, t, "backprop"), atol=1e-10, rtol=0)
+
+
+def test_parameter_shift_on_reference_equals_autograd(case):
+    """Shift each gate of the untied circuit by +-pi/2 in the reference
+    simulator, then sum the per-gate derivatives into their shared parameter."""
+    rc, theta = case
+    circuit = rc.circuit
+    untied = rc.__class__(circuit.untied(), rc.gates, rc.batch)
+    slots = np.array(circuit.slot_params)
+    # reference gates address parameters by name: rename each param gate like untied() does
+    names = circuit.parameters
+    untied.gates = [dict(g) for g in rc.gates]
+    for i, g in enumerate(untied.gates):
+        if "param" in g:
+            g["param"] = f"{g['param']}@{i}"
+    assert [g["param"] for g in untied.gates if "param" in g] == list(untied.circuit.parameters)
+    theta_untied = theta[:, slots]
+    shift = np.zeros((theta.shape[0], circuit.n_params))
+    for j, p in enumerate(slots):
+        e = np.zeros(len(slots))
+        e[j] = np.pi / 2
+        plus, minus = _reference_energies(untied, theta_untied + e), _reference_energies(untied, theta_untied - e)
+        shift[:, p] += (plus - minus) / 2
+    auto = _grad(circuit, torch.tensor(theta), "backprop").numpy()
+    assert len(names) < len(slots)
+    assert np.abs(shift - auto).max() < 1e-9
+
+
+def test_finite_difference_on_reference_equals_adjoint(case):
+    rc, theta = case
+    eps = 1e-6
+    fd = np.zeros_like(theta)
+    for p in range(theta.shape[1]):
+        e = np.zeros(theta.shape[1])
+        e[p] = eps
+        fd[:, p] = (_reference_energies(rc, theta + e) - _reference_energies(rc, theta - e)) / (2 * eps)
+    adjoint = _grad(rc.circuit, torch.tensor(theta), "adjoint").numpy()
+    assert np.abs(fd - adjoint).max() < 1e-6
+
+
+@pytest.mark.parametrize("diff_method", ["backprop", "adjoint"])
+def test_shared_gradient_is_sum_of_untied_gradients(case, diff_method):
+    rc, theta = case
+    circuit = rc.circuit
+    slots = torch.tensor(circuit.slot_params)
+    tied = _grad(circuit, torch.tensor(theta), diff_method)
+    untied = _grad(circuit.untied(), torch.tensor(theta)[:, slots], diff_method)
+    summed = torch.zeros_like(tied).index_add_(1, slots, untied)
+    assert torch.allclose(tied, summed, atol=1e-10, rtol=0)
+
+
+def test_adjoint_handles_fixed_and_diagonal_steps():
+    c = Circuit(3).h(0).ry(1, 0.3).rz(0, "a").cz(0, 1).cz(1, 2).s(2).rz(2, "a").cnot(2, 0).rx(0, "b").t(1)
+    theta = torch.tensor([[0.4, -1.1], [2.0, 0.5]], dtype=torch.float64)
+    a, b = _grad(c, theta, "adjoint"), _grad(c, theta, "backprop")
+    assert torch.allclose(a, b, atol=1e-12, rtol=0)
+
+
+def test_adjoint_memory_does_not_keep_intermediate_states():
+    """The adjoint graph holds the angles and the final state, whatever the depth."""
+    deep = Circuit(3)
+    for layer in range(50):
+        deep.rx(layer % 3, f"t{layer}").cz(0, 1)
+    theta = torch.rand(2, deep.n_params, dtype=torch.float64, requires_grad=True)
+    state = deep.state(theta, diff_method="adjoint")
+    node = state.grad_fn
+    while node is not None and "AdjointState" not in type(node).__name__:
+        node = node.next_functions[0][0]
+    assert node is not None
+    assert len(node.saved_tensors) == 2

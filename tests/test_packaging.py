@@ -1,0 +1,36 @@
+"""`import qtrain` stays light: no Lightning, Hydra or optional simulators."""
+
+import subprocess
+import sys
+
+
+def test_import_qtrain_pulls_no_heavy_dependencies():
+    code = (
+        "import sys, qtrain\n"
+        "heavy = ('lightning', 'pytorch_lightning', 'hydra', 'pennylane', 'torchquantum', 'tensorboard', 'matplotlib')\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules if m.split('.')[0] in heavy}))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "[]"
+
+
+def test_engine_imports_nothing_from_lightning_or_hydra():
+    from pathlib import Path
+
+    import qtrain.engine
+
+    for path in Path(qtrain.engine.__file__).parent.glob("*.py"):
+        text = path.read_text()
+        assert "lightning" not in text and "hydra" not in text, path
+
+
+def test_ci_runs_the_readme_test_command():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    readme = (root / "README.md").read_text()
+    quickstart = readme.split("## Quickstart", 1)[1].split("\n## ", 1)[0]
+    commands = [block.split("\n", 1)[1].split("```", 1)[0].strip() for block in quickstart.split("```bash")[1:]]
+    assert len(commands) == 2
+    ci_lines = (root / ".ci" / "run").read_text().splitlines()
+    assert commands[1] in ci_lines
