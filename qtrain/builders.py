@@ -38,3 +38,16 @@ def mcclean_angles(circuit: Circuit, n_samples: int, seed: int = 0, dtype: torch
     """Angles uniform on [0, 2 pi), (n_samples, n_params), from `seed`."""
     gen = torch.Generator().manual_seed(seed)
     return (2 * math.pi * torch.rand(n_samples, circuit.n_params, generator=gen, dtype=torch.float64)).to(dtype=dtype, device=device)
+
+
+def encoder_circuit(n_qubits: int = 2, n_layers: int = 2) -> Circuit:
+    """Angle encoding (ry by x_q) then trainable ry/rz layers and a CNOT chain."""
+    c = Circuit(n_qubits)
+    for q in range(n_qubits):
+        c.ry(q, f"x{q}")
+    for layer in range(n_layers):
+        for q in range(n_qubits):
+            c.ry(q, f"w{layer}_{q}").rz(q, f"v{layer}_{q}")
+        for q in range(n_qubits - 1):
+            c.cnot(q, q + 1)
+    return c

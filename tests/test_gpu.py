@@ -6,7 +6,7 @@ import torch
 
 from qtrain import QuantumLayer
 from tests.circuits import random_circuit, random_theta
-from tests.test_layers import encoder_circuit
+from qtrain.builders import encoder_circuit
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")]
 

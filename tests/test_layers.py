@@ -7,18 +7,7 @@ import torch
 from torch import nn
 
 from qtrain import Circuit, QuantumLayer
-
-
-def encoder_circuit(n: int = 2, layers: int = 2) -> Circuit:
-    c = Circuit(n)
-    for q in range(n):
-        c.ry(q, f"x{q}")
-    for layer in range(layers):
-        for q in range(n):
-            c.ry(q, f"w{layer}_{q}").rz(q, f"v{layer}_{q}")
-        for q in range(n - 1):
-            c.cnot(q, q + 1)
-    return c
+from qtrain.builders import encoder_circuit
 
 
 def test_forward_shape_and_weights():

@@ -13,23 +13,10 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from qtrain.circuit import Circuit
+from qtrain.builders import encoder_circuit
 from qtrain.layers import QuantumLayer
 
 log = logging.getLogger(__name__)
-
-
-def encoder_circuit(n_qubits: int, n_layers: int) -> Circuit:
-    """Angle encoding (ry by x_q) then trainable ry/rz layers and a CNOT chain."""
-    c = Circuit(n_qubits)
-    for q in range(n_qubits):
-        c.ry(q, f"x{q}")
-    for layer in range(n_layers):
-        for q in range(n_qubits):
-            c.ry(q, f"w{layer}_{q}").rz(q, f"v{layer}_{q}")
-        for q in range(n_qubits - 1):
-            c.cnot(q, q + 1)
-    return c
 
 
 def two_blobs(n: int, dim: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
