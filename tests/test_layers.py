@@ -31,7 +31,7 @@ def test_matches_circuit_with_assembled_theta():
 
 @pytest.mark.parametrize("init,bound", [("uniform", math.pi), ("small", 0.05), ("zeros", 0.0)])
 def test_init(init, bound):
-    layer = QuantumLayer(encoder_circuit(3, layers=8), ["Z0"], inputs=["x0", "x1", "x2"], init=init, init_width=0.05)
+    layer = QuantumLayer(encoder_circuit(3, n_layers=8), ["Z0"], inputs=["x0", "x1", "x2"], init=init, init_width=0.05)
     w = layer.weight.detach()
     assert w.abs().max() <= bound
     if init != "zeros":
