@@ -193,10 +193,18 @@ class Circuit:
             self._program = (len(self._ops), lower(self._ops, self.n_qubits))
         return self._program[1]
 
-    def state(self, theta: torch.Tensor | None = None, *, dtype: torch.dtype | None = None, diff_method: str = "backprop") -> torch.Tensor:
+    def state(
+        self,
+        theta: torch.Tensor | None = None,
+        *,
+        dtype: torch.dtype | None = None,
+        diff_method: str = "backprop",
+        initial_state: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """Final states, (B, 2**n) complex. dtype defaults to complex128 for a
-        float64 theta and complex64 otherwise."""
-        return self._run(theta, dtype, diff_method).reshape(-1, 2**self.n_qubits)
+        float64 theta and complex64 otherwise. `initial_state`, (2**n,) or
+        (B, 2**n), replaces |0...0> (e.g. to run a deep circuit layer by layer)."""
+        return self._run(theta, dtype, diff_method, initial_state).reshape(-1, 2**self.n_qubits)
 
     def expval(
         self,
@@ -205,19 +213,28 @@ class Circuit:
         *,
         dtype: torch.dtype | None = None,
         diff_method: str = "backprop",
+        initial_state: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """<H> per sample: (B,) for one observable, (B, K) for a list of K."""
         many = isinstance(observable, (list, tuple))
         sums = [_checked_observable(o, self.n_qubits) for o in (observable if many else [observable])]
-        state = self._run(theta, dtype, diff_method)
+        state = self._run(theta, dtype, diff_method, initial_state)
         values = [expval(state, s) for s in sums]
         return torch.stack(values, dim=-1) if many else values[0]
 
-    def infidelity(self, theta: torch.Tensor | None, target: torch.Tensor, *, dtype: torch.dtype | None = None, diff_method: str = "backprop") -> torch.Tensor:
+    def infidelity(
+        self,
+        theta: torch.Tensor | None,
+        target: torch.Tensor,
+        *,
+        dtype: torch.dtype | None = None,
+        diff_method: str = "backprop",
+        initial_state: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """1 - |<target|psi(theta)>|^2 per sample, (B,)."""
-        return infidelity(self._run(theta, dtype, diff_method), target)
+        return infidelity(self._run(theta, dtype, diff_method, initial_state), target)
 
-    def _run(self, theta: torch.Tensor | None, dtype: torch.dtype | None, diff_method: str) -> torch.Tensor:
+    def _run(self, theta: torch.Tensor | None, dtype: torch.dtype | None, diff_method: str, initial_state: torch.Tensor | None = None) -> torch.Tensor:
         program = self.program()
         theta = self._check_theta(theta)
         if dtype is None:
@@ -231,7 +248,22 @@ class Circuit:
             if batch not in (1, program.batch):
                 raise ValueError(f"theta has batch {batch}, but the circuit's per-sample gates have batch {program.batch}")
             batch = program.batch
-        return simulate(program, angles, batch, dtype, theta.device, diff_method)
+        initial = None
+        if initial_state is not None:
+            initial = self._check_initial_state(initial_state, dtype, theta.device)
+            if batch not in (1, initial.shape[0]) and initial.shape[0] != 1:
+                raise ValueError(f"initial_state has batch {initial.shape[0]}, but theta and the gates have batch {batch}")
+            batch = max(batch, initial.shape[0])
+        return simulate(program, angles, batch, dtype, theta.device, diff_method, initial)
+
+    def _check_initial_state(self, initial_state: Any, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+        dim = 2**self.n_qubits
+        if not isinstance(initial_state, torch.Tensor):
+            raise TypeError(f"initial_state must be a torch.Tensor, got {type(initial_state).__name__}")
+        if initial_state.dim() not in (1, 2) or initial_state.shape[-1] != dim:
+            raise ValueError(f"initial_state has shape {tuple(initial_state.shape)}; expected ({dim},) or (B, {dim})")
+        flat = initial_state.reshape(-1, dim).to(dtype=dtype, device=device)
+        return flat.reshape(flat.shape[0], *([2] * self.n_qubits))
 
     def _check_theta(self, theta: Any) -> torch.Tensor:
         if theta is None:

@@ -98,3 +98,26 @@ def test_gradient_flows_into_a_unitary_matrix_with_backprop():
     value.sum().backward()
     # U|0> = (cos a, sin a): <Z> = cos 2a, d/da = -2 sin 2a
     assert angle.grad.item() == pytest.approx(-2 * math.sin(0.6), abs=1e-12)
+
+
+def test_running_in_two_halves_through_initial_state_equals_whole(rng):
+    first = random_circuit(rng, 4, n_gates=25, batch=3)
+    second = random_circuit(rng, 4, n_gates=25, batch=3)
+    whole = Circuit(4)
+    for part in (first, second):
+        for op in part.circuit.ops:
+            name = part.circuit.parameters[op.param] if op.param is not None else op.angle
+            whole.add(op.name, op.qubits, name if op.param is None else f"{id(part)}{name}", axes=op.axes, matrix=op.matrix)
+    t1, t2 = random_theta(rng, first.circuit, 3), random_theta(rng, second.circuit, 3)
+    theta_whole = np.concatenate([t1, t2], axis=1)
+    middle = first.circuit.state(torch.tensor(t1))
+    assert middle.shape == (3, 16)
+    end = second.circuit.state(torch.tensor(t2), initial_state=middle)
+    assert torch.allclose(end, whole.state(torch.tensor(theta_whole)), atol=1e-12)
+
+
+def test_initial_state_broadcasts_over_the_batch(rng):
+    c = Circuit(2).rx(0, "a").cnot(0, 1)
+    plus = torch.tensor([1, 0, 1, 0], dtype=torch.complex128) / math.sqrt(2)  # |+>|0>
+    out = c.state(torch.tensor([[0.0], [math.pi]], dtype=torch.float64), initial_state=plus)
+    assert torch.allclose(out[0], torch.tensor([1, 0, 0, 1], dtype=torch.complex128) / math.sqrt(2))

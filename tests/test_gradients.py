@@ -129,3 +129,17 @@ def test_adjoint_memory_does_not_keep_intermediate_states():
         node = node.next_functions[0][0]
     assert node is not None
     assert len(node.saved_tensors) == 2
+
+
+def test_gradient_with_respect_to_the_initial_state(rng):
+    rc = random_circuit(rng, 3, n_gates=30, batch=2, per_sample=False)
+    theta = torch.tensor(random_theta(rng, rc.circuit, 2))
+    psi0 = torch.tensor(reference.random_unitary(rng, 8)[:2], requires_grad=True)
+    grads = []
+    for method in ("backprop", "adjoint"):
+        psi = psi0.detach().clone().requires_grad_(True)
+        t = theta.clone().requires_grad_(True)
+        rc.circuit.expval(t, HAMILTONIAN, diff_method=method, initial_state=psi).sum().backward()
+        grads.append((t.grad, psi.grad))
+    assert torch.allclose(grads[0][0], grads[1][0], atol=1e-10)
+    assert torch.allclose(grads[0][1], grads[1][1], atol=1e-10)

@@ -177,3 +177,14 @@ def test_layer_wrong_input_width():
     layer = QuantumLayer(_layer_circuit(), ["Z0"], inputs=["x0", "x1"])
     with pytest.raises(ValueError, match=r"x must have shape \(batch, 2\) .* got \(4, 3\)"):
         layer(torch.zeros(4, 3))
+
+
+def test_initial_state_wrong_size():
+    with pytest.raises(ValueError, match=r"initial_state has shape \(3,\); expected \(4,\) or \(B, 4\)"):
+        Circuit(2).h(0).state(initial_state=torch.ones(3, dtype=torch.complex64))
+
+
+def test_initial_state_batch_disagrees_with_theta():
+    c = Circuit(1).rx(0, "a")
+    with pytest.raises(ValueError, match="initial_state has batch 3, but theta and the gates have batch 2"):
+        c.state(torch.zeros(2, 1), initial_state=torch.ones(3, 2, dtype=torch.complex64))

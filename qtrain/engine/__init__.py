@@ -23,16 +23,18 @@ def simulate(
     dtype: torch.dtype = torch.complex64,
     device: torch.device | str = "cpu",
     diff_method: str = "backprop",
+    initial_state: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Final states (batch, 2, ..., 2) for angles (batch or 1, n_slots)."""
+    """Final states (batch, 2, ..., 2) for angles (batch or 1, n_slots), from
+    `initial_state` ((batch or 1, 2, ..., 2) in `dtype`; default |0...0>)."""
     if diff_method not in DIFF_METHODS:
         raise ValueError(f"diff_method must be one of {DIFF_METHODS}, got {diff_method!r}")
     if dtype not in COMPLEX_DTYPES:
         raise TypeError(f"dtype must be torch.complex64 or torch.complex128, got {dtype}")
     device = torch.device(device)
     if diff_method == "adjoint":
-        return adjoint_state(program, angles, batch, dtype, device)
-    return run_program(program, angles, batch, dtype, device)
+        return adjoint_state(program, angles, batch, dtype, device, initial_state)
+    return run_program(program, angles, batch, dtype, device, initial_state)
 
 
 __all__ = [

@@ -22,13 +22,16 @@ from qtrain.engine.simulate import Program, apply_step, half_angle_trig, run_pro
 
 
 class AdjointState(torch.autograd.Function):
-    """angles (B or 1, n_slots) -> final state (B, 2, ..., 2)."""
+    """angles (B or 1, n_slots), initial state (B or 1, 2, ..., 2) or None ->
+    final state (B, 2, ..., 2). The cotangent left after the backward sweep is
+    the gradient with respect to the initial state."""
 
     @staticmethod
-    def forward(ctx, angles, program: Program, batch: int, dtype: torch.dtype, device: torch.device):  # type: ignore[override]
+    def forward(ctx, angles, initial_state, program: Program, batch: int, dtype: torch.dtype, device: torch.device):  # type: ignore[override]
         with torch.no_grad():
-            state = run_program(program, angles, batch, dtype, device)
+            state = run_program(program, angles, batch, dtype, device, initial_state)
         ctx.program, ctx.dtype, ctx.device = program, dtype, device
+        ctx.initial_batch = None if initial_state is None else initial_state.shape[0]
         ctx.save_for_backward(angles, state)
         return state
 
@@ -59,15 +62,23 @@ class AdjointState(torch.autograd.Function):
         grads = (0.5 * overlaps.imag.T).to(angles.dtype)  # (B, n_slots)
         if angles.shape[0] == 1 and grads.shape[0] > 1:
             grads = grads.sum(dim=0, keepdim=True)  # angles were broadcast over the batch
-        return grads, None, None, None, None
+        grad_initial = None
+        if ctx.needs_input_grad[1]:
+            grad_initial = lam.sum(dim=0, keepdim=True) if ctx.initial_batch == 1 else lam
+        return grads, grad_initial, None, None, None, None
 
 
 def adjoint_state(
-    program: Program, angles: torch.Tensor, batch: int, dtype: torch.dtype, device: torch.device
+    program: Program,
+    angles: torch.Tensor,
+    batch: int,
+    dtype: torch.dtype,
+    device: torch.device,
+    initial_state: torch.Tensor | None = None,
 ) -> torch.Tensor:
     if program.needs_tensor_grad:
         raise ValueError(
             "diff_method='adjoint' differentiates only the rotation angles, but a gate's matrix requires grad; "
             "use diff_method='backprop'"
         )
-    return AdjointState.apply(angles, program, batch, dtype, device)
+    return AdjointState.apply(angles, initial_state, program, batch, dtype, device)

@@ -160,13 +160,22 @@ def half_angle_trig(angles: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def run_program(
-    program: Program, angles: torch.Tensor, batch: int, dtype: torch.dtype, device: torch.device
+    program: Program,
+    angles: torch.Tensor,
+    batch: int,
+    dtype: torch.dtype,
+    device: torch.device,
+    initial_state: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Evolve |0...0> through every step: -> (batch, 2, ..., 2). Differentiable
-    by plain autograd (memory grows with depth: one state per step)."""
+    """Evolve `initial_state` ((batch or 1, 2, ..., 2); default |0...0>) through
+    every step: -> (batch, 2, ..., 2). Differentiable by plain autograd (memory
+    grows with depth: one state per step)."""
     cos, sin = half_angle_trig(angles)
     operators = step_operators(program, cos, sin, dtype, device)
-    state = zero_state(batch, program.n_qubits, dtype, device)
+    if initial_state is None:
+        state = zero_state(batch, program.n_qubits, dtype, device)
+    else:
+        state = initial_state.expand(batch, *initial_state.shape[1:])
     for step, operator in zip(program.steps, operators):
         state = apply_step(state, step, operator)
     return state
