@@ -3,10 +3,45 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 
 from qtrain.circuit import Circuit
+
+
+@dataclass(frozen=True)
+class McCleanDraw:
+    """The random choices of S McClean circuits: axes (L, n, S) in {0, 1, 2}
+    (X, Y, Z) and angles (L, S, n) uniform on [0, 2 pi), float64."""
+
+    axes: torch.Tensor
+    angles: torch.Tensor
+
+
+def mcclean_draw(n_qubits: int, n_layers: int, n_samples: int, seed: int = 0) -> McCleanDraw:
+    """Draw axes and angles layer by layer from one generator, so the first L
+    layers are the same whatever `n_layers` is: a depth-L circuit is a prefix
+    of every deeper one, and the same seed gives the same numbers."""
+    if n_qubits < 1 or n_layers < 1 or n_samples < 1:
+        raise ValueError(f"need n_qubits, n_layers, n_samples >= 1, got {n_qubits}, {n_layers}, {n_samples}")
+    gen = torch.Generator().manual_seed(seed)
+    axes, angles = [], []
+    for _ in range(n_layers):
+        axes.append(torch.randint(0, 3, (n_qubits, n_samples), generator=gen, dtype=torch.int8))
+        angles.append(2 * math.pi * torch.rand(n_samples, n_qubits, generator=gen, dtype=torch.float64))
+    return McCleanDraw(torch.stack(axes), torch.stack(angles))
+
+
+def mcclean_layer(circuit: Circuit, layer: int, axes: torch.Tensor) -> Circuit:
+    """Append one McClean layer: per-sample Pauli rotations "theta_<layer>_<q>"
+    with axes (n, B), then CZ on (0,1), (1,2), ...; returns the circuit."""
+    n = circuit.n_qubits
+    for q in range(n):
+        circuit.pauli_rot(q, f"theta_{layer}_{q}", axes[q])
+    for q in range(n - 1):
+        circuit.cz(q, q + 1)
+    return circuit
 
 
 def mcclean_circuit(n_qubits: int, n_layers: int, n_samples: int, seed: int = 0, device: torch.device | str = "cpu") -> Circuit:
@@ -14,30 +49,26 @@ def mcclean_circuit(n_qubits: int, n_layers: int, n_samples: int, seed: int = 0,
 
     R_Y(pi/4) on every qubit (fixed), then `n_layers` layers of a rotation about
     a random Pauli axis on every qubit followed by CZ on (0,1), (1,2), ....
-    The axes are drawn per sample from `seed`, so the batch holds `n_samples`
-    different random circuits; the angles are the parameters
-    "theta_<layer>_<qubit>", in layer-major order (theta_0_0 is the paper's
-    theta_{1,1}). Draw them with `mcclean_angles`.
+    The axes are drawn per sample (`mcclean_draw`), so the batch holds
+    `n_samples` different random circuits; the parameters are
+    "theta_<layer>_<qubit>" in layer-major order (theta_0_0 is the paper's
+    theta_{1,1}). `mcclean_angles` with the same seed draws their angles.
     """
-    if n_qubits < 1 or n_layers < 1 or n_samples < 1:
-        raise ValueError(f"need n_qubits, n_layers, n_samples >= 1, got {n_qubits}, {n_layers}, {n_samples}")
-    gen = torch.Generator().manual_seed(seed)
-    axes = torch.randint(0, 3, (n_layers, n_qubits, n_samples), generator=gen).to(device)
+    draw = mcclean_draw(n_qubits, n_layers, n_samples, seed)
     c = Circuit(n_qubits)
     for q in range(n_qubits):
         c.ry(q, math.pi / 4)
     for layer in range(n_layers):
-        for q in range(n_qubits):
-            c.pauli_rot(q, f"theta_{layer}_{q}", axes[layer, q])
-        for q in range(n_qubits - 1):
-            c.cz(q, q + 1)
+        mcclean_layer(c, layer, draw.axes[layer].to(device))
     return c
 
 
-def mcclean_angles(circuit: Circuit, n_samples: int, seed: int = 0, dtype: torch.dtype = torch.float32, device: torch.device | str = "cpu") -> torch.Tensor:
-    """Angles uniform on [0, 2 pi), (n_samples, n_params), from `seed`."""
-    gen = torch.Generator().manual_seed(seed)
-    return (2 * math.pi * torch.rand(n_samples, circuit.n_params, generator=gen, dtype=torch.float64)).to(dtype=dtype, device=device)
+def mcclean_angles(
+    n_qubits: int, n_layers: int, n_samples: int, seed: int = 0, dtype: torch.dtype = torch.float32, device: torch.device | str = "cpu"
+) -> torch.Tensor:
+    """The angles of `mcclean_circuit(..., seed)`: (n_samples, n_layers * n_qubits)."""
+    angles = mcclean_draw(n_qubits, n_layers, n_samples, seed).angles  # (L, S, n)
+    return angles.permute(1, 0, 2).reshape(n_samples, -1).to(dtype=dtype, device=device)
 
 
 def encoder_circuit(n_qubits: int = 2, n_layers: int = 2) -> Circuit:

@@ -20,7 +20,7 @@ from omegaconf import DictConfig
 log = logging.getLogger(__name__)
 
 #: experiment name -> module in qtrain.tasks with `run(cfg, out_dir)`.
-TASKS = {"demo": "qtrain.tasks.demo"}
+TASKS = {"barren_plateau": "qtrain.tasks.barren_plateau", "demo": "qtrain.tasks.demo"}
 
 
 def config_dir() -> str:

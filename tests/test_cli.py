@@ -11,7 +11,10 @@ from hydra import compose, initialize_config_dir
 from qtrain import cli
 
 EXPERIMENTS = sorted(p.stem for p in (Path(cli.config_dir()) / "experiment").glob("*.yaml"))
-TINY = {"demo": ["steps=3", "samples=8"]}
+TINY = {
+    "demo": ["steps=3", "samples=8"],
+    "barren_plateau": ["qubits=[2,3]", "layers=[1,2]", "samples=6"],
+}
 
 
 def compose_experiment(name: str, overrides: list[str]):
@@ -43,7 +46,7 @@ def test_demo_rejects_bad_key(tmp_path):
 
 def test_console_script_runs(tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "qtrain.cli", "steps=2", "samples=8", "progress=false", f"hydra.run.dir={tmp_path}"],
+        [sys.executable, "-m", "qtrain.cli", "experiment=demo", "steps=2", "samples=8", "progress=false", f"hydra.run.dir={tmp_path}"],
         capture_output=True, text=True, timeout=120,
     )
     assert result.returncode == 0, result.stderr

@@ -27,7 +27,7 @@ from qtrain.builders import mcclean_angles, mcclean_circuit
 def measure(method: str, qubits: int, layers: int, samples: int, repeats: int, threads: int) -> dict:
     torch.set_num_threads(threads)
     circuit = mcclean_circuit(qubits, layers, samples, seed=1)
-    theta = mcclean_angles(circuit, samples, seed=2)
+    theta = mcclean_angles(qubits, layers, samples, seed=1)
     baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
     times, grad = [], None
     for _ in range(repeats + 1):  # the first run is the warm-up

@@ -1,0 +1,207 @@
+"""Gradient statistics over random parameter draws: is a model on a plateau?
+
+    from qtrain.diagnostics import gradient_variance
+    stats = gradient_variance(model, cost="global", samples=500)
+    stats.var, stats.var_ci_low, stats.var_ci_high
+
+`model` is any `Circuit` (angles redrawn uniformly on [0, 2 pi) per sample) or
+`QuantumLayer` (weights redrawn from the layer's own init, data inputs held
+fixed). The gradient is exact: the parameter-shift rule for one parameter when
+that is cheaper, adjoint differentiation otherwise.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from qtrain.circuit import Circuit
+from qtrain.engine.observables import Observable, PauliString, PauliSum, as_pauli_sum
+from qtrain.layers import QuantumLayer
+from qtrain.memory import budget_bytes, samples_per_chunk
+
+QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
+#: States alive per sample while a gradient is computed (state, cotangent and
+#: kernel temporaries), for chunk planning.
+STATES_PER_SAMPLE = 12
+
+
+@dataclass(frozen=True)
+class GradientStats:
+    """Statistics of S gradient samples; tensors are () for one parameter, (P,) for all."""
+
+    n_samples: int
+    mean: torch.Tensor
+    var: torch.Tensor  # unbiased sample variance
+    var_ci_low: torch.Tensor
+    var_ci_high: torch.Tensor
+    quantiles: torch.Tensor  # (len(QUANTILES), ...) at QUANTILES
+    confidence: float
+    gradients: torch.Tensor  # (S,) or (S, P), float64
+
+
+def summarize(gradients: torch.Tensor, confidence: float = 0.95, n_boot: int = 2000, seed: int = 0) -> GradientStats:
+    """Mean, unbiased variance, quantiles and a percentile-bootstrap confidence
+    interval for the variance, of gradients (S,) or (S, P).
+
+    The bootstrap draws `n_boot` resamples as multinomial counts, so every
+    resampled variance is two matrix products, whatever P is.
+    """
+    g = gradients.detach().to(torch.float64).cpu()
+    single = g.dim() == 1
+    g = g.reshape(g.shape[0], -1)  # (S, P)
+    s = g.shape[0]
+    if s < 2:
+        raise ValueError(f"need at least 2 gradient samples for a variance, got {s}")
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    gen = torch.Generator().manual_seed(seed)
+    counts = torch.zeros(n_boot, s, dtype=torch.float64)
+    counts.scatter_add_(1, torch.randint(0, s, (n_boot, s), generator=gen), torch.ones(n_boot, s, dtype=torch.float64))
+    centred = g - g.mean(dim=0)  # centring first keeps the moment formula accurate
+    first, second = counts @ centred / s, counts @ centred**2 / s  # (n_boot, P)
+    boot_var = (second - first**2) * s / (s - 1)
+    alpha = (1 - confidence) / 2
+    low, high = torch.quantile(boot_var, torch.tensor([alpha, 1 - alpha], dtype=torch.float64), dim=0)
+    quantiles = torch.quantile(g, torch.tensor(QUANTILES, dtype=torch.float64), dim=0)
+    pick = (lambda t: t[..., 0]) if single else (lambda t: t)
+    return GradientStats(
+        n_samples=s,
+        mean=pick(g.mean(dim=0)),
+        var=pick(g.var(dim=0, unbiased=True)),
+        var_ci_low=pick(low),
+        var_ci_high=pick(high),
+        quantiles=pick(quantiles),
+        confidence=confidence,
+        gradients=g[:, 0] if single else g,
+    )
+
+
+def resolve_cost(cost: Observable | torch.Tensor, n_qubits: int) -> PauliSum | torch.Tensor:
+    """ "global" = Z0 Z1 (McClean's cost), "local" = (1/n) sum_i Z_i, any
+    observable, or a target state tensor (the cost is then the infidelity)."""
+    if isinstance(cost, torch.Tensor):
+        return cost
+    if cost == "global":
+        if n_qubits < 2:
+            raise ValueError("the global cost Z0 Z1 needs at least 2 qubits")
+        return PauliSum.parse("Z0 Z1")
+    if cost == "local":
+        return PauliSum(tuple(PauliString(((q, "Z"),), 1 / n_qubits) for q in range(n_qubits)))
+    pauli_sum = as_pauli_sum(cost)
+    if pauli_sum.max_qubit >= n_qubits:
+        raise ValueError(f"cost {str(cost)!r} acts on qubit {pauli_sum.max_qubit}, but the circuit has {n_qubits} qubits")
+    return pauli_sum
+
+
+def evaluate(circuit: Circuit, theta: torch.Tensor, cost: PauliSum | torch.Tensor, **kwargs) -> torch.Tensor:
+    """The cost per sample, (B,)."""
+    if isinstance(cost, torch.Tensor):
+        return circuit.infidelity(theta, cost, **kwargs)
+    return circuit.expval(theta, cost, **kwargs)
+
+
+def gradient_samples(circuit: Circuit, theta: torch.Tensor, cost: PauliSum | torch.Tensor, parameter: int | None, dtype: torch.dtype | None = None) -> torch.Tensor:
+    """Exact d cost / d theta per sample: (B,) for `parameter`, (B, P) for all
+    (parameter=None). A single parameter driving k gates costs 2k circuit runs
+    by the shift rule, the full adjoint gradient about 4; the cheaper is used."""
+    slots = [j for j, p in enumerate(circuit.slot_params) if p == parameter]
+    if parameter is not None and 2 * len(slots) <= 4:
+        untied, shifted = circuit.untied(), theta[:, list(circuit.slot_params)]
+        total = torch.zeros(theta.shape[0], dtype=theta.dtype, device=theta.device)
+        with torch.no_grad():
+            for j in slots:
+                step = torch.zeros(shifted.shape[1], dtype=theta.dtype, device=theta.device)
+                step[j] = math.pi / 2  # exact for exp(-i theta P / 2): (E(+pi/2) - E(-pi/2)) / 2
+                total += (evaluate(untied, shifted + step, cost, dtype=dtype) - evaluate(untied, shifted - step, cost, dtype=dtype)) / 2
+        return total
+    theta = theta.detach().clone().requires_grad_(True)
+    evaluate(circuit, theta, cost, dtype=dtype, diff_method="adjoint").sum().backward()
+    return theta.grad if parameter is None else theta.grad[:, parameter]
+
+
+def gradient_variance(
+    model: Circuit | QuantumLayer,
+    cost: Observable | torch.Tensor = "global",
+    samples: int = 200,
+    parameter: int | str | None = "first",
+    *,
+    seed: int = 0,
+    dtype: torch.dtype = torch.complex64,
+    device: torch.device | str = "cpu",
+    inputs: torch.Tensor | None = None,
+    memory_budget: int | str | None = None,
+    chunk_size: int | None = None,
+    confidence: float = 0.95,
+) -> GradientStats:
+    """Variance (and mean, quantiles, confidence interval) of the gradient over
+    `samples` random parameter draws.
+
+    parameter: "first" (the parameter of the first trainable rotation, McClean's
+    theta_{1,1}; default), an index or name, or None for all parameters.
+    For a QuantumLayer, parameters are its weights (`weight_names`) and the
+    data `inputs` (default zeros) are held fixed.
+    """
+    if samples < 2:
+        raise ValueError(f"samples must be >= 2, got {samples}")
+    circuit, draw, names = _sampler(model, inputs, dtype, device)
+    index = _parameter_index(circuit, names, parameter)
+    pauli_or_target = resolve_cost(cost, circuit.n_qubits)
+    per_sample = circuit.program().batch
+    if per_sample > 1 and per_sample != samples:
+        raise ValueError(f"the circuit holds {per_sample} per-sample circuits, so samples must be {per_sample}, got {samples}")
+    budget = budget_bytes(device, memory_budget)
+    chunk = chunk_size or samples_per_chunk(circuit.n_qubits, samples, dtype, budget, STATES_PER_SAMPLE)
+    if per_sample > 1:
+        chunk = samples  # the per-sample gates fix the batch
+    gen = torch.Generator().manual_seed(seed)
+    theta = draw(samples, gen)  # (S, P) on device, drawn at once so chunking cannot change it
+    parts = [gradient_samples(circuit, theta[i : i + chunk], pauli_or_target, index, dtype) for i in range(0, samples, chunk)]
+    grads = torch.cat(parts)
+    if index is None and isinstance(model, QuantumLayer):
+        grads = grads[:, [circuit.parameters.index(n) for n in names]]  # weights only, not the data inputs
+    return summarize(grads, confidence=confidence, seed=seed)
+
+
+def _sampler(model: Circuit | QuantumLayer, inputs: torch.Tensor | None, dtype: torch.dtype, device: torch.device | str):
+    """(circuit, draw(S, generator) -> theta (S, P), trainable names)."""
+    real = torch.float64 if dtype == torch.complex128 else torch.float32
+    if isinstance(model, Circuit):
+        def draw_circuit(s: int, gen: torch.Generator) -> torch.Tensor:
+            return (2 * math.pi * torch.rand(s, model.n_params, generator=gen, dtype=torch.float64)).to(real).to(device)
+
+        return model, draw_circuit, model.parameters
+    if isinstance(model, QuantumLayer):
+        circuit = model.circuit
+        x = torch.zeros(len(model.input_names), dtype=torch.float64) if inputs is None else inputs.detach().double().cpu().reshape(-1)
+        if x.numel() != len(model.input_names):
+            raise ValueError(f"inputs must have {len(model.input_names)} values for {model.input_names}, got {x.numel()}")
+
+        def draw_layer(s: int, gen: torch.Generator) -> torch.Tensor:
+            width = math.pi if model.init == "uniform" else model.init_width
+            weights = torch.zeros(s, len(model.weight_names), dtype=torch.float64)
+            if model.init != "zeros":
+                weights = (2 * torch.rand(s, len(model.weight_names), generator=gen, dtype=torch.float64) - 1) * width
+            columns = torch.cat([x.expand(s, -1), weights], dim=1)
+            return columns[:, model.order.cpu()].to(real).to(device)
+
+        return circuit, draw_layer, model.weight_names
+    raise TypeError(f"model must be a Circuit or a QuantumLayer, got {type(model).__name__}")
+
+
+def _parameter_index(circuit: Circuit, names: tuple[str, ...], parameter: int | str | None) -> int | None:
+    if parameter is None:
+        return None
+    if not names:
+        raise ValueError("the model has no trainable parameters")
+    if parameter == "first":
+        return next(p for p in circuit.slot_params if circuit.parameters[p] in names)
+    if isinstance(parameter, str):
+        if parameter not in names:
+            raise ValueError(f"parameter {parameter!r} is not one of the trainable parameters {names}")
+        return circuit.parameters.index(parameter)
+    if isinstance(parameter, int) and 0 <= parameter < len(names):
+        return circuit.parameters.index(names[parameter])
+    raise ValueError(f"parameter must be 'first', a name, an index below {len(names)} or None, got {parameter!r}")

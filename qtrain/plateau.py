@@ -1,0 +1,84 @@
+"""McClean's barren-plateau measurement at many depths in one pass.
+
+A depth-L McClean circuit is a prefix of every deeper one (`mcclean_draw`
+draws layer by layer), so the gradient for every requested L comes from a
+single sweep: evolve the two parameter-shifted states |psi(theta +- pi/2 e_k)>
+layer by layer and read E+ and E- whenever the depth reaches a requested L;
+dE/dtheta_k = (E+ - E-) / 2 exactly. The cost of all depths together is that
+of the deepest one. The physics is the same `Circuit` code path as everywhere
+else: each layer is a small per-sample Circuit run from the previous state.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator, Sequence
+
+import torch
+
+from qtrain.builders import mcclean_draw, mcclean_layer
+from qtrain.circuit import Circuit
+from qtrain.engine.observables import PauliSum, expval
+
+#: Live states per sample: psi+ and psi-, each with its successor and the
+#: kernel temporaries (measured: 3.1 GB peak RSS for 32 samples at n = 20).
+STATES_PER_SAMPLE = 12
+
+
+def mcclean_gradients(
+    n_qubits: int,
+    layers: Sequence[int],
+    n_samples: int,
+    seed: int,
+    cost: PauliSum,
+    *,
+    parameter: tuple[int, int] = (0, 0),
+    dtype: torch.dtype = torch.complex64,
+    device: torch.device | str = "cpu",
+    chunk_size: int | None = None,
+    on_layer: Callable[[int], None] | None = None,
+) -> Iterator[tuple[int, torch.Tensor]]:
+    """dE/dtheta_{layer, qubit} of S random McClean circuits at every depth in
+    `layers`, yielded as (L, (S,) float64) in increasing L as soon as each depth
+    is complete. `parameter` is (layer, qubit), 0-based (default the paper's
+    theta_{1,1}); every depth must exceed its layer. Samples are processed
+    `chunk_size` at a time (default: all); the values do not depend on the
+    chunking. `on_layer(1)` is called for every layer of every chunk."""
+    depths = sorted(set(int(L) for L in layers))
+    if parameter[0] >= depths[0]:
+        raise ValueError(f"depth {depths[0]} has no layer {parameter[0]} to differentiate")
+    draw = mcclean_draw(n_qubits, depths[-1], n_samples, seed)
+    real = torch.float64 if dtype == torch.complex128 else torch.float32
+    chunk = chunk_size or n_samples
+    out = {L: torch.empty(n_samples, dtype=torch.float64) for L in depths}
+    for start in range(0, n_samples, chunk):
+        stop = min(start + chunk, n_samples)
+        last = stop == n_samples
+        for L, values in _sweep(draw, start, stop, depths, cost, parameter, dtype, real, device, on_layer):
+            out[L][start:stop] = values
+            if last:  # the final chunk completes each depth in turn
+                yield L, out.pop(L)
+
+
+def _sweep(draw, start, stop, depths, cost, parameter, dtype, real, device, on_layer) -> Iterator[tuple[int, torch.Tensor]]:
+    n = draw.axes.shape[1]
+    size = stop - start
+    prep = Circuit(n)
+    for q in range(n):
+        prep.ry(q, math.pi / 4)
+    no_params = torch.zeros(0, dtype=real, device=device)
+    psi = prep.state(no_params, dtype=dtype).expand(2 * size, -1)  # rows: psi+ then psi-
+    for layer in range(depths[-1]):
+        axes = draw.axes[layer, :, start:stop].to(device)
+        layer_circuit = mcclean_layer(Circuit(n), layer, torch.cat([axes, axes], dim=1))
+        theta = draw.angles[layer, start:stop].repeat(2, 1)  # (2 size, n), float64
+        if layer == parameter[0]:
+            theta[:size, parameter[1]] += math.pi / 2
+            theta[size:, parameter[1]] -= math.pi / 2
+        with torch.no_grad():
+            psi = layer_circuit.state(theta.to(real).to(device), dtype=dtype, initial_state=psi)
+        if on_layer is not None:
+            on_layer(1)
+        if layer + 1 in depths:
+            energy = expval(psi.reshape(2 * size, *([2] * n)), cost).double().cpu()
+            yield layer + 1, (energy[:size] - energy[size:]) / 2

@@ -1,0 +1,153 @@
+"""McClean et al. (2018) Figs. 3 and 4: gradient variance of random circuits
+against qubits and depth, with the 2-design plateau.
+
+Writes into the run directory: results.csv (one row per (n, L), rewritten
+atomically after every point, so a rerun resumes and Ctrl-C keeps what
+finished), fit.csv, timings.csv, variance_vs_qubits.png,
+variance_vs_layers.png, and TensorBoard events (scalars, histograms, figures,
+hparams).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from qtrain import figures, tables
+from qtrain.diagnostics import resolve_cost, summarize
+from qtrain.memory import budget_bytes, format_bytes, samples_per_chunk
+from qtrain.plateau import STATES_PER_SAMPLE, mcclean_gradients
+from qtrain.tasks import checks
+
+log = logging.getLogger(__name__)
+
+COLUMNS = ["n_qubits", "n_layers", "n_samples", "grad_mean", "grad_var", "grad_var_ci_low", "grad_var_ci_high", "var_2design"]
+
+
+def var_2design(n: int) -> float:
+    """Var of dE/dtheta_{1,1} once the circuit after it is a 2-design (SCIENCE.md A)."""
+    return 2**n / (3 * (4**n - 1))
+
+
+def plan(cfg: Any) -> dict[str, Any]:
+    """Check every key and the memory of every n before any work."""
+    qubits = checks.int_list(cfg.qubits, "qubits", minimum=2)  # the cost Z0 Z1 needs qubits 0 and 1
+    layers = checks.int_list(cfg.layers, "layers", minimum=1)
+    samples = checks.positive_int(cfg.samples, "samples", minimum=2)
+    seed = checks.positive_int(cfg.seed, "seed", minimum=0)
+    device, dtype = checks.device(cfg.device), checks.dtype(cfg.dtype)
+    try:
+        cost = resolve_cost(cfg.cost, min(qubits))
+    except ValueError as e:
+        raise ValueError(f"cost: {e}") from None
+    try:
+        budget = budget_bytes(device, cfg.memory_budget)
+    except ValueError as e:
+        raise ValueError(f"memory_budget: {e}") from None
+    chunks = {}
+    for n in qubits:
+        try:
+            chunks[n] = samples_per_chunk(n, samples, dtype, budget, STATES_PER_SAMPLE)
+        except MemoryError as e:
+            raise MemoryError(f"qubits: {e}") from None
+        if cfg.chunk_size is not None:
+            chunks[n] = min(chunks[n], checks.positive_int(cfg.chunk_size, "chunk_size"))
+    return {"qubits": qubits, "layers": layers, "samples": samples, "seed": seed, "device": device, "dtype": dtype, "cost": cost, "chunks": chunks, "budget": budget}
+
+
+def run(cfg: Any, out_dir: Path) -> dict[str, Any]:
+    p = plan(cfg)
+    settings = {"samples": p["samples"], "seed": p["seed"], "dtype": str(cfg.dtype), "cost": str(cfg.cost), "task": "barren_plateau"}
+    tables.check_run_settings(out_dir / "run.json", settings)
+    rows = [_typed(r) for r in tables.read_rows(out_dir / "results.csv")]
+    done = {(r["n_qubits"], r["n_layers"]) for r in rows}
+    todo = {n: [L for L in p["layers"] if (n, L) not in done] for n in p["qubits"]}
+    from qtrain.tb import log_hparams, open_writer  # TensorBoard only when a run really starts
+
+    writer = open_writer(out_dir)
+    total = sum(-(-p["samples"] // p["chunks"][n]) * max(todo[n], default=0) for n in p["qubits"])
+    log.info("barren plateau: qubits %s, %d depths, %d samples, %s on %s, budget %s; %d points already done", p["qubits"], len(p["layers"]), p["samples"], cfg.dtype, p["device"], format_bytes(p["budget"]), len(done))
+    timings = tables.read_rows(out_dir / "timings.csv")
+    try:
+        with tqdm(total=total, desc="layers simulated", disable=not cfg.progress) as bar:
+            for n in p["qubits"]:
+                if not todo[n]:
+                    continue
+                start = time.perf_counter()
+                points = mcclean_gradients(n, todo[n], p["samples"], _seed(p["seed"], n), p["cost"], dtype=p["dtype"], device=p["device"], chunk_size=p["chunks"][n], on_layer=bar.update)
+                for L, grads in points:
+                    rows.append(_row(n, L, grads, p["seed"]))
+                    tables.write_rows(out_dir / "results.csv", _sorted(rows), COLUMNS)
+                    _log_point(writer, rows[-1], grads)
+                timings.append({"n_qubits": n, "max_layers": max(todo[n]), "n_samples": p["samples"], "chunk_size": p["chunks"][n], "device": str(p["device"]), "seconds": round(time.perf_counter() - start, 3)})
+                tables.write_rows(out_dir / "timings.csv", timings, list(timings[0]))
+    except KeyboardInterrupt:
+        log.warning("interrupted: %d points are in %s; rerun the same command to resume", len(rows), out_dir / "results.csv")
+        writer.close()
+        raise
+    fit = _fit(rows, p["qubits"], max(p["layers"]))
+    _figures(writer, rows, fit, out_dir)
+    log_hparams(writer, {"qubits": str(p["qubits"]), "layers": f"{min(p['layers'])}..{max(p['layers'])} ({len(p['layers'])})", "samples": p["samples"], "seed": p["seed"], "dtype": cfg.dtype, "cost": str(cfg.cost), "device": str(p["device"])}, {k: v for k, v in fit.items() if isinstance(v, float)})
+    writer.close()
+    log.info("fitted slope of log2 Var against n at L = %d: %.3f (2-design: about -1); outputs in %s", fit["n_layers"], fit["slope"], out_dir)
+    return {"rows": _sorted(rows), "fit": fit}
+
+
+def _seed(seed: int, n: int) -> int:
+    """Each n gets its own random circuits, derived from the run seed."""
+    return seed * 1_000_003 + n
+
+
+def _row(n: int, L: int, grads: torch.Tensor, seed: int) -> dict[str, float]:
+    stats = summarize(grads, seed=seed)
+    return {
+        "n_qubits": n, "n_layers": L, "n_samples": stats.n_samples,
+        "grad_mean": stats.mean.item(), "grad_var": stats.var.item(),
+        "grad_var_ci_low": stats.var_ci_low.item(), "grad_var_ci_high": stats.var_ci_high.item(),
+        "var_2design": var_2design(n),
+    }
+
+
+def _typed(row: dict[str, str]) -> dict[str, float]:
+    return {k: int(v) if k in ("n_qubits", "n_layers", "n_samples") else float(v) for k, v in row.items()}
+
+
+def _sorted(rows: list[dict]) -> list[dict]:
+    return sorted(rows, key=lambda r: (r["n_qubits"], r["n_layers"]))
+
+
+def _log_point(writer, row: dict, grads: torch.Tensor) -> None:
+    tag, step = f"n={row['n_qubits']:02d}", row["n_layers"]
+    writer.add_scalar(f"grad_var/{tag}", row["grad_var"], step)
+    writer.add_scalar(f"grad_var_over_2design/{tag}", row["grad_var"] / row["var_2design"], step)
+    writer.add_scalar(f"grad_mean/{tag}", row["grad_mean"], step)
+    writer.add_histogram(f"gradients/{tag}", grads, step)
+
+
+def _fit(rows: list[dict], qubits: list[int], depth: int) -> dict[str, Any]:
+    """Least-squares line of log2 Var against n at the deepest L."""
+    pts = [r for r in rows if r["n_layers"] == depth and r["n_qubits"] in qubits]
+    fit: dict[str, Any] = {"n_layers": depth, "n_points": len(pts), "slope": float("nan"), "intercept": float("nan")}
+    if len(pts) >= 2:
+        slope, intercept = np.polyfit([r["n_qubits"] for r in pts], np.log2([r["grad_var"] for r in pts]), 1)
+        fit.update(slope=float(slope), intercept=float(intercept), decay_rate=float(-slope), factor_per_qubit=float(2**slope))
+    return fit
+
+
+def _figures(writer, rows: list[dict], fit: dict[str, Any], out_dir: Path) -> None:
+    tables.write_rows(out_dir / "fit.csv", [fit], list(fit))
+    layers_fig = figures.variance_vs_layers(rows)
+    layers_fig.savefig(out_dir / "variance_vs_layers.png", dpi=130)
+    writer.add_figure("variance_vs_layers", layers_fig)
+    if fit["n_points"] >= 2:
+        qubits_fig = figures.variance_vs_qubits(rows, fit["n_layers"], fit["slope"], fit["intercept"])
+        qubits_fig.savefig(out_dir / "variance_vs_qubits.png", dpi=130)
+        writer.add_figure("variance_vs_qubits", qubits_fig)
+    else:
+        log.warning("variance_vs_qubits.png needs at least two qubit counts at L = %d; not drawn", fit["n_layers"])

@@ -1,0 +1,63 @@
+"""Config checks shared by the tasks: each names the offending key, and all
+run before any work starts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+DTYPES = {"complex64": torch.complex64, "complex128": torch.complex128}
+
+
+def int_list(value: Any, key: str, minimum: int) -> list[int]:
+    """A list of ints from a list, a single int, or an inclusive range string
+    "start:stop[:step]" (e.g. "1:100", "2:10:2"); sorted, without repeats."""
+    if isinstance(value, str):
+        parts = value.split(":")
+        try:
+            numbers = [int(p) for p in parts]
+        except ValueError:
+            raise ValueError(f"{key}: cannot read {value!r}; use a list like [2,4,6] or a range like '2:10:2'") from None
+        if len(numbers) not in (2, 3) or (len(numbers) == 3 and numbers[2] < 1):
+            raise ValueError(f"{key}: a range is 'start:stop' or 'start:stop:step' with step >= 1, got {value!r}")
+        values = list(range(numbers[0], numbers[1] + 1, numbers[2] if len(numbers) == 3 else 1))
+    elif isinstance(value, int) and not isinstance(value, bool):
+        values = [value]
+    else:
+        try:
+            values = list(value)
+        except TypeError:
+            raise ValueError(f"{key}: expected a list of integers, got {value!r}") from None
+    if not values:
+        raise ValueError(f"{key}: is empty")
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise ValueError(f"{key}: every entry must be an integer, got {v!r}")
+        if v < minimum:
+            raise ValueError(f"{key}: every entry must be >= {minimum}, got {v}")
+    return sorted(set(values))
+
+
+def positive_int(value: Any, key: str, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{key}: must be an integer >= {minimum}, got {value!r}")
+    return value
+
+
+def device(value: Any) -> torch.device:
+    try:
+        dev = torch.device(value)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"device: unknown device {value!r}; use 'cpu' or 'cuda'") from None
+    if dev.type not in ("cpu", "cuda"):
+        raise ValueError(f"device: must be 'cpu' or 'cuda', got {value!r}")
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device: {value!r} requested, but CUDA is not available on this machine")
+    return dev
+
+
+def dtype(value: Any) -> torch.dtype:
+    if value not in DTYPES:
+        raise ValueError(f"dtype: must be one of {sorted(DTYPES)}, got {value!r}")
+    return DTYPES[value]

@@ -1,0 +1,20 @@
+"""TensorBoard output: a SummaryWriter in the run directory. Imported only by
+tasks, so `import qtrain` never loads TensorBoard."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from torch.utils.tensorboard import SummaryWriter
+
+
+def open_writer(out_dir: Path) -> SummaryWriter:
+    return SummaryWriter(log_dir=str(out_dir))
+
+
+def log_hparams(writer: SummaryWriter, hparams: Mapping[str, Any], metrics: Mapping[str, float]) -> None:
+    """The hparams table row of this run, written into the run directory itself."""
+    plain = {k: v if isinstance(v, (int, float, str, bool)) else str(v) for k, v in hparams.items()}
+    writer.add_hparams(plain, {f"hparam/{k}": float(v) for k, v in metrics.items()}, run_name=".")
