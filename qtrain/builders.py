@@ -82,3 +82,50 @@ def encoder_circuit(n_qubits: int = 2, n_layers: int = 2) -> Circuit:
         for q in range(n_qubits - 1):
             c.cnot(q, q + 1)
     return c
+
+
+def shared_ansatz(
+    n_qubits: int = 3,
+    n_params: int = 3,
+    sharing: int = 1,
+    axes: str | None = None,
+    seed: int = 0,
+    entangler: str = "cnot",
+) -> Circuit:
+    """qtrain's default circuit for the parameter-sharing study (Stenzel et al.
+    2026; their appendix circuit is not public, so this one is ours).
+
+    H on every qubit, then `sharing` repetitions of one block. A block rotates
+    qubit i % n about axis axes[i] by theta_i for i = 0..d-1 (d = n_params),
+    then applies an entangling ring: CNOT (or CZ) on (0,1), (1,2), ...,
+    (n-1, 0). Every repetition reuses the same d parameters in the same
+    positions, so each theta_i drives `sharing` rotations (1 = no sharing).
+    axes: a string of d letters from XYZ, or None for a seeded random choice.
+    """
+    if n_qubits < 1 or n_params < 1 or sharing < 1:
+        raise ValueError(f"need n_qubits, n_params, sharing >= 1, got {n_qubits}, {n_params}, {sharing}")
+    if entangler not in ("cnot", "cz"):
+        raise ValueError(f"entangler must be 'cnot' or 'cz', got {entangler!r}")
+    if axes is None:
+        gen = torch.Generator().manual_seed(seed)
+        axes = "".join("XYZ"[int(i)] for i in torch.randint(0, 3, (n_params,), generator=gen))
+    if len(axes) != n_params or any(a not in "XYZ" for a in axes):
+        raise ValueError(f"axes must be {n_params} letters from XYZ, got {axes!r}")
+    c = Circuit(n_qubits)
+    for q in range(n_qubits):
+        c.h(q)
+    ring = [(q, (q + 1) % n_qubits) for q in range(n_qubits)] if n_qubits > 2 else [(0, 1)] if n_qubits == 2 else []
+    for _ in range(sharing):
+        for i, axis in enumerate(axes):
+            c.add(f"r{axis.lower()}", i % n_qubits, f"theta_{i}")
+        for a, b in ring:
+            c.add(entangler, (a, b))
+    return c
+
+
+def random_target_state(n_qubits: int, seed: int = 0) -> torch.Tensor:
+    """A Haar-random n-qubit state (2**n,) complex128, from `seed`."""
+    gen = torch.Generator().manual_seed(seed)
+    z = torch.randn(2, 2**n_qubits, generator=gen, dtype=torch.float64)
+    psi = torch.complex(z[0], z[1])
+    return psi / torch.linalg.vector_norm(psi)

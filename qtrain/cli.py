@@ -20,7 +20,11 @@ from omegaconf import DictConfig
 log = logging.getLogger(__name__)
 
 #: experiment name -> module in qtrain.tasks with `run(cfg, out_dir)`.
-TASKS = {"barren_plateau": "qtrain.tasks.barren_plateau", "demo": "qtrain.tasks.demo"}
+TASKS = {
+    "barren_plateau": "qtrain.tasks.barren_plateau",
+    "deceptiveness": "qtrain.tasks.deceptiveness",
+    "demo": "qtrain.tasks.demo",
+}
 
 
 def config_dir() -> str:

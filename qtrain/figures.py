@@ -4,6 +4,7 @@ so they render headless and can go both to PNG and to TensorBoard."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -46,5 +47,103 @@ def variance_vs_layers(rows: Sequence[Mapping[str, float]]) -> Figure:
     ax.set_ylabel("Var[dE/dtheta_{1,1}]")
     ax.set_title("Gradient variance vs depth (dotted: 2-design)")
     ax.legend(fontsize=8, ncol=2)
+    fig.tight_layout()
+    return fig
+
+
+def deceptiveness_vs_sharing(rows: Sequence[Mapping[str, Any]]) -> Figure:
+    """Deceptiveness ratio against sharing degree: one line per (resolution,
+    tol, rule)."""
+    fig = Figure(figsize=(6, 4.2))
+    ax = fig.add_subplot()
+    keys = sorted({(r["resolution"], r["tol"], r["rule"]) for r in rows})
+    for i, (resolution, tol, rule) in enumerate(keys):
+        pts = sorted((r for r in rows if (r["resolution"], r["tol"], r["rule"]) == (resolution, tol, rule)), key=lambda r: r["sharing"])
+        style = ["-", "--", ":", "-."][sorted({k[1] for k in keys}).index(tol) % 4]
+        ax.plot([r["sharing"] for r in pts], [r["ratio"] for r in pts], style, marker="o", color=f"C{i % 10}", label=f"R={resolution}, tol={tol:g}, {rule}")
+    ax.set_xlabel("sharing degree k (rotations per parameter)")
+    ax.set_ylabel("deceptiveness ratio")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xticks(sorted({r["sharing"] for r in rows}))
+    ax.set_title("Deceptiveness against parameter sharing")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def gradient_norm_boxes(norm_rows: Sequence[Mapping[str, Any]]) -> Figure:
+    """Box plots of |g| over the grid (whiskers at the 5% and 95% quantiles),
+    exact and finite-difference, against sharing (left, finest grid) and
+    resolution (right, one group per sharing)."""
+    fig = Figure(figsize=(10, 4.2))
+    left, right = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
+    finest = max(r["resolution"] for r in norm_rows)
+    sharings = sorted({r["sharing"] for r in norm_rows})
+    resolutions = sorted({r["resolution"] for r in norm_rows})
+
+    def box(r: Mapping[str, Any]) -> dict:
+        return {"whislo": r["q05"], "q1": r["q25"], "med": r["q50"], "q3": r["q75"], "whishi": r["q95"], "fliers": [], "label": ""}
+
+    for j, method in enumerate(("exact", "finite_difference")):
+        pick = [r for r in norm_rows if r["method"] == method and r["resolution"] == finest]
+        pick.sort(key=lambda r: r["sharing"])
+        left.bxp([box(r) for r in pick], positions=[r["sharing"] + (j - 0.5) * 0.3 for r in pick], widths=0.25, patch_artist=True, manage_ticks=False,
+                 boxprops={"facecolor": f"C{j}", "alpha": 0.5})
+        for i, k in enumerate(sharings):
+            group = sorted((r for r in norm_rows if r["method"] == method and r["sharing"] == k), key=lambda r: r["resolution"])
+            positions = [i * (len(resolutions) + 1) + resolutions.index(r["resolution"]) + (j - 0.5) * 0.35 for r in group]
+            right.bxp([box(r) for r in group], positions=positions, widths=0.3, patch_artist=True, manage_ticks=False, boxprops={"facecolor": f"C{j}", "alpha": 0.5})
+    left.set_xticks(sharings)
+    left.set_xlabel(f"sharing degree k (R = {finest})")
+    left.set_ylabel("|grad C| over the grid")
+    left.set_title("blue: exact, orange: finite difference", fontsize=9)
+    right.set_xticks([i * (len(resolutions) + 1) + p for i in range(len(sharings)) for p in range(len(resolutions))])
+    right.set_xticklabels([f"k{k}\nR{r}" for k in sharings for r in resolutions], fontsize=7)
+    right.set_title("against resolution, per sharing degree", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def landscape_view(result: Any, title: str) -> Figure | None:
+    """d = 2: the cost heatmap with basin boundaries, terminal minima (star:
+    global, x: local) and the deceptive region shaded; d = 3: the same on the
+    three axis-aligned slices through the global minimum. None for other d."""
+    values, mask, terminal = result.values.numpy(), result.mask.numpy(), result.terminal.numpy()
+    d = values.ndim
+    if d not in (2, 3):
+        return None
+    resolution = values.shape[0]
+    flat_values = values.reshape(-1)
+    minima = np.unique(terminal)
+    minima_coords = np.array(np.unravel_index(minima, values.shape)).T  # (M, d)
+    if d == 2:
+        panels = [(values, mask, terminal, minima_coords, minima, (0, 1), "")]
+    else:
+        centre = np.unravel_index(int(np.argmin(flat_values)), values.shape)
+        panels = []
+        for fixed in range(3):
+            index = tuple(centre[a] if a == fixed else slice(None) for a in range(3))
+            keep = minima_coords[:, fixed] == centre[fixed]
+            rest = tuple(a for a in range(3) if a != fixed)
+            panels.append((values[index], mask[index], terminal[index], minima_coords[keep][:, rest], minima[keep], rest, f"theta_{fixed} at the global minimum"))
+    axis_values = -np.pi + 2 * np.pi * np.arange(resolution) / resolution
+    extent = (axis_values[0], axis_values[-1], axis_values[0], axis_values[-1])
+    fig = Figure(figsize=(5.2 * len(panels), 4.6))
+    for i, (vals, msk, term, coords, flat_minima, (row_axis, col_axis), note) in enumerate(panels):
+        ax = fig.add_subplot(1, len(panels), i + 1)
+        image = ax.imshow(vals, origin="lower", extent=extent, cmap="viridis", aspect="auto")
+        if msk.any():
+            ax.contourf(msk.astype(float), levels=[0.5, 1.5], colors="none", hatches=["///"], extent=extent, origin="lower")
+        basin_ids = np.unique(term, return_inverse=True)[1].reshape(term.shape)
+        if basin_ids.max() > 0:
+            ax.contour(basin_ids.astype(float), levels=np.arange(0.5, basin_ids.max() + 0.5), colors="black", linewidths=0.4, extent=extent, origin="lower")
+        for (row, col), flat_index in zip(coords, flat_minima):
+            is_global = flat_values[flat_index] <= result.threshold
+            ax.plot(axis_values[col], axis_values[row], "*" if is_global else "x", color="red" if is_global else "white", markersize=10 if is_global else 6)
+        ax.set_xlabel(f"theta_{col_axis}")
+        ax.set_ylabel(f"theta_{row_axis}")
+        ax.set_title(note, fontsize=8)
+        fig.colorbar(image, ax=ax, shrink=0.8, label="cost")
+    fig.suptitle(f"{title}: ratio {result.ratio:.3f}, {result.n_minima} minima (hatched: deceptive; lines: basins)", fontsize=10)
     fig.tight_layout()
     return fig

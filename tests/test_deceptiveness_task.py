@@ -1,0 +1,79 @@
+"""The deceptiveness experiment: outputs, report, resume, bad input."""
+
+import csv
+
+import pytest
+
+from qtrain import cli
+from qtrain.tasks import deceptiveness
+from tests.test_cli import compose_experiment
+
+TINY = ["sharing=[1,2,3]", "resolution=[12,16]", "tol=[1e-3,1e-2]", "rule=[gradient,steepest]"]
+
+
+def rows_of(path):
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+def test_outputs_and_report(tmp_path):
+    result = cli.run(compose_experiment("deceptiveness", TINY), tmp_path)
+    rows = rows_of(tmp_path / "results.csv")
+    assert list(rows[0]) == deceptiveness.COLUMNS
+    assert len(rows) == 3 * 2 * 2 * 2
+    assert {r["rule"] for r in rows} == {"gradient", "steepest"}
+    assert all(0 <= float(r["ratio"]) <= 1 and int(r["n_minima"]) >= 1 for r in rows)
+    norms = rows_of(tmp_path / "gradient_norms.csv")
+    assert {r["method"] for r in norms} == {"exact", "finite_difference"} and len(norms) == 12
+    for name in ("deceptiveness_vs_sharing.png", "gradient_norms.png", "landscape_sharing1.png", "landscape_sharing3.png", "report.md"):
+        assert (tmp_path / name).stat().st_size > 0
+    report = (tmp_path / "report.md").read_text()
+    for claim in ("better global minimum", "larger gradient magnitudes", "higher deceptiveness", "nearly independent of resolution"):
+        assert claim in report
+    assert set(result["report"]["verdicts"].values()) <= {"holds", "holds only partly (not monotone)", "fails"}
+
+
+def test_report_numbers_come_from_the_rows(tmp_path):
+    result = cli.run(compose_experiment("deceptiveness", TINY), tmp_path)
+    main = sorted((r for r in result["rows"] if r["resolution"] == 16 and r["tol"] == 1e-3 and r["rule"] == "gradient"), key=lambda r: r["sharing"])
+    report = (tmp_path / "report.md").read_text()
+    assert "ratio = " + ", ".join(f"{r['ratio']:.4g}" for r in main) in report
+    assert "C* = " + ", ".join(f"{r['global_min']:.4g}" for r in main) in report
+
+
+def test_same_seed_same_numbers_and_resume(tmp_path, monkeypatch):
+    cfg = compose_experiment("deceptiveness", TINY)
+    first = cli.run(cfg, tmp_path / "a")["rows"]
+    assert first == cli.run(cfg, tmp_path / "b")["rows"]
+    calls = []
+    original = deceptiveness.sample_landscape
+    monkeypatch.setattr(deceptiveness, "sample_landscape", lambda *a, **k: calls.append(a[2]) or original(*a, **k))
+    cli.run(cfg, tmp_path / "a")
+    assert calls == []  # everything was done
+    with open(tmp_path / "a" / "results.csv") as f:
+        kept = [r for r in csv.DictReader(f) if not (r["sharing"] == "2" and r["resolution"] == "16")]
+    with open(tmp_path / "a" / "results.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=deceptiveness.COLUMNS)
+        writer.writeheader()
+        writer.writerows(kept)
+    assert cli.run(cfg, tmp_path / "a")["rows"] == first
+    assert calls == [16]
+
+
+@pytest.mark.parametrize(
+    "override,error,message",
+    [
+        ("resolution=[2]", ValueError, "resolution: every entry must be >= 3, got 2"),
+        ("tol=[-0.1]", ValueError, "tol: tol must be >= 0, got -0.1"),
+        ("rule=downhill", ValueError, "rule: must be one of .* got 'downhill'"),
+        ("sharing=[0]", ValueError, "sharing: every entry must be >= 1, got 0"),
+        ("axes=XQ", ValueError, "axes/entangler: axes must be 3 letters from XYZ, got 'XQ'"),
+        ("cost=Z9", ValueError, "cost: cost 'Z9' acts on qubit 9"),
+        ("method=guess", ValueError, "method: must be one of .* got 'guess'"),
+        ("params=9", MemoryError, "resolution/params: a grid of resolution 16 over 9 parameters has 6.87e\\+10 points"),
+    ],
+)
+def test_bad_input_is_refused_before_work(tmp_path, override, error, message):
+    with pytest.raises(error, match=message):
+        cli.run(compose_experiment("deceptiveness", [*TINY, override]), tmp_path)
+    assert not (tmp_path / "results.csv").exists()
