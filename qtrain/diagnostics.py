@@ -109,13 +109,15 @@ def gradient_samples(circuit: Circuit, theta: torch.Tensor, cost: PauliSum | tor
     by the shift rule, the full adjoint gradient about 4; the cheaper is used."""
     slots = [j for j, p in enumerate(circuit.slot_params) if p == parameter]
     if parameter is not None and 2 * len(slots) <= 4:
-        untied, shifted = circuit.untied(), theta[:, list(circuit.slot_params)]
+        # A parameter on one gate shifts in place; a shared one is untied so
+        # that each of its gates is shifted alone, and the shifts are summed.
+        target, shifted, columns = (circuit, theta, [parameter]) if len(slots) == 1 else (circuit.untied(), theta[:, list(circuit.slot_params)], slots)
         total = torch.zeros(theta.shape[0], dtype=theta.dtype, device=theta.device)
         with torch.no_grad():
-            for j in slots:
+            for j in columns:
                 step = torch.zeros(shifted.shape[1], dtype=theta.dtype, device=theta.device)
                 step[j] = math.pi / 2  # exact for exp(-i theta P / 2): (E(+pi/2) - E(-pi/2)) / 2
-                total += (evaluate(untied, shifted + step, cost, dtype=dtype) - evaluate(untied, shifted - step, cost, dtype=dtype)) / 2
+                total += (evaluate(target, shifted + step, cost, dtype=dtype) - evaluate(target, shifted - step, cost, dtype=dtype)) / 2
         return total
     theta = theta.detach().clone().requires_grad_(True)
     evaluate(circuit, theta, cost, dtype=dtype, diff_method="adjoint").sum().backward()

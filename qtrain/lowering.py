@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from qtrain.engine import Program, Step, fuse_diagonals
+from qtrain.engine import Program, Step, fuse_diagonals, plan_schedule
 from qtrain.engine.gates import GATES, PAULI_MATRICES, pauli_stack, rotation_matrix_fixed
 
 if TYPE_CHECKING:
@@ -52,7 +52,8 @@ def lower(ops: Sequence[Op], n_qubits: int) -> Program:
                 steps.append(Step("fixed", op.qubits, math.cos(half) * eye - 1j * math.sin(half) * generator))
             else:
                 steps.append(_constant_step(op.qubits, rotation_matrix_fixed(spec.generator, op.angle), False))
-    return Program(n_qubits, tuple(fuse_diagonals(steps)), slot)
+    fused = tuple(fuse_diagonals(steps))
+    return Program(n_qubits, fused, slot, plan_schedule(fused, n_qubits))
 
 
 def _constant_step(qubits: tuple[int, ...], rows: Any, diagonal: bool) -> Step:

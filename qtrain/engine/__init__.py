@@ -11,7 +11,9 @@ import torch
 
 from qtrain.engine.adjoint import adjoint_state
 from qtrain.engine.observables import PauliString, PauliSum, expval, expvals, infidelity
-from qtrain.engine.simulate import COMPLEX_DTYPES, Program, Step, fuse_diagonals, run_program
+from qtrain.engine.fusion import plan_schedule
+from qtrain.engine.program import COMPLEX_DTYPES, Program, Step, fuse_diagonals
+from qtrain.engine.simulate import run_program
 
 DIFF_METHODS = ("backprop", "adjoint")
 
@@ -47,5 +49,6 @@ __all__ = [
     "expvals",
     "fuse_diagonals",
     "infidelity",
+    "plan_schedule",
     "simulate",
 ]

@@ -9,6 +9,7 @@ every kernel returns a new tensor, so autograd can differentiate through it.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -43,11 +44,12 @@ def apply_matrix(state: torch.Tensor, matrix: torch.Tensor, qubits: Sequence[int
     return out.contiguous()
 
 
-def apply_diagonal(state: torch.Tensor, diagonal: torch.Tensor, qubits: Sequence[int]) -> torch.Tensor:
+def apply_diagonal(state: torch.Tensor, diagonal: torch.Tensor, qubits: Sequence[int], scratch: Scratch | None = None) -> torch.Tensor:
     """Multiply by a diagonal operator given as (B or 1, 2^k) on `qubits`.
 
     The diagonal is reshaped so that it broadcasts against the state: a single
-    elementwise product, one read and one write of the state.
+    elementwise product, one read and one write of the state (into `scratch`
+    when given, for work autograd does not record).
     """
     n = n_qubits_of(state)
     k = len(qubits)
@@ -56,7 +58,33 @@ def apply_diagonal(state: torch.Tensor, diagonal: torch.Tensor, qubits: Sequence
     diag = diag.permute(0, *(1 + j for j in order))  # axes now in increasing qubit order
     targets = set(qubits)
     shape = [diag.shape[0]] + [2 if q in targets else 1 for q in range(n)]
-    return state * diag.reshape(shape)
+    if scratch is None:
+        return state * diag.reshape(shape)
+    out = scratch.target(state, (max(state.shape[0], diag.shape[0]), *state.shape[1:]))
+    return torch.mul(state, diag.reshape(shape), out=out)
+
+
+class Scratch:
+    """Two reusable state-sized buffers for work autograd does not record.
+
+    Every large temporary costs page faults when the allocator hands fresh
+    memory back and forth with the operating system (states of 32 MiB and up
+    are above glibc's largest mmap threshold), so no-grad runs write each new
+    state into whichever of two buffers does not hold the current one.
+    """
+
+    def __init__(self) -> None:
+        self.buffers: list[torch.Tensor] = []
+
+    def target(self, current: torch.Tensor, shape: Sequence[int]) -> torch.Tensor:
+        numel = math.prod(shape)
+        for i, buf in enumerate(self.buffers):
+            if buf.data_ptr() != current.data_ptr() and buf.numel() == numel and buf.dtype == current.dtype and buf.device == current.device:
+                return buf.view(*shape)
+        if len(self.buffers) == 2:
+            self.buffers.pop(0 if self.buffers[0].data_ptr() != current.data_ptr() else 1)
+        self.buffers.append(torch.empty(numel, dtype=current.dtype, device=current.device))
+        return self.buffers[-1].view(*shape)
 
 
 def zero_state(batch: int, n_qubits: int, dtype: torch.dtype, device: torch.device | str) -> torch.Tensor:
@@ -71,8 +99,9 @@ def inner(bra: torch.Tensor, ket: torch.Tensor) -> torch.Tensor:
     return (bra.conj() * ket).reshape(ket.shape[0], -1).sum(dim=1)
 
 
-def reduced_overlap(bra: torch.Tensor, ket: torch.Tensor, qubit: int) -> torch.Tensor:
-    """M[b, i, j] = sum over all other qubits of conj(bra[b, ..i..]) ket[b, ..j..].
+def reduced_overlap(bra_conj: torch.Tensor, ket: torch.Tensor, qubit: int) -> torch.Tensor:
+    """M[b, i, j] = sum over all other qubits of bra_conj[b, ..i..] ket[b, ..j..],
+    for a bra given already conjugated.
 
     Then <bra| G_qubit |ket> = sum_ij G[b, i, j] M[b, i, j] for any 2x2 G, so the
     overlap with several operators costs one read of the two states and no
@@ -80,4 +109,4 @@ def reduced_overlap(bra: torch.Tensor, ket: torch.Tensor, qubit: int) -> torch.T
     """
     n = n_qubits_of(ket)
     shape = (ket.shape[0], 2**qubit, 2, 2 ** (n - qubit - 1))
-    return torch.einsum("blir,bljr->bij", bra.reshape(shape).conj(), ket.reshape(shape))
+    return torch.einsum("blir,bljr->bij", bra_conj.reshape(shape), ket.reshape(shape))

@@ -1,0 +1,131 @@
+"""Layer fusion: runs of one-qubit gates on distinct qubits applied as a few
+dense blocks, one pass over the state per block instead of one per gate.
+
+A `Layer` groups consecutive one-qubit steps that touch each qubit at most
+once. Its qubits are cut into contiguous blocks of at most `BLOCK_QUBITS`
+(covering all n qubits, identity where a qubit has no gate), and each block's
+2^w x 2^w operator is the Kronecker product of its gates (per sample when any
+gate is). The state is stored with the block's qubits leading, so applying the
+block is one batched GEMM, written back transposed: (B, 2^w, R) -> (B, R, 2^w).
+That moves the block's qubits to the end, the next block's qubits to the front,
+and after the last block the qubit order is the original again. No permutation
+copies, and GEMM runs the arithmetic at full speed.
+
+All of a layer's gates act on different qubits and commute, so for the adjoint
+gradient of a rotation exp(-i theta G/2) in a block, 1/2 Im <lambda|G|psi> can
+be read at the moment that block is about to be undone, from the block's
+reduced overlap O = psi lambda^dagger (one GEMM that reads both states once).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+
+from qtrain.engine.kernels import Scratch
+from qtrain.engine.program import Step
+
+#: Widest block: up to 2^3 x 2^3 operators a block costs about one pass over the
+#: state (memory-bound); wider ones cost more arithmetic than the passes they save.
+BLOCK_QUBITS = 3
+
+
+@dataclass(frozen=True)
+class Layer:
+    members: tuple[int, ...]  # step indices, at most one per qubit
+    widths: tuple[int, ...]  # block widths in qubit order, summing to n
+
+
+def block_widths(n_qubits: int, widest: int = BLOCK_QUBITS) -> tuple[int, ...]:
+    """n split into the fewest near-equal blocks of at most `widest` qubits."""
+    count = -(-n_qubits // widest)
+    base, extra = divmod(n_qubits, count)
+    return tuple(base + (1 if i < extra else 0) for i in range(count))
+
+
+def plan_schedule(steps: Sequence[Step], n_qubits: int) -> tuple[int | Layer, ...]:
+    """The order of execution: a step index, or a Layer of one-qubit steps.
+    A group becomes a Layer when it touches at least half the qubits (and two),
+    where saving passes outweighs the blocks' identity work."""
+    schedule: list[int | Layer] = []
+    group: dict[int, int] = {}
+
+    def flush() -> None:
+        if len(group) >= 2 and 2 * len(group) >= n_qubits:
+            schedule.append(Layer(tuple(group.values()), block_widths(n_qubits)))
+        else:
+            schedule.extend(group.values())
+        group.clear()
+
+    for i, step in enumerate(steps):
+        if len(step.qubits) == 1:
+            if step.qubits[0] in group:
+                flush()
+            group[step.qubits[0]] = i
+        else:
+            flush()
+            schedule.append(i)
+    flush()
+    return tuple(schedule)
+
+
+def as_matrix(operator: torch.Tensor, diagonal: bool) -> torch.Tensor:
+    """A one-qubit operator as (B, 2, 2), from a matrix or a diagonal (B, 2)."""
+    return torch.diag_embed(operator) if diagonal else operator
+
+
+def layer_blocks(layer: Layer, steps: Sequence[Step], operators: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+    """The Kronecker product of each block's one-qubit operators: [(B or 1, 2^w, 2^w)]."""
+    by_qubit = {steps[i].qubits[0]: as_matrix(operators[i], steps[i].diagonal) for i in layer.members}
+    sample = next(iter(by_qubit.values()))
+    eye = torch.eye(2, dtype=sample.dtype, device=sample.device).unsqueeze(0)
+    blocks, first = [], 0
+    for width in layer.widths:
+        block = None
+        for q in range(first, first + width):
+            op = by_qubit.get(q, eye)
+            if block is None:
+                block = op
+            else:
+                batch, d = max(block.shape[0], op.shape[0]), block.shape[-1]
+                block = (block[:, :, None, :, None] * op[:, None, :, None, :]).reshape(batch, 2 * d, 2 * d)
+        blocks.append(block)
+        first += width
+    return blocks
+
+
+def apply_block(state: torch.Tensor, block: torch.Tensor, scratch: Scratch | None = None) -> torch.Tensor:
+    """state (B, 2^w * R) with the block's qubits leading -> (B, R * 2^w) with
+    them trailing, as one batched GEMM: out = (U s)^T."""
+    d = block.shape[-1]
+    batch = max(state.shape[0], block.shape[0])
+    leading = state.reshape(state.shape[0], d, -1)
+    if scratch is None:
+        return torch.matmul(leading.transpose(1, 2), block.transpose(1, 2)).reshape(batch, -1)
+    out = scratch.target(state, (batch, leading.shape[2], d))
+    return torch.matmul(leading.transpose(1, 2), block.transpose(1, 2), out=out).reshape(batch, -1)
+
+
+def apply_layer(state: torch.Tensor, blocks: Sequence[torch.Tensor], scratch: Scratch | None = None) -> torch.Tensor:
+    """Apply every block; the qubit order ends where it started. (B, 2, ..., 2) in and out."""
+    shape = state.shape
+    flat = state.reshape(shape[0], -1)
+    for block in blocks:
+        flat = apply_block(flat, block, scratch)
+    return flat.reshape(flat.shape[0], *shape[1:])
+
+
+def block_overlap(psi: torch.Tensor, mu: torch.Tensor, width: int) -> torch.Tensor:
+    """O[b, x, y] = sum_r psi[b, x, r] mu[b, y, r] over the leading block
+    (mu = conj(lambda)): (B, 2^w, 2^w), one GEMM over both states."""
+    d = 2**width
+    return torch.matmul(psi.reshape(psi.shape[0], d, -1), mu.reshape(mu.shape[0], d, -1).transpose(1, 2))
+
+
+def qubit_overlap(overlap: torch.Tensor, position: int, width: int) -> torch.Tensor:
+    """Trace a block's overlap down to one of its qubits: (B, 2, 2)."""
+    left, right = 2**position, 2 ** (width - position - 1)
+    o = overlap.reshape(overlap.shape[0], left, 2, right, left, 2, right)
+    return torch.einsum(o, [0, 1, 2, 3, 1, 4, 3], [0, 2, 4])

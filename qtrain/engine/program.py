@@ -1,0 +1,122 @@
+"""The engine's instruction set: a `Program` of `Step`s.
+
+The circuit front end (`qtrain.circuit`) lowers its gates to two kinds of
+step, validated once, so the hot loop never looks at gate names:
+
+  fixed     a constant operator: a matrix (1|B, d, d) or a diagonal (1|B, d)
+  rotation  exp(-i theta G / 2) for a generator G (1|B, 2, 2), or its diagonal
+            (1|B, 2) for R_Z; theta is column `slot` of the angle matrix
+
+Trainable angles arrive as one (B or 1, n_slots) tensor, already gathered from
+theta by the circuit (`theta[..., slot_params]`): that gather is all there is
+to parameter sharing, and autograd sums a shared parameter's gradient over its
+slots. `schedule` says in which order, and in which fused groups, steps run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from qtrain.engine.kernels import apply_diagonal
+
+COMPLEX_DTYPES = (torch.complex64, torch.complex128)
+
+
+@dataclass(frozen=True, eq=False)
+class Step:
+    """One instruction. `tensor` is kept as given (usually complex128 on the
+    CPU) and converted per run by `Program.operand`."""
+
+    kind: str  # "fixed" or "rotation"
+    qubits: tuple[int, ...]
+    tensor: torch.Tensor  # fixed: the operator; rotation: the generator
+    diagonal: bool = False
+    slot: int = -1  # rotation: column of the angle matrix
+
+    @property
+    def batch(self) -> int:
+        return self.tensor.shape[0]
+
+
+@dataclass(frozen=True, eq=False)
+class Program:
+    n_qubits: int
+    steps: tuple[Step, ...]
+    n_slots: int
+    schedule: tuple[Any, ...] = ()  # step indices and fusion.Layer groups; empty = every step alone
+    _operands: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def plan(self) -> tuple[Any, ...]:
+        return self.schedule or tuple(range(len(self.steps)))
+
+    @property
+    def batch(self) -> int:
+        """The batch the gates themselves fix (per-sample axes or unitaries), or 1."""
+        return max((s.batch for s in self.steps), default=1)
+
+    @property
+    def needs_tensor_grad(self) -> bool:
+        return any(s.tensor.requires_grad for s in self.steps)
+
+    def operand(self, step: Step, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+        """`step.tensor` in the run's dtype and device, converted once and cached
+        (but never cached when it carries autograd history)."""
+        if step.tensor.requires_grad:
+            return step.tensor.to(dtype=dtype, device=device)
+        key = (id(step), dtype, device)
+        if key not in self._operands:
+            self._operands[key] = step.tensor.to(dtype=dtype, device=device)
+        return self._operands[key]
+
+    def generators(self, dtype: torch.dtype, device: torch.device) -> dict[bool, tuple[list[int], torch.Tensor]]:
+        """The rotation steps' generators stacked per kind, converted once and cached:
+        {diagonal: (step indices, (R, Bg, 2) or (R, Bg, 2, 2))}. One allocation per
+        kind; views into it serve every step."""
+        key = ("generators", dtype, device)
+        if key not in self._operands:
+            stacks = {}
+            for diagonal in (False, True):
+                indices = [i for i, st in enumerate(self.steps) if st.kind == "rotation" and st.diagonal == diagonal]
+                if indices:
+                    tensors = [self.steps[i].tensor for i in indices]
+                    batch = max(t.shape[0] for t in tensors)
+                    stacked = torch.stack([t.expand(batch, *t.shape[1:]) for t in tensors]).to(dtype=dtype, device=device)
+                    stacks[diagonal] = (indices, stacked)
+            self._operands[key] = stacks
+        return self._operands[key]
+
+
+def fuse_diagonals(steps: Sequence[Step]) -> list[Step]:
+    """Merge each run of consecutive shared, constant diagonal steps (a CZ
+    ladder, say) into one diagonal over the union of their qubits, so the run
+    costs one pass over the state instead of one per gate."""
+    fused: list[Step] = []
+    run: list[Step] = []
+
+    def flush() -> None:
+        if len(run) == 1:
+            fused.append(run[0])
+        elif run:
+            qubits = tuple(sorted({q for s in run for q in s.qubits}))
+            position = {q: i for i, q in enumerate(qubits)}
+            # Treat the running product as a 'state' over the union's qubits
+            # and multiply each gate's diagonal into it.
+            product = torch.ones(1, *([2] * len(qubits)), dtype=torch.complex128)
+            for s in run:
+                product = apply_diagonal(product, s.tensor.to(torch.complex128), [position[q] for q in s.qubits])
+            fused.append(Step("fixed", qubits, product.reshape(1, -1), diagonal=True))
+        run.clear()
+
+    for step in steps:
+        if step.kind == "fixed" and step.diagonal and step.batch == 1 and not step.tensor.requires_grad:
+            run.append(step)
+        else:
+            flush()
+            fused.append(step)
+    flush()
+    return fused
