@@ -14,6 +14,7 @@ from tests.circuits import random_circuit, random_theta
 
 
 def test_block_widths():
+    assert block_widths(16) == (4, 4, 4, 4)
     assert block_widths(16, 3) == (3, 3, 3, 3, 2, 2)
     assert block_widths(12, 3) == (3, 3, 3, 3)
     assert block_widths(2, 3) == (2,)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 from torch.autograd.function import once_differentiable
 
-from qtrain.engine.fusion import Layer, apply_block, block_overlap, layer_blocks, qubit_overlap
+from qtrain.engine.fusion import Layer, apply_block, block_overlap, layer_blocks, layer_widths, qubit_overlap
 from qtrain.engine.kernels import Scratch, reduced_overlap
 from qtrain.engine.program import Program
 from qtrain.engine.simulate import apply_step, half_angle_trig, run_program, step_operators
@@ -102,8 +102,9 @@ def _undo_layer(program: Program, layer: Layer, inverses, generators, psi: torch
     member_at = {program.steps[i].qubits[0]: i for i in layer.members}
     psi, mu = psi.reshape(shape[0], -1), mu.reshape(mu.shape[0], -1)
     first = 0
-    undo_psi, undo_mu = (layer_blocks(layer, program.steps, ops) for ops in inverses)
-    for width, a, b in zip(layer.widths, undo_psi, undo_mu):
+    widths = layer_widths(program.n_qubits, psi.numel() * psi.element_size())
+    undo_psi, undo_mu = (layer_blocks(layer, program.steps, ops, widths) for ops in inverses)
+    for width, a, b in zip(widths, undo_psi, undo_mu):
         rotations = [(q - first, member_at[q]) for q in range(first, first + width) if q in member_at and program.steps[member_at[q]].kind == "rotation"]
         if rotations:
             overlap = block_overlap(psi, mu, width)  # O[x, y] = sum psi_x conj(lambda_y)

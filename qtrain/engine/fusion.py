@@ -27,15 +27,23 @@ import torch
 from qtrain.engine.kernels import Scratch
 from qtrain.engine.program import Step
 
-#: Widest block: up to 2^3 x 2^3 operators a block costs about one pass over the
-#: state (memory-bound); wider ones cost more arithmetic than the passes they save.
-BLOCK_QUBITS = 3
+#: Widest block, for states that stream from memory. Measured at n = 16, S = 64
+#: on 2 cores: a 2^4 x 2^4 block pass takes 6.1 ms, 2^3: 4.4 ms, 2^2: 5.5 ms
+#: (GEMM is inefficient that narrow), a plain copy 2.1 ms: four-qubit blocks
+#: give the fewest milliseconds per qubit. States that stay in cache are
+#: arithmetic-bound instead, and three-qubit blocks (fewer flops) win there.
+BLOCK_QUBITS = 4
+CACHE_RESIDENT_BYTES = 8 * 2**20
+
+
+def layer_widths(n_qubits: int, state_bytes: int) -> tuple[int, ...]:
+    """Block widths for a batch of states of `state_bytes` in all."""
+    return block_widths(n_qubits, BLOCK_QUBITS if state_bytes > CACHE_RESIDENT_BYTES else BLOCK_QUBITS - 1)
 
 
 @dataclass(frozen=True)
 class Layer:
     members: tuple[int, ...]  # step indices, at most one per qubit
-    widths: tuple[int, ...]  # block widths in qubit order, summing to n
 
 
 def block_widths(n_qubits: int, widest: int = BLOCK_QUBITS) -> tuple[int, ...]:
@@ -54,7 +62,7 @@ def plan_schedule(steps: Sequence[Step], n_qubits: int) -> tuple[int | Layer, ..
 
     def flush() -> None:
         if len(group) >= 2 and 2 * len(group) >= n_qubits:
-            schedule.append(Layer(tuple(group.values()), block_widths(n_qubits)))
+            schedule.append(Layer(tuple(group.values())))
         else:
             schedule.extend(group.values())
         group.clear()
@@ -76,13 +84,14 @@ def as_matrix(operator: torch.Tensor, diagonal: bool) -> torch.Tensor:
     return torch.diag_embed(operator) if diagonal else operator
 
 
-def layer_blocks(layer: Layer, steps: Sequence[Step], operators: Sequence[torch.Tensor]) -> list[torch.Tensor]:
-    """The Kronecker product of each block's one-qubit operators: [(B or 1, 2^w, 2^w)]."""
+def layer_blocks(layer: Layer, steps: Sequence[Step], operators: Sequence[torch.Tensor], widths: Sequence[int]) -> list[torch.Tensor]:
+    """The Kronecker product of each block's one-qubit operators, for blocks of
+    `widths` qubits in qubit order: [(B or 1, 2^w, 2^w)]."""
     by_qubit = {steps[i].qubits[0]: as_matrix(operators[i], steps[i].diagonal) for i in layer.members}
     sample = next(iter(by_qubit.values()))
     eye = torch.eye(2, dtype=sample.dtype, device=sample.device).unsqueeze(0)
     blocks, first = [], 0
-    for width in layer.widths:
+    for width in widths:
         block = None
         for q in range(first, first + width):
             op = by_qubit.get(q, eye)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 
-from qtrain.engine.fusion import apply_layer, layer_blocks
+from qtrain.engine.fusion import apply_layer, layer_blocks, layer_widths
 from qtrain.engine.kernels import Scratch, apply_diagonal, apply_matrix, zero_state
 from qtrain.engine.program import Program, Step
 
@@ -71,9 +71,10 @@ def run_program(
     else:
         state = initial_state.expand(batch, *initial_state.shape[1:])
     scratch = None if torch.is_grad_enabled() else Scratch()  # autograd needs every intermediate
+    widths = layer_widths(program.n_qubits, state[:1].numel() * batch * state.element_size())
     for item in program.plan:
         if isinstance(item, int):
             state = apply_step(state, program.steps[item], operators[item], scratch)
         else:
-            state = apply_layer(state, layer_blocks(item, program.steps, operators), scratch)
+            state = apply_layer(state, layer_blocks(item, program.steps, operators, widths), scratch)
     return state

@@ -33,7 +33,15 @@ def _tq():
         return _TQ
     try:
         import torchquantum as tq
+    except ModuleNotFoundError as exc:
+        if exc.name == "torchquantum":  # not installed (or blocked): nothing to retry
+            raise
+        retry = True
     except Exception:
+        retry = True
+    else:
+        retry = False
+    if retry:
         # drop what the failed import left behind, then skip the dataset subpackage
         for key in [k for k in sys.modules if k == "torchquantum" or k.startswith("torchquantum.")]:
             del sys.modules[key]
@@ -41,7 +49,7 @@ def _tq():
         try:
             import torchquantum as tq
         except Exception:
-            del sys.modules["torchquantum.dataset"]
+            sys.modules.pop("torchquantum.dataset", None)
             raise
     import torchquantum.functional as tqf
 

@@ -1,0 +1,180 @@
+"""qtrain against peer simulators on McClean's barren-plateau workload.
+
+    python -m experiments.benchmarks.engine                       # n in 8 12 16 20, L in 10 50
+    python -m experiments.benchmarks.engine --qubits 12 16 --layers 10 50 --repeats 3
+
+Workload (SCIENCE.md part A): n qubits, L layers, S = 64 random circuits,
+complex64; (a) dE/dtheta_{1,1} for every circuit, (b) the gradient of all
+n L parameters for every circuit. Peers (installed with `pip install
+qtrain[bench]`) run in their fastest mode; see experiments/benchmarks/peers/.
+
+For every size: every library's (a) and (b) are first checked against a
+complex128 reference (qtrain's adjoint, itself checked against a dense NumPy
+simulator in tests/) to 1e-4; a library that disagrees is reported and not
+timed. Then all libraries are timed interleaved in one process (a warm-up,
+then `repeats` rounds, each round timing every library once, so machine drift
+hits all alike) and the median is kept. Peak memory is measured separately,
+one subprocess per library and task (ru_maxrss above the process's baseline).
+Finally qtrain's achieved state traffic (bytes its passes read and write per
+second) is compared with this machine's measured copy bandwidth.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+import numpy as np
+import torch
+
+from experiments.benchmarks.peers import PEERS
+from experiments.benchmarks.qtrain_peer import QtrainPeer, state_traffic_bytes
+from qtrain.builders import mcclean_draw
+
+SAMPLES = 64
+
+
+def workload(n: int, layers: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    draw = mcclean_draw(n, layers, SAMPLES, seed)
+    return draw.axes.numpy().astype(int), draw.angles.permute(1, 0, 2).reshape(SAMPLES, -1).numpy()
+
+
+def reference(axes: np.ndarray, angles: np.ndarray) -> np.ndarray:
+    return QtrainPeer(axes, angles, dtype=torch.complex128).grad_all()
+
+
+def libraries() -> list[type]:
+    return [QtrainPeer] + [p for p in PEERS if p.available()]
+
+
+def copy_bandwidth(n_bytes: int = 1 << 28, repeats: int = 5) -> float:
+    """Read + write bytes per second of a plain tensor copy into a preallocated buffer."""
+    src = torch.empty(n_bytes // 4, dtype=torch.float32).uniform_()
+    dst = torch.empty_like(src)
+    dst.copy_(src)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        dst.copy_(src)
+        times.append(time.perf_counter() - start)
+    return 2 * n_bytes / min(times)
+
+
+def time_size(n: int, layers: int, repeats: int, budget: float, names: list[str] | None) -> list[dict]:
+    axes, angles = workload(n, layers)
+    ref_b = reference(axes, angles)
+    ready, rows = [], []
+    for lib in libraries():
+        if names and lib.name not in names:
+            continue
+        try:
+            runner = lib(axes, angles)
+            start = time.perf_counter()
+            err_a = float(np.abs(runner.grad_first() - ref_b[:, 0]).max())
+            err_b = float(np.abs(runner.grad_all() - ref_b).max())
+            checked = time.perf_counter() - start
+        except Exception as exc:  # a peer that cannot run this size is reported, not fatal
+            rows.append({"n": n, "L": layers, "library": lib.name, "mode": lib.mode, "status": f"failed: {type(exc).__name__}: {exc}"[:200]})
+            continue
+        status = "ok" if max(err_a, err_b) <= 1e-4 else f"wrong gradients (max error {max(err_a, err_b):.1e}); not timed"
+        if status == "ok" and checked > budget:
+            status = f"correct, but (a) + (b) took {checked:.0f} s > --budget {budget:.0f} s; not timed"
+        row = {"n": n, "L": layers, "library": lib.name, "mode": lib.mode, "status": status, "max_error": max(err_a, err_b)}
+        rows.append(row)
+        if status == "ok":
+            ready.append((row, runner, {"a": [], "b": []}))
+    for _ in range(repeats):  # interleaved rounds
+        for row, runner, times in ready:
+            for task, fn in (("a", runner.grad_first), ("b", runner.grad_all)):
+                start = time.perf_counter()
+                fn()
+                times[task].append(time.perf_counter() - start)
+    for row, _, times in ready:
+        row["seconds_a"], row["seconds_b"] = statistics.median(times["a"]), statistics.median(times["b"])
+    return rows
+
+
+def peak_memory(library: str, n: int, layers: int, task: str) -> float:
+    """MiB above baseline for one task of one library, in a fresh process."""
+    cmd = [sys.executable, "-m", "experiments.benchmarks.engine", "--memory-worker", library, str(n), str(layers), task]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
+    lines = out.stdout.strip().splitlines()
+    return json.loads(lines[-1])["peak_mib"] if out.returncode == 0 and lines else float("nan")
+
+
+def memory_worker(library: str, n: int, layers: int, task: str) -> None:
+    axes, angles = workload(n, layers)
+    lib = next(lib for lib in libraries() if lib.name == library)
+    runner = lib(axes, angles)
+    baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    (runner.grad_first if task == "a" else runner.grad_all)()
+    print(json.dumps({"peak_mib": (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - baseline) / 1024}))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--qubits", type=int, nargs="+", default=[8, 12, 16, 20])
+    parser.add_argument("--layers", type=int, nargs="+", default=[10, 50])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--no-memory", action="store_true", help="skip the per-library peak-memory subprocesses")
+    parser.add_argument("--budget", type=float, default=120.0, help="seconds a library's first (a) + (b) may take before it is left untimed at that size")
+    parser.add_argument("--libraries", nargs="+", help="only these libraries (default: qtrain and every installed peer)")
+    parser.add_argument("--csv", default="engine_benchmark.csv")
+    parser.add_argument("--memory-worker", nargs=4, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.memory_worker:
+        library, n, layers, task = args.memory_worker
+        memory_worker(library, int(n), int(layers), task)
+        return
+    bandwidth = copy_bandwidth()
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; copy bandwidth {bandwidth / 1e9:.1f} GB/s (read + write); S = {SAMPLES}, complex64")
+    print("libraries:", ", ".join(f"{lib.name} ({lib.mode})" for lib in libraries()))
+    all_rows = []
+    header = f"{'n':>3}{'L':>4}  {'library':<14}{'(a) s':>9}{'(b) s':>9}{'a: x qtrain':>12}{'b: x qtrain':>12}{'peak a MiB':>11}{'peak b MiB':>11}  status"
+    print(header)
+    for n in args.qubits:
+        for layers in args.layers:
+            rows = time_size(n, layers, args.repeats, args.budget, args.libraries)
+            mine = next((r for r in rows if r["library"] == "qtrain" and "seconds_a" in r), None)
+            for r in rows:
+                if "seconds_a" in r and mine:
+                    r["ratio_a"], r["ratio_b"] = r["seconds_a"] / mine["seconds_a"], r["seconds_b"] / mine["seconds_b"]
+                if "seconds_a" in r and not args.no_memory:
+                    r["peak_mib_a"], r["peak_mib_b"] = peak_memory(r["library"], n, layers, "a"), peak_memory(r["library"], n, layers, "b")
+                if r["library"] == "qtrain" and "seconds_a" in r:
+                    traffic_a, traffic_b = state_traffic_bytes(n, layers, SAMPLES)
+                    r["traffic_gbs_a"], r["traffic_gbs_b"] = traffic_a / r["seconds_a"] / 1e9, traffic_b / r["seconds_b"] / 1e9
+                    r["traffic_share_a"], r["traffic_share_b"] = traffic_a / r["seconds_a"] / bandwidth, traffic_b / r["seconds_b"] / bandwidth
+                    r["states_mib"] = SAMPLES * 2**n * 8 / 2**20
+                print(_line(r), flush=True)
+                all_rows.append(r)
+    mine = [r for r in all_rows if r["library"] == "qtrain" and "traffic_gbs_a" in r]
+    if mine:
+        print(f"\nqtrain state traffic against the {bandwidth / 1e9:.1f} GB/s copy bandwidth:")
+        for r in mine:
+            mem = f"; peak (b) {r['peak_mib_b']:.0f} MiB = {r['peak_mib_b'] / r['states_mib']:.1f} x one batch of states ({r['states_mib']:.0f} MiB)" if "peak_mib_b" in r else ""
+            print(f"  n={r['n']:>2} L={r['L']:>2}: (a) {r['traffic_gbs_a']:.1f} GB/s = {100 * r['traffic_share_a']:.0f}%, (b) {r['traffic_gbs_b']:.1f} GB/s = {100 * r['traffic_share_b']:.0f}%{mem}")
+    fields = sorted({k for r in all_rows for k in r}, key=lambda k: list(all_rows[0]).index(k) if k in all_rows[0] else 99)
+    with open(args.csv, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(all_rows)
+    print(f"table written to {args.csv}")
+
+
+def _line(r: dict) -> str:
+    def num(key: str, fmt: str) -> str:
+        return format(r[key], fmt) if key in r else "-"
+
+    return (f"{r['n']:>3}{r['L']:>4}  {r['library']:<14}{num('seconds_a', '9.3f'):>9}{num('seconds_b', '9.3f'):>9}"
+            f"{num('ratio_a', '12.2f'):>12}{num('ratio_b', '12.2f'):>12}{num('peak_mib_a', '11.0f'):>11}{num('peak_mib_b', '11.0f'):>11}  {r['status']}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,63 @@
+"""qtrain as one library of the engine benchmark, with the same interface as
+the peers in experiments/benchmarks/peers/, and its state-traffic model."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from qtrain.builders import mcclean_layer
+from qtrain.circuit import Circuit
+from qtrain.diagnostics import gradient_samples, resolve_cost
+from qtrain.engine.fusion import Layer, layer_widths
+
+import math
+
+
+class QtrainPeer:
+    name = "qtrain"
+    mode = "fused layers; (a) shift rule, 2 no-grad runs; (b) adjoint; complex64"
+
+    @staticmethod
+    def available() -> bool:
+        return True
+
+    def __init__(self, axes: np.ndarray, angles: np.ndarray, dtype: torch.dtype = torch.complex64) -> None:
+        layers, n, _ = axes.shape
+        self.circuit = Circuit(n)
+        for q in range(n):
+            self.circuit.ry(q, math.pi / 4)
+        for layer in range(layers):
+            mcclean_layer(self.circuit, layer, torch.as_tensor(axes[layer]))
+        self.circuit.program()  # lower once, outside the timed work
+        real = torch.float64 if dtype == torch.complex128 else torch.float32
+        self.theta = torch.as_tensor(angles, dtype=real)
+        self.dtype = dtype
+        self.cost = resolve_cost("global", n)
+
+    def grad_first(self) -> np.ndarray:
+        return gradient_samples(self.circuit, self.theta, self.cost, 0, self.dtype).double().numpy()
+
+    def grad_all(self) -> np.ndarray:
+        theta = self.theta.clone().requires_grad_(True)
+        self.circuit.expval(theta, self.cost, dtype=self.dtype, diff_method="adjoint").sum().backward()
+        return theta.grad.double().numpy()
+
+
+def state_traffic_bytes(n: int, layers: int, samples: int) -> tuple[float, float]:
+    """Bytes of state that qtrain's passes read and write for (a) and (b).
+
+    A pass (a fused block's GEMM, a diagonal) reads and writes one state:
+    2 x state bytes. (a): two runs of the circuit. (b): one run, then per
+    pass of the run two undo passes (psi and conj(lambda)) plus, per block
+    holding rotations, one overlap read of both states.
+    """
+    from qtrain.builders import mcclean_circuit
+
+    program = mcclean_circuit(n, layers, 1).program()
+    state = samples * 2**n * 8
+    blocks = len(layer_widths(n, state))
+    passes = sum(blocks if isinstance(item, Layer) else 1 for item in program.plan)
+    overlap_reads = blocks * (sum(isinstance(item, Layer) for item in program.plan) - 1)  # not the fixed R_Y layer
+    run = passes * 2 * state
+    return 2 * run, 3 * run + overlap_reads * 2 * state
