@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import resource
 import statistics
 import subprocess
 import sys
@@ -108,13 +107,25 @@ def peak_memory(library: str, n: int, layers: int, task: str) -> float:
     return json.loads(lines[-1])["peak_mib"] if out.returncode == 0 and lines else float("nan")
 
 
+def _status_kib(field: str) -> int:
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith(field + ":"))
+
+
 def memory_worker(library: str, n: int, layers: int, task: str) -> None:
+    """Peak resident memory of one call above the resident memory before it:
+    the kernel's high-water mark is reset first (clear_refs 5), since imports
+    and setup may have peaked higher than the call itself."""
     axes, angles = workload(n, layers)
     lib = next(lib for lib in libraries() if lib.name == library)
     runner = lib(axes, angles)
-    baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    (runner.grad_first if task == "a" else runner.grad_all)()
-    print(json.dumps({"peak_mib": (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - baseline) / 1024}))
+    fn = runner.grad_first if task == "a" else runner.grad_all
+    fn()  # warm-up, as in the timing
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+    baseline = _status_kib("VmRSS")
+    fn()
+    print(json.dumps({"peak_mib": (_status_kib("VmHWM") - baseline) / 1024}))
 
 
 def main() -> None:
@@ -123,6 +134,7 @@ def main() -> None:
     parser.add_argument("--layers", type=int, nargs="+", default=[10, 50])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--no-memory", action="store_true", help="skip the per-library peak-memory subprocesses")
+    parser.add_argument("--memory-only", action="store_true", help="only the peak-memory subprocesses (no timing)")
     parser.add_argument("--budget", type=float, default=120.0, help="seconds a library's first (a) + (b) may take before it is left untimed at that size")
     parser.add_argument("--libraries", nargs="+", help="only these libraries (default: qtrain and every installed peer)")
     parser.add_argument("--csv", default="engine_benchmark.csv")
@@ -131,6 +143,16 @@ def main() -> None:
     if args.memory_worker:
         library, n, layers, task = args.memory_worker
         memory_worker(library, int(n), int(layers), task)
+        return
+    if args.memory_only:
+        print(f"{'n':>3}{'L':>4}  {'library':<14}{'peak a MiB':>11}{'peak b MiB':>11}{'states MiB':>11}")
+        for n in args.qubits:
+            for layers in args.layers:
+                for lib in libraries():
+                    if args.libraries and lib.name not in args.libraries:
+                        continue
+                    a, b = peak_memory(lib.name, n, layers, "a"), peak_memory(lib.name, n, layers, "b")
+                    print(f"{n:>3}{layers:>4}  {lib.name:<14}{a:>11.0f}{b:>11.0f}{SAMPLES * 2**n * 8 / 2**20:>11.0f}", flush=True)
         return
     bandwidth = copy_bandwidth()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; copy bandwidth {bandwidth / 1e9:.1f} GB/s (read + write); S = {SAMPLES}, complex64")
