@@ -7,14 +7,9 @@ import torch
 
 from qtrain import cli
 from qtrain.tasks import barren_plateau
-from tests.test_cli import compose_experiment
+from tests.test_cli import compose_experiment, rows_of
 
 TINY = ["qubits=[2,4]", "layers=[1,3,8]", "samples=20", "seed=3"]
-
-
-def rows_of(path):
-    with open(path) as f:
-        return list(csv.DictReader(f))
 
 
 def test_outputs(tmp_path):

@@ -18,6 +18,11 @@ TINY = {
 }
 
 
+def rows_of(path):
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
 def compose_experiment(name: str, overrides: list[str]):
     with initialize_config_dir(config_dir=cli.config_dir(), version_base=None):
         return compose(config_name="config", overrides=[f"experiment={name}", "progress=false", *overrides])

@@ -6,14 +6,9 @@ import pytest
 
 from qtrain import cli
 from qtrain.tasks import deceptiveness
-from tests.test_cli import compose_experiment
+from tests.test_cli import compose_experiment, rows_of
 
 TINY = ["sharing=[1,2,3]", "resolution=[12,16]", "tol=[1e-3,1e-2]", "rule=[gradient,steepest]"]
-
-
-def rows_of(path):
-    with open(path) as f:
-        return list(csv.DictReader(f))
 
 
 def test_outputs_and_report(tmp_path):

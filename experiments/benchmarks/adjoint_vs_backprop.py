@@ -11,17 +11,18 @@ Prints a table and writes it as CSV.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import resource
 import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import torch
 
 from qtrain.builders import mcclean_angles, mcclean_circuit
+from qtrain.tables import write_rows
 
 
 def measure(method: str, qubits: int, layers: int, samples: int, repeats: int, threads: int) -> dict:
@@ -67,10 +68,7 @@ def main() -> None:
         r["states_mib"] = state_mib
         print(f"{r['method']:<10}{r['seconds']:>10.3f}{r['peak_extra_mib']:>12.1f}{r['peak_extra_mib'] / state_mib:>13.1f}")
     print(f"backprop/adjoint time ratio: {rows[1]['seconds'] / rows[0]['seconds']:.2f}")
-    with open(args.csv, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    write_rows(Path(args.csv), rows, list(rows[0]))
 
 
 if __name__ == "__main__":

@@ -11,17 +11,18 @@ its own. Prints a table and writes it as CSV.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import resource
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import torch
 
 from qtrain.builders import random_target_state, shared_ansatz
 from qtrain.landscape import classify, sample_landscape, successors, terminals
+from qtrain.tables import write_rows
 
 
 def measure(sharing: int, resolution: int, rule: str) -> dict:
@@ -58,10 +59,7 @@ def main() -> None:
         row = json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1])
         rows.append(row)
         print(f"{k:>8}{row['points']:>12}{row['sample_s']:>10}{row['analysis_s']:>12}{row['total_s']:>9}{row['peak_gib']:>10}{row['ratio']:>9.4f}{row['n_minima']:>8}", flush=True)
-    with open(args.csv, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    write_rows(Path(args.csv), rows, list(rows[0]))
 
 
 if __name__ == "__main__":

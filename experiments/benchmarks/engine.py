@@ -22,12 +22,12 @@ second) is compared with this machine's measured copy bandwidth.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -35,6 +35,7 @@ import torch
 from experiments.benchmarks.peers import PEERS
 from experiments.benchmarks.qtrain_peer import QtrainPeer, state_traffic_bytes
 from qtrain.builders import mcclean_draw
+from qtrain.tables import write_rows
 
 SAMPLES = 64
 
@@ -183,10 +184,7 @@ def main() -> None:
             mem = f"; peak (b) {r['peak_mib_b']:.0f} MiB = {r['peak_mib_b'] / r['states_mib']:.1f} x one batch of states ({r['states_mib']:.0f} MiB)" if "peak_mib_b" in r else ""
             print(f"  n={r['n']:>2} L={r['L']:>2}: (a) {r['traffic_gbs_a']:.1f} GB/s = {100 * r['traffic_share_a']:.0f}%, (b) {r['traffic_gbs_b']:.1f} GB/s = {100 * r['traffic_share_b']:.0f}%{mem}")
     fields = sorted({k for r in all_rows for k in r}, key=lambda k: list(all_rows[0]).index(k) if k in all_rows[0] else 99)
-    with open(args.csv, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=fields)
-        writer.writeheader()
-        writer.writerows(all_rows)
+    write_rows(Path(args.csv), all_rows, fields)
     print(f"table written to {args.csv}")
 
 

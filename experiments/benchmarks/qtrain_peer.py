@@ -3,6 +3,8 @@ the peers in experiments/benchmarks/peers/, and its state-traffic model."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 
@@ -10,8 +12,6 @@ from qtrain.builders import mcclean_layer
 from qtrain.circuit import Circuit
 from qtrain.diagnostics import gradient_samples, resolve_cost
 from qtrain.engine.fusion import Layer, layer_widths
-
-import math
 
 
 class QtrainPeer:
