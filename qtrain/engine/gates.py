@@ -74,10 +74,6 @@ GATES: dict[str, GateSpec] = {
 }
 
 
-def constant_matrix(rows: tuple[tuple[complex, ...], ...], dtype: torch.dtype, device: torch.device | str) -> torch.Tensor:
-    """A nested tuple as a complex tensor."""
-    return torch.tensor(rows, dtype=dtype, device=device)
-
 
 def rotation_matrix_fixed(generator: str, angle: float) -> tuple[tuple[complex, ...], ...]:
     """exp(-i angle G / 2) for a Python float angle, in double precision."""
@@ -89,21 +85,3 @@ def rotation_matrix_fixed(generator: str, angle: float) -> tuple[tuple[complex, 
 def pauli_stack(dtype: torch.dtype, device: torch.device | str) -> torch.Tensor:
     """(3, 2, 2): X, Y, Z in the order of `PAULI_AXES`."""
     return torch.tensor([PAULI_MATRICES[a] for a in PAULI_AXES], dtype=dtype, device=device)
-
-
-def rotation_matrices(generators: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """exp(-i theta G / 2) = cos(theta/2) I - i sin(theta/2) G, batched.
-
-    generators: (B or 1, 2, 2) Pauli matrices; cos, sin: (B,) of theta / 2.
-    Returns (B, 2, 2) in the generators' complex dtype.
-    """
-    eye = torch.eye(2, dtype=generators.dtype, device=generators.device)
-    c = cos.to(generators.dtype)[:, None, None]
-    s = sin.to(generators.dtype)[:, None, None]
-    return c * eye - 1j * s * generators
-
-
-def rz_diagonal(cos: torch.Tensor, sin: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """(B, 2) diagonal of R_Z: (e^{-i theta/2}, e^{+i theta/2})."""
-    minus = torch.complex(cos, -sin)
-    return torch.stack((minus, minus.conj()), dim=-1).to(dtype)

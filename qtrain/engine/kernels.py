@@ -94,10 +94,6 @@ def zero_state(batch: int, n_qubits: int, dtype: torch.dtype, device: torch.devi
     return state.reshape(batch, *([2] * n_qubits))
 
 
-def inner(bra: torch.Tensor, ket: torch.Tensor) -> torch.Tensor:
-    """<bra|ket> per sample: (B, 2, ..., 2) x2 -> (B,) complex."""
-    return (bra.conj() * ket).reshape(ket.shape[0], -1).sum(dim=1)
-
 
 def reduced_overlap(bra_conj: torch.Tensor, ket: torch.Tensor, qubit: int) -> torch.Tensor:
     """M[b, i, j] = sum over all other qubits of bra_conj[b, ..i..] ket[b, ..j..],
