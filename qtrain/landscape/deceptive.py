@@ -17,7 +17,6 @@ import itertools
 import math
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 
 RULES = ("gradient", "steepest")
