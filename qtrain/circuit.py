@@ -17,7 +17,14 @@ from typing import Any
 
 import torch
 
-from qtrain.engine import COMPLEX_DTYPES, PauliSum, Program, expval, infidelity, simulate
+from qtrain.engine import (
+    COMPLEX_DTYPES,
+    PauliSum,
+    Program,
+    expval,
+    infidelity,
+    simulate,
+)
 from qtrain.engine.gates import GATES, PAULI_AXES
 from qtrain.engine.observables import Observable, as_pauli_sum
 from qtrain.lowering import lower

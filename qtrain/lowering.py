@@ -14,7 +14,12 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from qtrain.engine import Program, Step, fuse_diagonals, plan_schedule
-from qtrain.engine.gates import GATES, PAULI_MATRICES, pauli_stack, rotation_matrix_fixed
+from qtrain.engine.gates import (
+    GATES,
+    PAULI_MATRICES,
+    pauli_stack,
+    rotation_matrix_fixed,
+)
 
 if TYPE_CHECKING:
     from qtrain.circuit import Op

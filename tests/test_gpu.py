@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from qtrain import QuantumLayer
-from tests.circuits import random_circuit, random_theta
 from qtrain.builders import encoder_circuit
+from tests.circuits import random_circuit, random_theta
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")]
 

@@ -8,7 +8,12 @@ import pytest
 import torch
 
 from qtrain import Circuit, QuantumLayer
-from qtrain.builders import encoder_circuit, mcclean_angles, mcclean_circuit, mcclean_draw
+from qtrain.builders import (
+    encoder_circuit,
+    mcclean_angles,
+    mcclean_circuit,
+    mcclean_draw,
+)
 from qtrain.diagnostics import gradient_variance, resolve_cost, summarize
 from qtrain.engine.observables import PauliSum
 from qtrain.plateau import mcclean_gradients

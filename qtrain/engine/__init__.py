@@ -10,8 +10,8 @@ from __future__ import annotations
 import torch
 
 from qtrain.engine.adjoint import adjoint_state
-from qtrain.engine.observables import PauliString, PauliSum, expval, expvals, infidelity
 from qtrain.engine.fusion import plan_schedule
+from qtrain.engine.observables import PauliString, PauliSum, expval, expvals, infidelity
 from qtrain.engine.program import COMPLEX_DTYPES, Program, Step, fuse_diagonals
 from qtrain.engine.simulate import run_program
 

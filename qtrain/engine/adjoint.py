@@ -17,10 +17,22 @@ from __future__ import annotations
 import torch
 from torch.autograd.function import once_differentiable
 
-from qtrain.engine.fusion import Layer, apply_block, block_overlap, layer_blocks, layer_widths, qubit_overlap
+from qtrain.engine.fusion import (
+    Layer,
+    apply_block,
+    block_overlap,
+    layer_blocks,
+    layer_widths,
+    qubit_overlap,
+)
 from qtrain.engine.kernels import Scratch, reduced_overlap
 from qtrain.engine.program import Program
-from qtrain.engine.simulate import apply_step, half_angle_trig, run_program, step_operators
+from qtrain.engine.simulate import (
+    apply_step,
+    half_angle_trig,
+    run_program,
+    step_operators,
+)
 
 
 class AdjointState(torch.autograd.Function):

@@ -11,8 +11,24 @@ import torch
 
 from qtrain.circuit import Circuit
 from qtrain.engine.observables import Observable
-from qtrain.landscape.deceptive import RULES, Deceptiveness, analyse_grid, check_tol, classify, finite_difference_grad_norm, successors, terminals
-from qtrain.landscape.grid import METHODS, Landscape, check_grid, fourier_coefficients, grid_axis, sample_landscape
+from qtrain.landscape.deceptive import (
+    RULES,
+    Deceptiveness,
+    analyse_grid,
+    check_tol,
+    classify,
+    finite_difference_grad_norm,
+    successors,
+    terminals,
+)
+from qtrain.landscape.grid import (
+    METHODS,
+    Landscape,
+    check_grid,
+    fourier_coefficients,
+    grid_axis,
+    sample_landscape,
+)
 
 
 def deceptiveness(

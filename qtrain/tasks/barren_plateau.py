@@ -68,7 +68,10 @@ def run(cfg: Any, out_dir: Path) -> dict[str, Any]:
     rows = [_typed(r) for r in tables.read_rows(out_dir / "results.csv")]
     done = {(r["n_qubits"], r["n_layers"]) for r in rows}
     todo = {n: [L for L in p["layers"] if (n, L) not in done] for n in p["qubits"]}
-    from qtrain.tb import log_hparams, open_writer  # TensorBoard only when a run really starts
+    from qtrain.tb import (  # TensorBoard only when a run really starts
+        log_hparams,
+        open_writer,
+    )
 
     writer = open_writer(out_dir)
     total = sum(-(-p["samples"] // p["chunks"][n]) * max(todo[n], default=0) for n in p["qubits"])

@@ -23,7 +23,17 @@ from tqdm import tqdm
 
 from qtrain import figures, tables
 from qtrain.builders import random_target_state, shared_ansatz
-from qtrain.landscape import RULES, METHODS, check_grid, check_tol, classify, finite_difference_grad_norm, sample_landscape, successors, terminals
+from qtrain.landscape import (
+    METHODS,
+    RULES,
+    check_grid,
+    check_tol,
+    classify,
+    finite_difference_grad_norm,
+    sample_landscape,
+    successors,
+    terminals,
+)
 from qtrain.tasks import checks
 from qtrain.tasks.deceptiveness_report import write_report
 
