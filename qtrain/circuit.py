@@ -19,14 +19,13 @@ import torch
 
 from qtrain.engine import (
     COMPLEX_DTYPES,
-    PauliSum,
     Program,
     expval,
     infidelity,
     simulate,
 )
 from qtrain.engine.gates import GATES, PAULI_AXES
-from qtrain.engine.observables import Observable, as_pauli_sum
+from qtrain.engine.observables import Observable, checked_pauli_sum
 from qtrain.lowering import lower
 
 Angle = float | str
@@ -224,7 +223,7 @@ class Circuit:
     ) -> torch.Tensor:
         """<H> per sample: (B,) for one observable, (B, K) for a list of K."""
         many = isinstance(observable, (list, tuple))
-        sums = [_checked_observable(o, self.n_qubits) for o in (observable if many else [observable])]
+        sums = [checked_pauli_sum(o, self.n_qubits) for o in (observable if many else [observable])]
         state = self._run(theta, dtype, diff_method, initial_state)
         values = [expval(state, s) for s in sums]
         return torch.stack(values, dim=-1) if many else values[0]
@@ -324,9 +323,3 @@ def _check_matrix(where: str, matrix: Any, width: int) -> torch.Tensor:
         raise ValueError(f"{where}: matrix is not unitary (max |U U^dagger - I| = {error:.2e})")
     return m
 
-
-def _checked_observable(observable: Observable, n_qubits: int) -> PauliSum:
-    pauli_sum = as_pauli_sum(observable)
-    if pauli_sum.max_qubit >= n_qubits:
-        raise ValueError(f"observable {str(observable)!r} acts on qubit {pauli_sum.max_qubit}, but the circuit has {n_qubits} qubits")
-    return pauli_sum

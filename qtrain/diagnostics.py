@@ -18,7 +18,12 @@ from dataclasses import dataclass
 import torch
 
 from qtrain.circuit import Circuit
-from qtrain.engine.observables import Observable, PauliString, PauliSum, as_pauli_sum
+from qtrain.engine.observables import (
+    Observable,
+    PauliString,
+    PauliSum,
+    checked_pauli_sum,
+)
 from qtrain.layers import QuantumLayer
 from qtrain.memory import budget_bytes, samples_per_chunk
 
@@ -90,10 +95,7 @@ def resolve_cost(cost: Observable | torch.Tensor, n_qubits: int) -> PauliSum | t
         return PauliSum.parse("Z0 Z1")
     if cost == "local":
         return PauliSum(tuple(PauliString(((q, "Z"),), 1 / n_qubits) for q in range(n_qubits)))
-    pauli_sum = as_pauli_sum(cost)
-    if pauli_sum.max_qubit >= n_qubits:
-        raise ValueError(f"cost {str(cost)!r} acts on qubit {pauli_sum.max_qubit}, but the circuit has {n_qubits} qubits")
-    return pauli_sum
+    return checked_pauli_sum(cost, n_qubits, what="cost")
 
 
 def evaluate(circuit: Circuit, theta: torch.Tensor, cost: PauliSum | torch.Tensor, **kwargs) -> torch.Tensor:
@@ -182,10 +184,7 @@ def _sampler(model: Circuit | QuantumLayer, inputs: torch.Tensor | None, dtype: 
             raise ValueError(f"inputs must have {len(model.input_names)} values for {model.input_names}, got {x.numel()}")
 
         def draw_layer(s: int, gen: torch.Generator) -> torch.Tensor:
-            width = math.pi if model.init == "uniform" else model.init_width
-            weights = torch.zeros(s, len(model.weight_names), dtype=torch.float64)
-            if model.init != "zeros":
-                weights = (2 * torch.rand(s, len(model.weight_names), generator=gen, dtype=torch.float64) - 1) * width
+            weights = model.draw_weights((s, len(model.weight_names)), gen, torch.float64)
             columns = torch.cat([x.expand(s, -1), weights], dim=1)
             return columns[:, model.order.cpu()].to(real).to(device)
 

@@ -70,12 +70,15 @@ class QuantumLayer(nn.Module):
 
     def reset_parameters(self, generator: torch.Generator | None = None) -> None:
         with torch.no_grad():
-            if self.init == "zeros":
-                self.weight.zero_()
-            else:
-                width = math.pi if self.init == "uniform" else self.init_width
-                u = torch.rand(self.weight.shape, generator=generator, dtype=self.weight.dtype)
-                self.weight.copy_((2 * u - 1) * width)
+            self.weight.copy_(self.draw_weights(self.weight.shape, generator, self.weight.dtype))
+
+    def draw_weights(self, shape: Sequence[int], generator: torch.Generator | None = None, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        """Weights drawn from this layer's init, any shape (e.g. (S, n_weights)
+        for S random restarts)."""
+        if self.init == "zeros":
+            return torch.zeros(shape, dtype=dtype)
+        width = math.pi if self.init == "uniform" else self.init_width
+        return (2 * torch.rand(shape, generator=generator, dtype=dtype) - 1) * width
 
     def forward(self, x: torch.Tensor | None = None, theta: torch.Tensor | None = None) -> torch.Tensor:
         """x: (batch, n_inputs) data; theta: optional weights, (n_weights,) or

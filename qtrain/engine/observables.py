@@ -98,6 +98,14 @@ def as_pauli_sum(observable: Observable) -> PauliSum:
     raise TypeError(f"observable must be a str, PauliString or PauliSum, got {type(observable).__name__}")
 
 
+def checked_pauli_sum(observable: Observable, n_qubits: int, what: str = "observable") -> PauliSum:
+    """`as_pauli_sum`, refusing an observable that acts beyond `n_qubits`."""
+    pauli_sum = as_pauli_sum(observable)
+    if pauli_sum.max_qubit >= n_qubits:
+        raise ValueError(f"{what} {str(observable)!r} acts on qubit {pauli_sum.max_qubit}, but the circuit has {n_qubits} qubits")
+    return pauli_sum
+
+
 def _diagonal_term(probs: torch.Tensor, term: PauliString) -> torch.Tensor:
     """<Z_a Z_b ...> from probabilities (B, 2, ..., 2): marginalize onto the
     term's qubits, then a signed sum over 2^k entries."""
