@@ -156,10 +156,8 @@ def gradient_variance(
     per_sample = circuit.program().batch
     if per_sample > 1 and per_sample != samples:
         raise ValueError(f"the circuit holds {per_sample} per-sample circuits, so samples must be {per_sample}, got {samples}")
-    budget = budget_bytes(device, memory_budget)
-    chunk = chunk_size or samples_per_chunk(circuit.n_qubits, samples, dtype, budget, STATES_PER_SAMPLE)
-    if per_sample > 1:
-        chunk = samples  # the per-sample gates fix the batch
+    fits = samples_per_chunk(circuit.n_qubits, samples, dtype, budget_bytes(device, memory_budget), STATES_PER_SAMPLE)  # refuses what cannot fit
+    chunk = samples if per_sample > 1 else chunk_size or fits  # per-sample gates fix the batch
     gen = torch.Generator().manual_seed(seed)
     theta = draw(samples, gen)  # (S, P) on device, drawn at once so chunking cannot change it
     parts = [gradient_samples(circuit, theta[i : i + chunk], pauli_or_target, index, dtype) for i in range(0, samples, chunk)]

@@ -23,6 +23,7 @@ from tqdm import tqdm
 
 from qtrain import figures, tables
 from qtrain.builders import random_target_state, shared_ansatz
+from qtrain.diagnostics import resolve_cost
 from qtrain.landscape import (
     METHODS,
     RULES,
@@ -82,8 +83,6 @@ def _circuit(cfg: Any, k: int, params: int, qubits: int, seed: int):
 def _cost(cfg: Any, qubits: int, seed: int):
     if cfg.cost == "infidelity":
         return random_target_state(qubits, seed)
-    from qtrain.diagnostics import resolve_cost
-
     try:
         return resolve_cost(cfg.cost, qubits)
     except ValueError as e:
