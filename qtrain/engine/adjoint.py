@@ -14,23 +14,24 @@ for which dL = Re <g|d psi>.) Extra memory: a few states, whatever the depth.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+
 import torch
 from torch.autograd.function import once_differentiable
 
-from qtrain.engine.fusion import (
-    Layer,
-    apply_block,
-    block_overlap,
-    layer_blocks,
-    layer_widths,
-    qubit_overlap,
-)
+from qtrain.engine.fusion import Layer, apply_block, as_matrix, block_overlap, qubit_traces
 from qtrain.engine.kernels import Scratch, reduced_overlap
 from qtrain.engine.program import Program
 from qtrain.engine.simulate import (
     apply_step,
+    chunk_operators,
     half_angle_trig,
+    plan_operators,
+    rows,
     run_program,
+    run_widths,
+    sample_chunks,
     step_operators,
 )
 
@@ -52,43 +53,71 @@ class AdjointState(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_state):  # type: ignore[override]
-        angles, psi = ctx.saved_tensors
+        angles, final = ctx.saved_tensors
         program, dtype, device = ctx.program, ctx.dtype, ctx.device
+        batch = final.shape[0]
         cos, sin = half_angle_trig(angles)
+        chunks = sample_chunks(batch, 2**program.n_qubits * dtype.itemsize, device)
+        widths = run_widths(program, chunks[0].stop, dtype)
+        # Without a gradient for the initial state, the sweep can stop at the
+        # first item that holds a rotation: nothing before it has a gradient.
+        start = 0 if ctx.needs_input_grad[1] else first_rotation(program)
+        undo_psi = plan_operators(program, step_operators(program, cos, sin, dtype, device, inverse=True), widths, start)
         # The sweep carries mu = conj(lambda): undoing U on lambda is applying
         # conj(U^dagger) to mu, and every overlap <lambda|G|psi> becomes a plain
         # product with mu, so no conjugated copy of a state is ever made.
-        mu = grad_state.conj().resolve_conj()
+        undo_mu = [[b.conj() for b in op] if isinstance(op, list) else None if op is None else op.conj() for op in undo_psi]
         # <lambda_k| G |psi_k> for every slot, written in place: small results
         # allocated between state-sized temporaries fragment the heap.
-        overlaps = torch.zeros(program.n_slots, psi.shape[0], dtype=dtype, device=device)
-        inverses = step_operators(program, cos, sin, dtype, device, inverse=True)
-        conj_inverses = [op.conj() for op in inverses]
+        overlaps = torch.zeros(program.n_slots, batch, dtype=dtype, device=device)
         generators: dict[int, torch.Tensor] = {}
         for indices, stacked in program.generators(dtype, device).values():
             generators.update(zip(indices, stacked))
-        psi_scratch, mu_scratch = Scratch(), Scratch()  # never the saved state: that one is the caller's output
-        for item in reversed(program.plan):
-            if isinstance(item, Layer):
-                psi, mu = _undo_layer(program, item, (inverses, conj_inverses), generators, psi, mu, overlaps, (psi_scratch, mu_scratch))
-                continue
-            step = program.steps[item]
-            if step.kind == "rotation":
-                # <lambda_k| G |psi_k> = sum_ij G_ij M_ij: one read of both states
-                m = reduced_overlap(mu, psi, step.qubits[0])  # (B, 2, 2)
-                g = generators[item]
-                weighted = m.diagonal(dim1=-2, dim2=-1) * g if step.diagonal else m * g
-                torch.sum(weighted.reshape(weighted.shape[0], -1), dim=1, out=overlaps[step.slot])
-            psi = apply_step(psi, step, inverses[item], psi_scratch)
-            mu = apply_step(mu, step, conj_inverses[item], mu_scratch)
+        readouts = [_layer_readouts(program, item, widths, generators, device) if isinstance(item, Layer) and k >= start else None for k, item in enumerate(program.plan)]
+        grad_initial = torch.empty_like(final) if ctx.needs_input_grad[1] else None
+        scratches = (Scratch(), Scratch())  # never the saved state: that one is the caller's output
+        for chunk in chunks:
+            psi, mu = final[chunk], grad_state[chunk].conj().resolve_conj()
+            operators = (chunk_operators(undo_psi, chunk), chunk_operators(undo_mu, chunk))
+            gens = {i: rows(g, chunk) for i, g in generators.items()}
+            mu = _sweep_back(program, operators, readouts, gens, chunk, psi, mu, overlaps[:, chunk], scratches, start)
+            if grad_initial is not None:
+                torch.conj_physical(mu, out=grad_initial[chunk])
         grads = (0.5 * overlaps.imag.T).to(angles.dtype)  # (B, n_slots)
         if angles.shape[0] == 1 and grads.shape[0] > 1:
             grads = grads.sum(dim=0, keepdim=True)  # angles were broadcast over the batch
-        grad_initial = None
-        if ctx.needs_input_grad[1]:
-            lam = mu.conj().resolve_conj()
-            grad_initial = lam.sum(dim=0, keepdim=True) if ctx.initial_batch == 1 else lam
+        if grad_initial is not None and ctx.initial_batch == 1:
+            grad_initial = grad_initial.sum(dim=0, keepdim=True)
         return grads, grad_initial, None, None, None, None
+
+
+def _sweep_back(program: Program, operators, readouts, generators, chunk: slice, psi: torch.Tensor, mu: torch.Tensor, overlaps: torch.Tensor, scratches, start: int) -> torch.Tensor:
+    """Undo the plan's items from the last down to `start` on one chunk of
+    (psi, mu), writing <lambda_k|G|psi_k> for every rotation slot into
+    `overlaps` (n_slots, chunk). -> the final mu."""
+    for item, undo_psi, undo_mu, readout in zip(*(reversed(seq[start:]) for seq in (program.plan, operators[0], operators[1], readouts))):
+        if isinstance(item, Layer):
+            psi, mu = _undo_layer((undo_psi, undo_mu), readout, chunk, psi, mu, overlaps, scratches)
+            continue
+        step = program.steps[item]
+        if step.kind == "rotation":
+            # <lambda_k| G |psi_k> = sum_ij G_ij M_ij: one read of both states
+            m = reduced_overlap(mu, psi, step.qubits[0])  # (B, 2, 2)
+            g = generators[item]
+            weighted = m.diagonal(dim1=-2, dim2=-1) * g if step.diagonal else m * g
+            torch.sum(weighted.reshape(weighted.shape[0], -1), dim=1, out=overlaps[step.slot])
+        psi = apply_step(psi, step, undo_psi, scratches[0])
+        mu = apply_step(mu, step, undo_mu, scratches[1])
+    return mu
+
+
+def first_rotation(program: Program) -> int:
+    """The index of the first plan item that holds a rotation (0 if none)."""
+    for k, item in enumerate(program.plan):
+        members = item.members if isinstance(item, Layer) else (item,)
+        if any(program.steps[i].kind == "rotation" for i in members):
+            return k
+    return 0
 
 
 def adjoint_state(
@@ -107,25 +136,47 @@ def adjoint_state(
     return AdjointState.apply(angles, initial_state, program, batch, dtype, device)
 
 
-def _undo_layer(program: Program, layer: Layer, inverses, generators, psi: torch.Tensor, mu: torch.Tensor, overlaps: torch.Tensor, scratches):
+@dataclass(frozen=True)
+class _Readout:
+    """How to read a block's rotation gradients off its reduced overlap."""
+
+    slots: torch.Tensor  # (k,) angle columns of the block's rotations
+    traces: torch.Tensor  # (d^2, 4 k): the overlap traced down to each rotation's qubit
+    generators_t: torch.Tensor  # (B or 1, k, 2, 2): each rotation's generator, transposed
+
+
+def _layer_readouts(program: Program, layer: Layer, widths: Sequence[int], generators: dict[int, torch.Tensor], device: torch.device) -> list[_Readout | None]:
+    """One `_Readout` per block of the layer (None for a block without rotations)."""
+    member_at = {program.steps[i].qubits[0]: i for i in layer.members}
+    readouts: list[_Readout | None] = []
+    first = 0
+    for width in widths:
+        found = [(q - first, member_at[q]) for q in range(first, first + width) if q in member_at and program.steps[member_at[q]].kind == "rotation"]
+        first += width
+        if not found:
+            readouts.append(None)
+            continue
+        positions, indices = zip(*found)
+        gens = [as_matrix(generators[i], program.steps[i].diagonal) for i in indices]
+        batch = max(g.shape[0] for g in gens)
+        stacked = torch.stack([g.expand(batch, 2, 2) for g in gens], dim=1).transpose(-1, -2)
+        slots = torch.tensor([program.steps[i].slot for i in indices], device=device)
+        readouts.append(_Readout(slots, qubit_traces(width, positions, stacked.dtype, device), stacked))
+    return readouts
+
+
+def _undo_layer(blocks, readouts: list[_Readout | None], chunk: slice, psi: torch.Tensor, mu: torch.Tensor, overlaps: torch.Tensor, scratches):
     """Undo a fused layer block by block; before each block is undone, read
     <lambda| G |psi> for its rotations from the block's reduced overlap."""
     shape = psi.shape
-    member_at = {program.steps[i].qubits[0]: i for i in layer.members}
     psi, mu = psi.reshape(shape[0], -1), mu.reshape(mu.shape[0], -1)
-    first = 0
-    widths = layer_widths(program.n_qubits, psi.numel() * psi.element_size())
-    undo_psi, undo_mu = (layer_blocks(layer, program.steps, ops, widths) for ops in inverses)
-    for width, a, b in zip(widths, undo_psi, undo_mu):
-        rotations = [(q - first, member_at[q]) for q in range(first, first + width) if q in member_at and program.steps[member_at[q]].kind == "rotation"]
-        if rotations:
+    for a, b, readout in zip(*blocks, readouts):
+        if readout is not None:
+            width = a.shape[-1].bit_length() - 1
             overlap = block_overlap(psi, mu, width)  # O[x, y] = sum psi_x conj(lambda_y)
-            for position, index in rotations:
-                o = qubit_overlap(overlap, position, width)  # (B, 2, 2)
-                g, step = generators[index], program.steps[index]
-                # <lambda| G |psi> = sum_uv G_vu O_uv
-                value = (o.diagonal(dim1=-2, dim2=-1) * g).sum(-1) if step.diagonal else (o.transpose(-1, -2) * g).sum((-1, -2))
-                overlaps[step.slot] = value
+            # each rotation's 2x2 reduced overlap o, then <lambda| G |psi> = sum_uv G_vu o_uv
+            reduced = torch.matmul(overlap.reshape(overlap.shape[0], -1), readout.traces)
+            value = (reduced.reshape(reduced.shape[0], -1, 4) * rows(readout.generators_t, chunk).reshape(-1, readout.slots.shape[0], 4)).sum(-1)
+            overlaps.index_copy_(0, readout.slots, value.T)
         psi, mu = apply_block(psi, a, scratches[0]), apply_block(mu, b, scratches[1])
-        first += width
     return psi.reshape(shape), mu.reshape(shape)

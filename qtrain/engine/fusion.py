@@ -19,6 +19,7 @@ reduced overlap O = psi lambda^dagger (one GEMM that reads both states once).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -27,18 +28,28 @@ import torch
 from qtrain.engine.kernels import Scratch
 from qtrain.engine.program import Step
 
-#: Widest block, for states that stream from memory. Measured at n = 16, S = 64
+#: Widest block for states that stream from memory. Measured at n = 16, S = 64
 #: on 2 cores: a 2^4 x 2^4 block pass takes 6.1 ms, 2^3: 4.4 ms, 2^2: 5.5 ms
 #: (GEMM is inefficient that narrow), a plain copy 2.1 ms: four-qubit blocks
-#: give the fewest milliseconds per qubit. States that stay in cache are
-#: arithmetic-bound instead, and three-qubit blocks (fewer flops) win there.
+#: give the fewest milliseconds per qubit.
 BLOCK_QUBITS = 4
+#: States that stay in cache are arithmetic-bound instead. The same work in
+#: cache-sized chunks: 2^2: 3.3 ms, 2^3: 3.0 ms, 2^4: 5.0 ms per pass, i.e.
+#: 1.65, 1.0 and 1.25 ms per qubit, so three-qubit blocks, with the remainder
+#: in one four-qubit block (n = 1 mod 3) or one two-qubit block (n = 2 mod 3).
 CACHE_RESIDENT_BYTES = 8 * 2**20
 
 
 def layer_widths(n_qubits: int, state_bytes: int) -> tuple[int, ...]:
     """Block widths for a batch of states of `state_bytes` in all."""
-    return block_widths(n_qubits, BLOCK_QUBITS if state_bytes > CACHE_RESIDENT_BYTES else BLOCK_QUBITS - 1)
+    if state_bytes > CACHE_RESIDENT_BYTES:
+        return block_widths(n_qubits, BLOCK_QUBITS)
+    if n_qubits <= 4:
+        return (n_qubits,)
+    threes, remainder = divmod(n_qubits, 3)
+    if remainder == 1:
+        return (3,) * (threes - 1) + (4,)
+    return (3,) * threes + ((2,) if remainder else ())
 
 
 @dataclass(frozen=True)
@@ -133,8 +144,23 @@ def block_overlap(psi: torch.Tensor, mu: torch.Tensor, width: int) -> torch.Tens
     return torch.matmul(psi.reshape(psi.shape[0], d, -1), mu.reshape(mu.shape[0], d, -1).transpose(1, 2))
 
 
-def qubit_overlap(overlap: torch.Tensor, position: int, width: int) -> torch.Tensor:
-    """Trace a block's overlap down to one of its qubits: (B, 2, 2)."""
-    left, right = 2**position, 2 ** (width - position - 1)
-    o = overlap.reshape(overlap.shape[0], left, 2, right, left, 2, right)
-    return torch.einsum(o, [0, 1, 2, 3, 1, 4, 3], [0, 2, 4])
+@functools.cache
+def _qubit_traces(width: int) -> torch.Tensor:
+    """E (d^2, 4 w), real: row x d + y, column 4 p + 2 i + j is 1 when bit p of
+    x is i, bit p of y is j (bit 0 the most significant) and x and y agree on
+    every other bit, so O.reshape(B, d^2) @ E traces a block's overlap down to
+    each of its qubits at once."""
+    d = 2**width
+    x, y = torch.arange(d)[:, None], torch.arange(d)[None, :]
+    traces = torch.zeros(d, d, width, 2, 2, dtype=torch.float64)
+    for p in range(width):
+        bit = width - 1 - p
+        others_agree = ((x ^ y) & ~(1 << bit)) == 0
+        traces[:, :, p].view(d, d, 4)[others_agree, ((x >> bit & 1) * 2 + (y >> bit & 1)).expand(d, d)[others_agree]] = 1
+    return traces.reshape(d * d, 4 * width)
+
+
+def qubit_traces(width: int, positions: Sequence[int], dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """The columns of `_qubit_traces` for the block's qubits at `positions`: (d^2, 4 k)."""
+    columns = [4 * p + c for p in positions for c in range(4)]
+    return _qubit_traces(width)[:, columns].to(dtype=dtype, device=device)

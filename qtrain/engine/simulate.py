@@ -1,13 +1,31 @@
 """Run a `Program` on a batch of states: build every step's operator for this
-batch of angles, then apply the schedule (single steps and fused layers)."""
+batch of angles, then apply the schedule (single steps and fused layers).
+
+Runs that autograd does not record go through the batch in chunks of samples
+small enough to stay in the CPU's cache (`sample_chunks`): each chunk passes
+through the whole circuit before the next one starts, so the many passes of a
+deep circuit read the cache instead of main memory, and the working memory is a
+few chunks rather than a few batches.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 
-from qtrain.engine.fusion import apply_layer, layer_blocks, layer_widths
-from qtrain.engine.kernels import Scratch, apply_diagonal, apply_matrix, zero_state
+from qtrain.engine.fusion import Layer, apply_layer, layer_blocks, layer_widths
+from qtrain.engine.kernels import Scratch, apply_diagonal, apply_matrix
 from qtrain.engine.program import Program, Step
+
+#: Bytes of state per chunk on the CPU. Measured at n = 16 on 2 cores (Zen 4,
+#: 1 MiB L2 per core, 32 MiB L3): a 3-qubit block pass over 64 samples takes
+#: 4.3 ms as one batch and 2.7 to 3.0 ms in chunks of 2 to 8 MiB; the adjoint
+#: keeps four chunk-sized states alive, so 4 MiB chunks keep it inside L3.
+CHUNK_BYTES = 4 * 2**20
+
+#: What a plan item runs with: a step's operator, or a fused layer's blocks.
+PlanOperators = list  # [torch.Tensor | list[torch.Tensor]], one per plan item
 
 
 def apply_step(state: torch.Tensor, step: Step, operator: torch.Tensor, scratch: Scratch | None = None) -> torch.Tensor:
@@ -48,6 +66,73 @@ def step_operators(
     return operators  # type: ignore[return-value]
 
 
+def plan_operators(program: Program, step_ops: Sequence[torch.Tensor], widths: Sequence[int], start: int = 0) -> PlanOperators:
+    """What each plan item from `start` on applies: its step's operator, or its
+    layer's blocks (None for the items before `start`)."""
+    return [
+        None if k < start else layer_blocks(item, program.steps, step_ops, widths) if isinstance(item, Layer) else step_ops[item]
+        for k, item in enumerate(program.plan)
+    ]
+
+
+def rows(tensor: torch.Tensor, chunk: slice) -> torch.Tensor:
+    """The chunk's rows of a per-sample tensor; a tensor shared by all samples
+    (leading axis 1) as it is."""
+    return tensor if tensor.shape[0] == 1 else tensor[chunk]
+
+
+def chunk_operators(operators: PlanOperators, chunk: slice) -> PlanOperators:
+    return [[rows(b, chunk) for b in op] if isinstance(op, list) else None if op is None else rows(op, chunk) for op in operators]
+
+
+def sample_chunks(batch: int, sample_bytes: int, device: torch.device) -> list[slice]:
+    """Slices of the batch to run one after another: chunks of about
+    `CHUNK_BYTES` of state on the CPU, the whole batch elsewhere (a GPU wants
+    the widest work it can get)."""
+    per_chunk = batch if device.type != "cpu" else max(1, min(batch, CHUNK_BYTES // sample_bytes))
+    return [slice(start, min(start + per_chunk, batch)) for start in range(0, batch, per_chunk)]
+
+
+def run_widths(program: Program, chunk_samples: int, dtype: torch.dtype) -> tuple[int, ...]:
+    """Block widths for chunks of `chunk_samples` states."""
+    return layer_widths(program.n_qubits, chunk_samples * 2**program.n_qubits * dtype.itemsize)
+
+
+def apply_plan(program: Program, operators: PlanOperators, state: torch.Tensor, scratch: Scratch | None = None, start: int = 0) -> torch.Tensor:
+    """Apply the plan's items from `start` on."""
+    for item, op in zip(program.plan[start:], operators[start:]):
+        state = apply_layer(state, op, scratch) if isinstance(item, Layer) else apply_step(state, program.steps[item], op, scratch)
+    return state
+
+
+def product_prefix(program: Program) -> int:
+    """How many leading plan items act on one qubit per gate (layers and
+    one-qubit steps). From |0...0> they leave a product state, which costs a
+    few vectors instead of a pass over the state per block."""
+    count = 0
+    for item in program.plan:
+        if not (isinstance(item, Layer) or len(program.steps[item].qubits) == 1):
+            break
+        count += 1
+    return count
+
+
+def product_state(program: Program, step_ops: Sequence[torch.Tensor], prefix: int, chunk: slice, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """|0...0> through the first `prefix` plan items, qubit by qubit, then
+    expanded to the full state: (chunk size or 1, 2^n)."""
+    n = program.n_qubits
+    vectors = [torch.tensor([[1, 0]], dtype=dtype, device=device)] * n  # (1, 2) per qubit
+    for item in program.plan[:prefix]:
+        for i in item.members if isinstance(item, Layer) else (item,):
+            step, op = program.steps[i], rows(step_ops[i], chunk)
+            q = step.qubits[0]
+            vectors[q] = op * vectors[q] if step.diagonal else (op @ vectors[q].unsqueeze(-1)).squeeze(-1)
+    state = vectors[0]
+    for v in vectors[1:]:  # qubit 0 is the most significant bit
+        state = (state[:, :, None] * v[:, None, :]).reshape(max(state.shape[0], v.shape[0]), -1)
+    return state
+
+
 def half_angle_trig(angles: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     half = angles / 2
     return torch.cos(half), torch.sin(half)
@@ -65,16 +150,23 @@ def run_program(
     every step: -> (batch, 2, ..., 2). Differentiable by plain autograd (memory
     grows with depth: one state per step)."""
     cos, sin = half_angle_trig(angles)
-    operators = step_operators(program, cos, sin, dtype, device)
-    if initial_state is None:
-        state = zero_state(batch, program.n_qubits, dtype, device)
-    else:
-        state = initial_state.expand(batch, *initial_state.shape[1:])
-    scratch = None if torch.is_grad_enabled() else Scratch()  # autograd needs every intermediate
-    widths = layer_widths(program.n_qubits, state[:1].numel() * batch * state.element_size())
-    for item in program.plan:
-        if isinstance(item, int):
-            state = apply_step(state, program.steps[item], operators[item], scratch)
-        else:
-            state = apply_layer(state, layer_blocks(item, program.steps, operators, widths), scratch)
-    return state
+    step_ops = step_operators(program, cos, sin, dtype, device)
+    n = program.n_qubits
+    prefix = product_prefix(program) if initial_state is None else 0
+
+    def start_state(chunk: slice, size: int) -> torch.Tensor:
+        if initial_state is None:
+            return product_state(program, step_ops, prefix, chunk, dtype, device).expand(size, -1).reshape(size, *([2] * n))
+        return rows(initial_state, chunk).expand(size, *initial_state.shape[1:])
+
+    if torch.is_grad_enabled():  # autograd needs every intermediate: one chunk, no buffer reuse
+        operators = plan_operators(program, step_ops, run_widths(program, batch, dtype), prefix)
+        return apply_plan(program, operators, start_state(slice(0, batch), batch), start=prefix).contiguous()
+    chunks = sample_chunks(batch, 2**n * dtype.itemsize, device)
+    operators = plan_operators(program, step_ops, run_widths(program, chunks[0].stop, dtype), prefix)
+    final = torch.empty(batch, *([2] * n), dtype=dtype, device=device)
+    scratch = Scratch()
+    for chunk in chunks:
+        state = start_state(chunk, chunk.stop - chunk.start)
+        final[chunk] = apply_plan(program, chunk_operators(operators, chunk), state, scratch, prefix)
+    return final
