@@ -9,8 +9,9 @@ running a circuit never meets a malformed gate.
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from numbers import Real
 from typing import Any
@@ -19,13 +20,16 @@ import torch
 
 from qtrain.engine import (
     COMPLEX_DTYPES,
+    DIFF_METHODS,
     Program,
     expval,
     infidelity,
     simulate,
+    value_and_grad,
 )
 from qtrain.engine.gates import GATES, PAULI_AXES
 from qtrain.engine.observables import Observable, checked_pauli_sum
+from qtrain.engine.simulate import autograd_records, chunked_values
 from qtrain.lowering import lower
 
 Angle = float | str
@@ -224,9 +228,12 @@ class Circuit:
         """<H> per sample: (B,) for one observable, (B, K) for a list of K."""
         many = isinstance(observable, (list, tuple))
         sums = [checked_pauli_sum(o, self.n_qubits) for o in (observable if many else [observable])]
-        state = self._run(theta, dtype, diff_method, initial_state)
-        values = [expval(state, s) for s in sums]
-        return torch.stack(values, dim=-1) if many else values[0]
+
+        def per_state(states: torch.Tensor) -> torch.Tensor:
+            values = [expval(states, s) for s in sums]
+            return torch.stack(values, dim=-1) if many else values[0]
+
+        return self._evaluate(theta, per_state, dtype, diff_method, initial_state)
 
     def infidelity(
         self,
@@ -238,9 +245,55 @@ class Circuit:
         initial_state: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """1 - |<target|psi(theta)>|^2 per sample, (B,)."""
-        return infidelity(self._run(theta, dtype, diff_method, initial_state), target)
+        return self._evaluate(theta, functools.partial(infidelity, target=target), dtype, diff_method, initial_state)
+
+    def value_and_grad(
+        self,
+        theta: torch.Tensor | None,
+        cost: Observable | Callable[[torch.Tensor], torch.Tensor],
+        *,
+        dtype: torch.dtype | None = None,
+        initial_state: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """A per-sample cost and its gradient: -> values (B,), d value / d theta (B, n_params).
+
+        `cost` is an observable (its expectation) or a function from final
+        states (c, 2**n) to values (c,), each depending on its own sample's
+        state only and differentiable by autograd. Adjoint differentiation runs
+        chunk by chunk (forward, cost, back), so memory stays at a few chunks
+        of states whatever the batch and depth; use `expval(...,
+        diff_method="adjoint")` and autograd for anything else.
+        """
+        if callable(cost):
+            n = self.n_qubits
+            per_state = lambda states: cost(states.reshape(states.shape[0], 2**n))
+        else:
+            pauli_sum = checked_pauli_sum(cost, self.n_qubits)
+            per_state = lambda states: expval(states, pauli_sum)
+        program, theta, angles, batch, dtype, initial = self._prepare(theta, dtype, initial_state)
+        if program.needs_tensor_grad:
+            raise ValueError("value_and_grad differentiates only the rotation angles, but a gate's matrix requires grad; use expval and autograd")
+        values, slot_grads = value_and_grad(program, angles, batch, dtype, theta.device, per_state, initial)
+        index = torch.tensor(self.slot_params, dtype=torch.long, device=theta.device)
+        grads = torch.zeros(batch, self.n_params, dtype=theta.dtype, device=theta.device)
+        return values.to(theta.dtype), grads.index_add_(1, index, slot_grads.to(theta.dtype))  # a shared parameter: the sum over its gates
+
+    def _evaluate(self, theta: Any, per_state: Callable[[torch.Tensor], torch.Tensor], dtype: torch.dtype | None, diff_method: str, initial_state: Any) -> torch.Tensor:
+        """per_state(final states) per sample. When autograd records nothing,
+        chunk by chunk, so the batch of final states is never held."""
+        if diff_method not in DIFF_METHODS:
+            raise ValueError(f"diff_method must be one of {DIFF_METHODS}, got {diff_method!r}")
+        program, theta, angles, batch, dtype, initial = self._prepare(theta, dtype, initial_state)
+        if autograd_records(program, angles, initial):
+            return per_state(simulate(program, angles, batch, dtype, theta.device, diff_method, initial))
+        return chunked_values(program, angles, batch, dtype, theta.device, per_state, initial)
 
     def _run(self, theta: torch.Tensor | None, dtype: torch.dtype | None, diff_method: str, initial_state: torch.Tensor | None = None) -> torch.Tensor:
+        program, theta, angles, batch, dtype, initial = self._prepare(theta, dtype, initial_state)
+        return simulate(program, angles, batch, dtype, theta.device, diff_method, initial)
+
+    def _prepare(self, theta: Any, dtype: torch.dtype | None, initial_state: Any):
+        """Check the inputs of a run: -> program, theta (B or 1, P), angles (B or 1, n_slots), batch, dtype, initial state."""
         program = self.program()
         theta = self._check_theta(theta)
         if dtype is None:
@@ -260,7 +313,7 @@ class Circuit:
             if batch not in (1, initial.shape[0]) and initial.shape[0] != 1:
                 raise ValueError(f"initial_state has batch {initial.shape[0]}, but theta and the gates have batch {batch}")
             batch = max(batch, initial.shape[0])
-        return simulate(program, angles, batch, dtype, theta.device, diff_method, initial)
+        return program, theta, angles, batch, dtype, initial
 
     def _check_initial_state(self, initial_state: Any, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
         dim = 2**self.n_qubits
@@ -285,10 +338,17 @@ class Circuit:
         return theta.unsqueeze(0) if theta.dim() == 1 else theta
 
 
+def _per_state_cost(cost: Any, n_qubits: int) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The engine's form of a cost: states (c, 2, ..., 2) -> values (c,)."""
+    if callable(cost):
+        return lambda states: cost(states.reshape(states.shape[0], 2**n_qubits))
+    pauli_sum = checked_pauli_sum(cost, n_qubits)
+    return lambda states: expval(states, pauli_sum)
+
+
 def _forbid(where: str, what: str, value: Any) -> None:
     if value is not None:
         raise ValueError(f"{where}: takes no {what}")
-    return None
 
 
 def _check_axes(where: str, axes: Any) -> torch.Tensor:

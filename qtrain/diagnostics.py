@@ -12,6 +12,7 @@ that is cheaper, adjoint differentiation otherwise.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -23,6 +24,7 @@ from qtrain.engine.observables import (
     PauliString,
     PauliSum,
     checked_pauli_sum,
+    infidelity,
 )
 from qtrain.layers import QuantumLayer
 from qtrain.memory import budget_bytes, samples_per_chunk
@@ -108,7 +110,8 @@ def evaluate(circuit: Circuit, theta: torch.Tensor, cost: PauliSum | torch.Tenso
 def gradient_samples(circuit: Circuit, theta: torch.Tensor, cost: PauliSum | torch.Tensor, parameter: int | None, dtype: torch.dtype | None = None) -> torch.Tensor:
     """Exact d cost / d theta per sample: (B,) for `parameter`, (B, P) for all
     (parameter=None). A single parameter driving k gates costs 2k circuit runs
-    by the shift rule, the full adjoint gradient about 4; the cheaper is used."""
+    by the shift rule, the full adjoint gradient about 4 (chunk by chunk, in the
+memory of a few chunks of states); the cheaper is used."""
     slots = [j for j, p in enumerate(circuit.slot_params) if p == parameter]
     if parameter is not None and 2 * len(slots) <= 4:
         # A parameter on one gate shifts in place; a shared one is untied so
@@ -121,9 +124,9 @@ def gradient_samples(circuit: Circuit, theta: torch.Tensor, cost: PauliSum | tor
                 step[j] = math.pi / 2  # exact for exp(-i theta P / 2): (E(+pi/2) - E(-pi/2)) / 2
                 total += (evaluate(target, shifted + step, cost, dtype=dtype) - evaluate(target, shifted - step, cost, dtype=dtype)) / 2
         return total
-    theta = theta.detach().clone().requires_grad_(True)
-    evaluate(circuit, theta, cost, dtype=dtype, diff_method="adjoint").sum().backward()
-    return theta.grad if parameter is None else theta.grad[:, parameter]
+    per_sample = functools.partial(infidelity, target=cost) if isinstance(cost, torch.Tensor) else cost
+    _, grads = circuit.value_and_grad(theta.detach(), per_sample, dtype=dtype)
+    return grads if parameter is None else grads[:, parameter]
 
 
 def gradient_variance(

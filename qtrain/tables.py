@@ -19,7 +19,9 @@ def read_rows(path: Path) -> list[dict[str, str]]:
 
 
 def write_rows(path: Path, rows: Sequence[Mapping[str, Any]], fieldnames: Sequence[str]) -> None:
-    """Write to a temporary file, then rename over `path` (atomic on POSIX)."""
+    """Write to a temporary file, then rename over `path` (atomic on POSIX).
+    Missing parent folders are made."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(fieldnames))

@@ -48,7 +48,7 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
-    parser.add_argument("--csv", default="adjoint_vs_backprop.csv")
+    parser.add_argument("--csv", default="logs/benchmarks/adjoint_vs_backprop.csv")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     sizes = (args.qubits, args.layers, args.samples, args.repeats, args.threads)

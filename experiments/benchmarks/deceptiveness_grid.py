@@ -46,7 +46,7 @@ def main() -> None:
     parser.add_argument("--resolution", type=int, default=360)
     parser.add_argument("--sharing", type=int, nargs="+", default=[1, 2, 3, 4])
     parser.add_argument("--rule", default="gradient")
-    parser.add_argument("--csv", default="deceptiveness_grid.csv")
+    parser.add_argument("--csv", default="logs/benchmarks/deceptiveness_grid.csv")
     parser.add_argument("--worker", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker is not None:

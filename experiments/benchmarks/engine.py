@@ -138,7 +138,7 @@ def main() -> None:
     parser.add_argument("--memory-only", action="store_true", help="only the peak-memory subprocesses (no timing)")
     parser.add_argument("--budget", type=float, default=120.0, help="seconds a library's first (a) + (b) may take before it is left untimed at that size")
     parser.add_argument("--libraries", nargs="+", help="only these libraries (default: qtrain and every installed peer)")
-    parser.add_argument("--csv", default="engine_benchmark.csv")
+    parser.add_argument("--csv", default="logs/benchmarks/engine.csv")
     parser.add_argument("--memory-worker", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.memory_worker:

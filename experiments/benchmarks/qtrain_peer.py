@@ -16,7 +16,7 @@ from qtrain.engine.fusion import Layer, layer_widths
 
 class QtrainPeer:
     name = "qtrain"
-    mode = "fused layers; (a) shift rule, 2 no-grad runs; (b) adjoint; complex64"
+    mode = "fused layers in cache-sized chunks; (a) shift rule, 2 no-grad runs; (b) adjoint, chunk by chunk (value_and_grad); complex64"
 
     @staticmethod
     def available() -> bool:
@@ -39,9 +39,7 @@ class QtrainPeer:
         return gradient_samples(self.circuit, self.theta, self.cost, 0, self.dtype).double().numpy()
 
     def grad_all(self) -> np.ndarray:
-        theta = self.theta.clone().requires_grad_(True)
-        self.circuit.expval(theta, self.cost, dtype=self.dtype, diff_method="adjoint").sum().backward()
-        return theta.grad.double().numpy()
+        return gradient_samples(self.circuit, self.theta, self.cost, None, self.dtype).double().numpy()
 
 
 def state_traffic_bytes(n: int, layers: int, samples: int) -> tuple[float, float]:

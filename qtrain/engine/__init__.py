@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from qtrain.engine.adjoint import adjoint_state
+from qtrain.engine.adjoint import adjoint_state, value_and_grad
 from qtrain.engine.fusion import plan_schedule
 from qtrain.engine.observables import PauliString, PauliSum, expval, expvals, infidelity
 from qtrain.engine.program import COMPLEX_DTYPES, Program, Step, fuse_diagonals
@@ -51,4 +51,5 @@ __all__ = [
     "infidelity",
     "plan_schedule",
     "simulate",
+    "value_and_grad",
 ]

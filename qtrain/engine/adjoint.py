@@ -14,16 +14,23 @@ for which dL = Re <g|d psi>.) Extra memory: a few states, whatever the depth.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
 from torch.autograd.function import once_differentiable
 
-from qtrain.engine.fusion import Layer, apply_block, as_matrix, block_overlap, qubit_traces
+from qtrain.engine.fusion import (
+    Layer,
+    apply_block,
+    as_matrix,
+    block_overlap,
+    qubit_traces,
+)
 from qtrain.engine.kernels import Scratch, reduced_overlap
 from qtrain.engine.program import Program
 from qtrain.engine.simulate import (
+    Forward,
     apply_step,
     chunk_operators,
     half_angle_trig,
@@ -56,31 +63,18 @@ class AdjointState(torch.autograd.Function):
         angles, final = ctx.saved_tensors
         program, dtype, device = ctx.program, ctx.dtype, ctx.device
         batch = final.shape[0]
-        cos, sin = half_angle_trig(angles)
         chunks = sample_chunks(batch, 2**program.n_qubits * dtype.itemsize, device)
-        widths = run_widths(program, chunks[0].stop, dtype)
         # Without a gradient for the initial state, the sweep can stop at the
         # first item that holds a rotation: nothing before it has a gradient.
         start = 0 if ctx.needs_input_grad[1] else first_rotation(program)
-        undo_psi = plan_operators(program, step_operators(program, cos, sin, dtype, device, inverse=True), widths, start)
-        # The sweep carries mu = conj(lambda): undoing U on lambda is applying
-        # conj(U^dagger) to mu, and every overlap <lambda|G|psi> becomes a plain
-        # product with mu, so no conjugated copy of a state is ever made.
-        undo_mu = [[b.conj() for b in op] if isinstance(op, list) else None if op is None else op.conj() for op in undo_psi]
+        sweep = Sweep(program, angles, dtype, device, run_widths(program, chunks[0].stop, dtype), start)
         # <lambda_k| G |psi_k> for every slot, written in place: small results
         # allocated between state-sized temporaries fragment the heap.
         overlaps = torch.zeros(program.n_slots, batch, dtype=dtype, device=device)
-        generators: dict[int, torch.Tensor] = {}
-        for indices, stacked in program.generators(dtype, device).values():
-            generators.update(zip(indices, stacked))
-        readouts = [_layer_readouts(program, item, widths, generators, device) if isinstance(item, Layer) and k >= start else None for k, item in enumerate(program.plan)]
         grad_initial = torch.empty_like(final) if ctx.needs_input_grad[1] else None
         scratches = (Scratch(), Scratch())  # never the saved state: that one is the caller's output
         for chunk in chunks:
-            psi, mu = final[chunk], grad_state[chunk].conj().resolve_conj()
-            operators = (chunk_operators(undo_psi, chunk), chunk_operators(undo_mu, chunk))
-            gens = {i: rows(g, chunk) for i, g in generators.items()}
-            mu = _sweep_back(program, operators, readouts, gens, chunk, psi, mu, overlaps[:, chunk], scratches, start)
+            mu = sweep.run(chunk, final[chunk], grad_state[chunk].conj().resolve_conj(), overlaps[:, chunk], scratches)
             if grad_initial is not None:
                 torch.conj_physical(mu, out=grad_initial[chunk])
         grads = (0.5 * overlaps.imag.T).to(angles.dtype)  # (B, n_slots)
@@ -89,6 +83,79 @@ class AdjointState(torch.autograd.Function):
         if grad_initial is not None and ctx.initial_batch == 1:
             grad_initial = grad_initial.sum(dim=0, keepdim=True)
         return grads, grad_initial, None, None, None, None
+
+
+def value_and_grad(
+    program: Program,
+    angles: torch.Tensor,
+    batch: int,
+    dtype: torch.dtype,
+    device: torch.device,
+    cost: Callable[[torch.Tensor], torch.Tensor],
+    initial_state: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """A per-sample cost of the final states and its gradient with respect to
+    the angles: -> values (batch,), gradients (batch, n_slots), both real.
+
+    `cost` maps final states (c, 2, ..., 2) to values (c,), each sample's value
+    depending on its own state alone, and must be differentiable by autograd.
+    Each chunk of samples runs forward, through the cost and back before the
+    next one starts, so neither the batch of final states nor its cotangent is
+    ever held: the working memory is a few chunks of states, whatever the batch
+    size and the depth.
+    """
+    angles = angles.detach()
+    with torch.no_grad():
+        forward = Forward(program, angles, batch, dtype, device, initial_state)
+        sweep = Sweep(program, angles, dtype, device, forward.widths, first_rotation(program))
+    overlaps = torch.zeros(program.n_slots, batch, dtype=dtype, device=device)
+    values = torch.empty(batch, dtype=angles.dtype, device=device)
+    scratches = (Scratch(), Scratch())
+    for chunk in forward.chunks:
+        with torch.no_grad():
+            psi = forward.run(chunk, scratches[0])
+        with torch.enable_grad():
+            leaf = psi.detach().requires_grad_(True)
+            value = cost(leaf)
+            if value.shape != (leaf.shape[0],):
+                raise ValueError(f"cost must map {leaf.shape[0]} states to {leaf.shape[0]} values, got shape {tuple(value.shape)}")
+            (grad_state,) = torch.autograd.grad(value.sum(), leaf, allow_unused=True)
+        values[chunk] = value.detach()
+        if grad_state is None:  # the cost ignores the state
+            continue
+        with torch.no_grad():
+            sweep.run(chunk, psi, grad_state.conj().resolve_conj(), overlaps[:, chunk], scratches)
+    return values, (0.5 * overlaps.imag.T).to(angles.dtype)
+
+
+class Sweep:
+    """The reverse sweep for one batch of angles, prepared once (inverse
+    operators, gradient read-outs), then run chunk by chunk from the last plan
+    item down to `start`."""
+
+    def __init__(self, program: Program, angles: torch.Tensor, dtype: torch.dtype, device: torch.device, widths: Sequence[int], start: int) -> None:
+        cos, sin = half_angle_trig(angles)
+        self.program, self.start = program, start
+        self.undo_psi = plan_operators(program, step_operators(program, cos, sin, dtype, device, inverse=True), widths, start)
+        # The sweep carries mu = conj(lambda): undoing U on lambda is applying
+        # conj(U^dagger) to mu, and every overlap <lambda|G|psi> becomes a plain
+        # product with mu, so no conjugated copy of a state is ever made.
+        self.undo_mu = [[b.conj() for b in op] if isinstance(op, list) else None if op is None else op.conj() for op in self.undo_psi]
+        self.generators: dict[int, torch.Tensor] = {}
+        for indices, stacked in program.generators(dtype, device).values():
+            self.generators.update(zip(indices, stacked))
+        self.readouts = [
+            _layer_readouts(program, item, widths, self.generators, device) if isinstance(item, Layer) and k >= start else None
+            for k, item in enumerate(program.plan)
+        ]
+
+    def run(self, chunk: slice, psi: torch.Tensor, mu: torch.Tensor, overlaps: torch.Tensor, scratches: tuple[Scratch, Scratch]) -> torch.Tensor:
+        """Undo the plan on one chunk of (psi, mu = conj(lambda)), writing
+        <lambda_k|G|psi_k> for every rotation slot into `overlaps` (n_slots,
+        chunk). -> the final mu."""
+        operators = (chunk_operators(self.undo_psi, chunk), chunk_operators(self.undo_mu, chunk))
+        generators = {i: rows(g, chunk) for i, g in self.generators.items()}
+        return _sweep_back(self.program, operators, self.readouts, generators, chunk, psi, mu, overlaps, scratches, self.start)
 
 
 def _sweep_back(program: Program, operators, readouts, generators, chunk: slice, psi: torch.Tensor, mu: torch.Tensor, overlaps: torch.Tensor, scratches, start: int) -> torch.Tensor:

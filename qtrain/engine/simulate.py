@@ -10,7 +10,7 @@ few chunks rather than a few batches.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 
@@ -138,6 +138,48 @@ def half_angle_trig(angles: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.cos(half), torch.sin(half)
 
 
+class Forward:
+    """A program's forward run for one batch of angles: operators, block widths
+    and chunks prepared once, then run chunk by chunk (`chunked`) or, for work
+    autograd records, as one chunk."""
+
+    def __init__(
+        self,
+        program: Program,
+        angles: torch.Tensor,
+        batch: int,
+        dtype: torch.dtype,
+        device: torch.device,
+        initial_state: torch.Tensor | None = None,
+        chunked: bool = True,
+    ) -> None:
+        cos, sin = half_angle_trig(angles)
+        self.program, self.dtype, self.device, self.initial_state = program, dtype, device, initial_state
+        self.step_ops = step_operators(program, cos, sin, dtype, device)
+        self.prefix = product_prefix(program) if initial_state is None else 0
+        self.chunks = sample_chunks(batch, 2**program.n_qubits * dtype.itemsize, device) if chunked else [slice(0, batch)]
+        self.widths = run_widths(program, self.chunks[0].stop, dtype)
+        self.operators = plan_operators(program, self.step_ops, self.widths, self.prefix)
+
+    def run(self, chunk: slice, scratch: Scratch | None = None) -> torch.Tensor:
+        """The final states of the chunk's samples, (size, 2, ..., 2); with a
+        `scratch`, they may live in one of its buffers."""
+        size, n = chunk.stop - chunk.start, self.program.n_qubits
+        if self.initial_state is None:
+            product = product_state(self.program, self.step_ops, self.prefix, chunk, self.dtype, self.device)
+            state = product.expand(size, -1).reshape(size, *([2] * n))
+        else:
+            state = rows(self.initial_state, chunk).expand(size, *self.initial_state.shape[1:])
+        return apply_plan(self.program, chunk_operators(self.operators, chunk), state, scratch, self.prefix)
+
+
+def autograd_records(program: Program, angles: torch.Tensor, initial_state: torch.Tensor | None) -> bool:
+    """Whether autograd would record a run: only then does it need every
+    intermediate state, one chunk and no buffer reuse."""
+    inputs_need_grad = angles.requires_grad or (initial_state is not None and initial_state.requires_grad) or program.needs_tensor_grad
+    return torch.is_grad_enabled() and inputs_need_grad
+
+
 def run_program(
     program: Program,
     angles: torch.Tensor,
@@ -149,24 +191,31 @@ def run_program(
     """Evolve `initial_state` ((batch or 1, 2, ..., 2); default |0...0>) through
     every step: -> (batch, 2, ..., 2). Differentiable by plain autograd (memory
     grows with depth: one state per step)."""
-    cos, sin = half_angle_trig(angles)
-    step_ops = step_operators(program, cos, sin, dtype, device)
-    n = program.n_qubits
-    prefix = product_prefix(program) if initial_state is None else 0
-
-    def start_state(chunk: slice, size: int) -> torch.Tensor:
-        if initial_state is None:
-            return product_state(program, step_ops, prefix, chunk, dtype, device).expand(size, -1).reshape(size, *([2] * n))
-        return rows(initial_state, chunk).expand(size, *initial_state.shape[1:])
-
-    if torch.is_grad_enabled():  # autograd needs every intermediate: one chunk, no buffer reuse
-        operators = plan_operators(program, step_ops, run_widths(program, batch, dtype), prefix)
-        return apply_plan(program, operators, start_state(slice(0, batch), batch), start=prefix).contiguous()
-    chunks = sample_chunks(batch, 2**n * dtype.itemsize, device)
-    operators = plan_operators(program, step_ops, run_widths(program, chunks[0].stop, dtype), prefix)
-    final = torch.empty(batch, *([2] * n), dtype=dtype, device=device)
-    scratch = Scratch()
-    for chunk in chunks:
-        state = start_state(chunk, chunk.stop - chunk.start)
-        final[chunk] = apply_plan(program, chunk_operators(operators, chunk), state, scratch, prefix)
+    if autograd_records(program, angles, initial_state):
+        forward = Forward(program, angles, batch, dtype, device, initial_state, chunked=False)
+        return forward.run(forward.chunks[0]).contiguous()
+    with torch.no_grad():
+        forward = Forward(program, angles, batch, dtype, device, initial_state)
+        final = torch.empty(batch, *([2] * program.n_qubits), dtype=dtype, device=device)
+        scratch = Scratch()
+        for chunk in forward.chunks:
+            final[chunk] = forward.run(chunk, scratch)
     return final
+
+
+def chunked_values(
+    program: Program,
+    angles: torch.Tensor,
+    batch: int,
+    dtype: torch.dtype,
+    device: torch.device,
+    cost: Callable[[torch.Tensor], torch.Tensor],
+    initial_state: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """cost(final states) for a batch, without autograd: (batch, ...). Each
+    chunk's final states go straight into `cost` (states (c, 2, ..., 2) ->
+    (c, ...)), so the batch of final states is never held."""
+    with torch.no_grad():
+        forward = Forward(program, angles, batch, dtype, device, initial_state)
+        scratch = Scratch()
+        return torch.cat([cost(forward.run(chunk, scratch)) for chunk in forward.chunks])

@@ -1,0 +1,159 @@
+"""Chunked runs: no-grad work goes through the batch in chunks of samples,
+and `value_and_grad` runs forward, cost and back one chunk at a time. Chunking
+must change nothing but speed and memory: the same states, values and
+gradients as one whole-batch run and as the dense reference."""
+
+import importlib
+
+import numpy as np
+import pytest
+import torch
+
+from qtrain import Circuit
+from qtrain.builders import mcclean_angles, mcclean_circuit
+from qtrain.engine.fusion import layer_widths
+from qtrain.engine.simulate import product_prefix, sample_chunks
+from tests import reference
+from tests.circuits import random_circuit, random_theta
+
+# the module, not the function `qtrain.engine.simulate` that shadows its name
+simulate_module = importlib.import_module("qtrain.engine.simulate")
+HAMILTONIAN = "0.7*Z0 Z1 - 0.4*X0 Y2 + 0.3*Y1 + Z2"
+TERMS = [(0.7, {0: "Z", 1: "Z"}), (-0.4, {0: "X", 2: "Y"}), (0.3, {1: "Y"}), (1.0, {2: "Z"})]
+
+
+@pytest.fixture
+def tiny_chunks(monkeypatch):
+    """Chunks of two 4-qubit complex128 states (or one 5-qubit one), so a batch of 5 splits 2 + 2 + 1."""
+    monkeypatch.setattr(simulate_module, "CHUNK_BYTES", 2 * 16 * 16)
+    assert len(sample_chunks(5, 16 * 16, torch.device("cpu"))) == 3
+
+
+def _autograd_grad(circuit, theta, cost, diff_method="backprop"):
+    t = theta.clone().requires_grad_(True)
+    values = circuit.expval(t, cost, diff_method=diff_method) if isinstance(cost, str) else cost(circuit.state(t, diff_method=diff_method))
+    values.sum().backward()
+    return values.detach(), t.grad
+
+
+def test_sample_chunks_cover_the_batch():
+    cpu = torch.device("cpu")
+    chunks = sample_chunks(10, 2**20, cpu)  # 1 MiB per sample: 4 per chunk
+    assert [(c.start, c.stop) for c in chunks] == [(0, 4), (4, 8), (8, 10)]
+    assert sample_chunks(3, 2**30, cpu) == [slice(0, 1), slice(1, 2), slice(2, 3)]  # never less than one sample
+    assert sample_chunks(10, 8, torch.device("meta")) == [slice(0, 10)]  # off the CPU: one chunk
+
+
+def test_layer_widths_in_cache_and_streaming():
+    small, large = 2**20, 2**30
+    assert layer_widths(16, small) == (3, 3, 3, 3, 4)
+    assert layer_widths(17, small) == (3, 3, 3, 3, 3, 2)
+    assert layer_widths(12, small) == (3, 3, 3, 3)
+    assert layer_widths(4, small) == (4,)
+    assert layer_widths(16, large) == (4, 4, 4, 4)
+    for n in range(1, 30):
+        assert sum(layer_widths(n, small)) == n and sum(layer_widths(n, large)) == n
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_chunked_states_equal_reference(tiny_chunks, seed):
+    rng = np.random.default_rng(seed)
+    rc = random_circuit(rng, 4, n_gates=50, batch=5)
+    theta = random_theta(rng, rc.circuit, 5)
+    with torch.no_grad():
+        states = rc.circuit.state(torch.tensor(theta)).numpy()
+    assert np.abs(states - rc.reference_states(theta)).max() < 1e-12
+
+
+def test_chunked_run_equals_whole_batch_with_initial_states(tiny_chunks, rng):
+    rc = random_circuit(rng, 4, n_gates=40, batch=5)
+    theta = torch.tensor(random_theta(rng, rc.circuit, 5))
+    psi0 = torch.tensor(reference.random_unitary(rng, 16)[:5])
+    for initial in (psi0, psi0[0]):  # per sample, and one state for all
+        whole = rc.circuit.state(theta.clone().requires_grad_(True), initial_state=initial).detach()  # autograd records: one chunk
+        with torch.no_grad():
+            chunked = rc.circuit.state(theta, initial_state=initial)
+        assert torch.allclose(chunked, whole, atol=1e-12, rtol=0)
+
+
+def test_chunked_adjoint_equals_backprop(tiny_chunks, rng):
+    rc = random_circuit(rng, 4, n_gates=50, batch=5)
+    theta = torch.tensor(random_theta(rng, rc.circuit, 5))
+    _, adjoint = _autograd_grad(rc.circuit, theta, HAMILTONIAN, "adjoint")
+    _, backprop = _autograd_grad(rc.circuit, theta, HAMILTONIAN, "backprop")
+    assert torch.allclose(adjoint, backprop, atol=1e-10, rtol=0)
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+def test_value_and_grad_equals_autograd(request, chunked, rng):
+    if chunked:
+        request.getfixturevalue("tiny_chunks")
+    rc = random_circuit(rng, 4, n_gates=50, batch=5, n_names=4)
+    theta = torch.tensor(random_theta(rng, rc.circuit, 5))
+    values, grads = rc.circuit.value_and_grad(theta, HAMILTONIAN)
+    expected_values, expected_grads = _autograd_grad(rc.circuit, theta, HAMILTONIAN)
+    reference_values = [reference.expval(s, TERMS) for s in rc.reference_states(theta.numpy())]
+    assert np.abs(values.numpy() - reference_values).max() < 1e-12
+    assert torch.allclose(values, expected_values, atol=1e-12, rtol=0)
+    assert torch.allclose(grads, expected_grads, atol=1e-10, rtol=0)
+
+
+def test_value_and_grad_with_a_callable_cost_and_shared_parameters(tiny_chunks, rng):
+    rc = random_circuit(rng, 4, n_gates=40, batch=5, n_names=3)
+    assert len(rc.circuit.parameters) < len(rc.circuit.slot_params)  # some parameters drive several gates
+    theta = torch.tensor(random_theta(rng, rc.circuit, 5))
+    target = torch.tensor(reference.random_unitary(rng, 16)[:, 0])
+
+    def infidelity(states):
+        return 1 - (states @ target.conj()).abs() ** 2
+
+    values, grads = rc.circuit.value_and_grad(theta, infidelity)
+    expected_values, expected_grads = _autograd_grad(rc.circuit, theta, infidelity)
+    assert torch.allclose(values, expected_values, atol=1e-12, rtol=0)
+    assert torch.allclose(grads, expected_grads, atol=1e-10, rtol=0)
+
+
+def test_value_and_grad_of_mcclean_circuits_in_complex64(tiny_chunks):
+    circuit, theta = mcclean_circuit(5, 6, 7, seed=3), mcclean_angles(5, 6, 7, seed=3)
+    _, grads = circuit.value_and_grad(theta, "Z0 Z1", dtype=torch.complex64)
+    _, expected = _autograd_grad(circuit, theta.double(), "Z0 Z1")
+    assert grads.dtype == torch.float32
+    assert torch.allclose(grads.double(), expected, atol=1e-5, rtol=0)
+
+
+def test_value_and_grad_of_a_cost_that_ignores_the_state():
+    c = Circuit(2).rx(0, "a").cz(0, 1)
+    values, grads = c.value_and_grad(torch.tensor([[0.3], [0.5]]), lambda states: states.real.sum(1) * 0 + 1)
+    assert torch.equal(values, torch.ones(2)) and torch.equal(grads, torch.zeros(2, 1))
+
+
+def test_value_and_grad_names_a_cost_of_the_wrong_shape():
+    c = Circuit(2).rx(0, "a")
+    with pytest.raises(ValueError, match=r"cost must map 3 states to 3 values, got shape \(3, 4\)"):
+        c.value_and_grad(torch.zeros(3, 1), lambda states: states.abs())
+
+
+def test_value_and_grad_refuses_a_matrix_that_requires_grad():
+    u = torch.eye(2, dtype=torch.complex128, requires_grad=True)
+    c = Circuit(1).unitary(0, u).rx(0, "a")
+    with pytest.raises(ValueError, match="matrix requires grad"):
+        c.value_and_grad(torch.zeros(1, 1), "Z0")
+
+
+def test_a_circuit_of_one_qubit_gates_runs_as_a_product_state(rng):
+    c = Circuit(3).h(0).rx(1, "a").ry(2, "b").rz(0, "a").s(1).sx(2).t(0)
+    assert product_prefix(c.program()) == len(c.program().plan)  # nothing but the product state is computed
+    theta = rng.uniform(-3, 3, size=(4, 2))
+    with torch.no_grad():
+        states = c.state(torch.tensor(theta)).numpy()
+    for b, (a, bb) in enumerate(theta):
+        gates = [
+            {"name": "h", "qubits": (0,)},
+            {"name": "rx", "qubits": (1,), "angle": a},
+            {"name": "ry", "qubits": (2,), "angle": bb},
+            {"name": "rz", "qubits": (0,), "angle": a},
+            {"name": "s", "qubits": (1,)},
+            {"name": "sx", "qubits": (2,)},
+            {"name": "t", "qubits": (0,)},
+        ]
+        assert np.abs(states[b] - reference.run(gates, 3)).max() < 1e-12
