@@ -11,7 +11,9 @@ import torch
 from qtrain.builders import mcclean_layer
 from qtrain.circuit import Circuit
 from qtrain.diagnostics import gradient_samples, resolve_cost
-from qtrain.engine.fusion import Layer, layer_widths
+from qtrain.engine.adjoint import first_rotation
+from qtrain.engine.fusion import Layer
+from qtrain.engine.simulate import product_prefix, run_widths, sample_chunks
 
 
 class QtrainPeer:
@@ -45,17 +47,25 @@ class QtrainPeer:
 def state_traffic_bytes(n: int, layers: int, samples: int) -> tuple[float, float]:
     """Bytes of state that qtrain's passes read and write for (a) and (b).
 
-    A pass (a fused block's GEMM, a diagonal) reads and writes one state:
-    2 x state bytes. (a): two runs of the circuit. (b): one run, then per
-    pass of the run two undo passes (psi and conj(lambda)) plus, per block
-    holding rotations, one overlap read of both states.
+    A pass (a fused block's GEMM, a diagonal) reads and writes one state: 2 x
+    state bytes. The leading one-qubit layers cost no pass (a product state).
+    (a): two runs of the circuit. (b): one run, then, back down to the first
+    rotation layer, two undo passes (psi and conj(lambda)) per pass plus one
+    overlap read of both states per block holding rotations. Block widths are
+    those of the cache-sized chunks the engine runs in.
     """
     from qtrain.builders import mcclean_circuit
 
     program = mcclean_circuit(n, layers, 1).program()
     state = samples * 2**n * 8
-    blocks = len(layer_widths(n, state))
-    passes = sum(blocks if isinstance(item, Layer) else 1 for item in program.plan)
-    overlap_reads = blocks * (sum(isinstance(item, Layer) for item in program.plan) - 1)  # not the fixed R_Y layer
-    run = passes * 2 * state
-    return 2 * run, 3 * run + overlap_reads * 2 * state
+    chunk = sample_chunks(samples, 2**n * 8, torch.device("cpu"))[0]
+    blocks = len(run_widths(program, chunk.stop - chunk.start, torch.complex64))
+
+    def passes(items) -> int:
+        return sum(blocks if isinstance(item, Layer) else 1 for item in items)
+
+    forward = passes(program.plan[product_prefix(program) :])
+    start = first_rotation(program)
+    backward = passes(program.plan[start:])
+    overlap_reads = blocks * sum(isinstance(item, Layer) for item in program.plan[start:])
+    return 2 * forward * 2 * state, (forward + 2 * backward) * 2 * state + overlap_reads * 2 * state
