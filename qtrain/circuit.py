@@ -28,8 +28,9 @@ from qtrain.engine import (
     value_and_grad,
 )
 from qtrain.engine.gates import GATES, PAULI_AXES
-from qtrain.engine.observables import Observable, checked_pauli_sum
+from qtrain.engine.observables import Observable, PauliSum, checked_pauli_sum
 from qtrain.engine.simulate import autograd_records, chunked_values
+from qtrain.lightcone import reduced_ops, remap
 from qtrain.lowering import lower
 
 Angle = float | str
@@ -59,6 +60,8 @@ class Circuit:
         self._ops: list[Op] = []
         self._names: dict[str, int] = {}
         self._program: tuple[int, Program] | None = None
+        self._cones: dict = {}  # light-cone circuits per observable, for the current gates
+        self._gate_batch: int | None = None  # set on a light-cone circuit: the batch of the circuit it came from
 
     # ---- building -----------------------------------------------------------------
 
@@ -224,16 +227,23 @@ class Circuit:
         dtype: torch.dtype | None = None,
         diff_method: str = "backprop",
         initial_state: torch.Tensor | None = None,
+        light_cone: bool = True,
     ) -> torch.Tensor:
-        """<H> per sample: (B,) for one observable, (B, K) for a list of K."""
+        """<H> per sample: (B,) for one observable, (B, K) for a list of K.
+
+        Only the gates in the observables' backward light cone run, on the
+        qubits they touch (`qtrain.lightcone`; exact, and the other gates'
+        parameters get gradient 0); `light_cone=False` runs every gate, and
+        a given `initial_state` always does."""
         many = isinstance(observable, (list, tuple))
         sums = [checked_pauli_sum(o, self.n_qubits) for o in (observable if many else [observable])]
+        circuit, sums = self._cone(sums) if light_cone and initial_state is None else (self, sums)
 
         def per_state(states: torch.Tensor) -> torch.Tensor:
             values = [expval(states, s) for s in sums]
             return torch.stack(values, dim=-1) if many else values[0]
 
-        return self._evaluate(theta, per_state, dtype, diff_method, initial_state)
+        return circuit._evaluate(theta, per_state, dtype, diff_method, initial_state)
 
     def infidelity(
         self,
@@ -254,6 +264,7 @@ class Circuit:
         *,
         dtype: torch.dtype | None = None,
         initial_state: torch.Tensor | None = None,
+        light_cone: bool = True,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """A per-sample cost and its gradient: -> values (B,), d value / d theta (B, n_params).
 
@@ -262,21 +273,36 @@ class Circuit:
         state only and differentiable by autograd. Adjoint differentiation runs
         chunk by chunk (forward, cost, back), so memory stays at a few chunks
         of states whatever the batch and depth; use `expval(...,
-        diff_method="adjoint")` and autograd for anything else.
+        diff_method="adjoint")` and autograd for anything else. An observable
+        runs in its light cone, as in `expval`.
         """
         if callable(cost):
-            n = self.n_qubits
-            per_state = lambda states: cost(states.reshape(states.shape[0], 2**n))
+            circuit, per_state = self, _per_state_cost(cost, self.n_qubits)
         else:
-            pauli_sum = checked_pauli_sum(cost, self.n_qubits)
-            per_state = lambda states: expval(states, pauli_sum)
-        program, theta, angles, batch, dtype, initial = self._prepare(theta, dtype, initial_state)
+            sums = [checked_pauli_sum(cost, self.n_qubits)]
+            circuit, sums = self._cone(sums) if light_cone and initial_state is None else (self, sums)
+            per_state = _per_state_cost(sums[0], circuit.n_qubits)
+        program, theta, angles, batch, dtype, initial = circuit._prepare(theta, dtype, initial_state)
         if program.needs_tensor_grad:
             raise ValueError("value_and_grad differentiates only the rotation angles, but a gate's matrix requires grad; use expval and autograd")
         values, slot_grads = value_and_grad(program, angles, batch, dtype, theta.device, per_state, initial)
-        index = torch.tensor(self.slot_params, dtype=torch.long, device=theta.device)
+        index = torch.tensor(circuit.slot_params, dtype=torch.long, device=theta.device)
         grads = torch.zeros(batch, self.n_params, dtype=theta.dtype, device=theta.device)
         return values.to(theta.dtype), grads.index_add_(1, index, slot_grads.to(theta.dtype))  # a shared parameter: the sum over its gates
+
+    def _cone(self, sums: list[PauliSum]) -> tuple[Circuit, list[PauliSum]]:
+        """The light-cone circuit of these observables and the observables on
+        its register (cached until the next gate is added)."""
+        key = (len(self._ops), tuple(sums))
+        if key not in self._cones:
+            ops, position = reduced_ops(self._ops, sums)
+            if len(ops) == len(self._ops) and len(position) == self.n_qubits:
+                self._cones[key] = (self, sums)
+            else:
+                cone = Circuit(len(position))
+                cone._ops, cone._names, cone._gate_batch = ops, dict(self._names), self.program().batch
+                self._cones[key] = (cone, [remap(s, position) for s in sums])
+        return self._cones[key]
 
     def _evaluate(self, theta: Any, per_state: Callable[[torch.Tensor], torch.Tensor], dtype: torch.dtype | None, diff_method: str, initial_state: Any) -> torch.Tensor:
         """per_state(final states) per sample. When autograd records nothing,
@@ -285,7 +311,9 @@ class Circuit:
             raise ValueError(f"diff_method must be one of {DIFF_METHODS}, got {diff_method!r}")
         program, theta, angles, batch, dtype, initial = self._prepare(theta, dtype, initial_state)
         if autograd_records(program, angles, initial):
-            return per_state(simulate(program, angles, batch, dtype, theta.device, diff_method, initial))
+            values = per_state(simulate(program, angles, batch, dtype, theta.device, diff_method, initial))
+            # A light cone with no trainable gate leaves the values constant: a zero term keeps them in theta's graph.
+            return values if values.requires_grad else values + theta[:, :0].sum()
         return chunked_values(program, angles, batch, dtype, theta.device, per_state, initial)
 
     def _run(self, theta: torch.Tensor | None, dtype: torch.dtype | None, diff_method: str, initial_state: torch.Tensor | None = None) -> torch.Tensor:
@@ -303,10 +331,11 @@ class Circuit:
         index = torch.tensor(self.slot_params, dtype=torch.long, device=theta.device)
         angles = theta[:, index]  # (B or 1, n_slots): parameter sharing is this one gather
         batch = theta.shape[0]
-        if program.batch > 1:
-            if batch not in (1, program.batch):
-                raise ValueError(f"theta has batch {batch}, but the circuit's per-sample gates have batch {program.batch}")
-            batch = program.batch
+        gate_batch = self._gate_batch or program.batch
+        if gate_batch > 1:
+            if batch not in (1, gate_batch):
+                raise ValueError(f"theta has batch {batch}, but the circuit's per-sample gates have batch {gate_batch}")
+            batch = gate_batch
         initial = None
         if initial_state is not None:
             initial = self._check_initial_state(initial_state, dtype, theta.device)

@@ -107,11 +107,15 @@ def evaluate(circuit: Circuit, theta: torch.Tensor, cost: PauliSum | torch.Tenso
     return circuit.expval(theta, cost, **kwargs)
 
 
-def gradient_samples(circuit: Circuit, theta: torch.Tensor, cost: PauliSum | torch.Tensor, parameter: int | None, dtype: torch.dtype | None = None) -> torch.Tensor:
+def gradient_samples(
+    circuit: Circuit, theta: torch.Tensor, cost: PauliSum | torch.Tensor, parameter: int | None, dtype: torch.dtype | None = None, light_cone: bool = True
+) -> torch.Tensor:
     """Exact d cost / d theta per sample: (B,) for `parameter`, (B, P) for all
     (parameter=None). A single parameter driving k gates costs 2k circuit runs
     by the shift rule, the full adjoint gradient about 4 (chunk by chunk, in the
-memory of a few chunks of states); the cheaper is used."""
+    memory of a few chunks of states); the cheaper is used. An observable cost
+    runs in its light cone unless `light_cone=False`."""
+    options = {} if isinstance(cost, torch.Tensor) else {"light_cone": light_cone}
     slots = [j for j, p in enumerate(circuit.slot_params) if p == parameter]
     if parameter is not None and 2 * len(slots) <= 4:
         # A parameter on one gate shifts in place; a shared one is untied so
@@ -122,10 +126,10 @@ memory of a few chunks of states); the cheaper is used."""
             for j in columns:
                 step = torch.zeros(shifted.shape[1], dtype=theta.dtype, device=theta.device)
                 step[j] = math.pi / 2  # exact for exp(-i theta P / 2): (E(+pi/2) - E(-pi/2)) / 2
-                total += (evaluate(target, shifted + step, cost, dtype=dtype) - evaluate(target, shifted - step, cost, dtype=dtype)) / 2
+                total += (evaluate(target, shifted + step, cost, dtype=dtype, **options) - evaluate(target, shifted - step, cost, dtype=dtype, **options)) / 2
         return total
     per_sample = functools.partial(infidelity, target=cost) if isinstance(cost, torch.Tensor) else cost
-    _, grads = circuit.value_and_grad(theta.detach(), per_sample, dtype=dtype)
+    _, grads = circuit.value_and_grad(theta.detach(), per_sample, dtype=dtype, **options)
     return grads if parameter is None else grads[:, parameter]
 
 

@@ -17,6 +17,14 @@ hits all alike) and the median is kept. Peak memory is measured separately,
 one subprocess per library and task (ru_maxrss above the process's baseline).
 Finally qtrain's achieved state traffic (bytes its passes read and write per
 second) is compared with this machine's measured copy bandwidth.
+
+qtrain runs twice: "qtrain" as a user gets it, running only the gates in the
+cost's backward light cone (exact; at L < n - 1 that is fewer qubits), and
+"qtrain-full" with light_cone=False, every gate on all n qubits: the engine's
+own speed. Ratios ("x qtrain", "x full") are peer time / qtrain time. A
+library is not run at a depth where its time or memory at a smaller depth of
+the same n scales past --budget or the available memory, and the CSV is
+rewritten after every size, so an interrupted run keeps what it measured.
 """
 
 from __future__ import annotations
@@ -33,7 +41,7 @@ import numpy as np
 import torch
 
 from experiments.benchmarks.peers import PEERS
-from experiments.benchmarks.qtrain_peer import QtrainPeer, state_traffic_bytes
+from experiments.benchmarks.qtrain_peer import QtrainFullRegister, QtrainPeer
 from qtrain.builders import mcclean_draw
 from qtrain.tables import write_rows
 
@@ -46,11 +54,11 @@ def workload(n: int, layers: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray
 
 
 def reference(axes: np.ndarray, angles: np.ndarray) -> np.ndarray:
-    return QtrainPeer(axes, angles, dtype=torch.complex128).grad_all()
+    return QtrainFullRegister(axes, angles, dtype=torch.complex128).grad_all()
 
 
 def libraries() -> list[type]:
-    return [QtrainPeer] + [p for p in PEERS if p.available()]
+    return [QtrainPeer, QtrainFullRegister] + [p for p in PEERS if p.available()]
 
 
 def copy_bandwidth(n_bytes: int = 1 << 28, repeats: int = 5) -> float:
@@ -66,12 +74,35 @@ def copy_bandwidth(n_bytes: int = 1 << 28, repeats: int = 5) -> float:
     return 2 * n_bytes / min(times)
 
 
-def time_size(n: int, layers: int, repeats: int, budget: float, names: list[str] | None) -> list[dict]:
+def too_big(previous: dict | None, layers: int, budget: float) -> str | None:
+    """Why a library should not run at `layers` after its row `previous` at a
+    smaller depth of the same n (time and memory grow about linearly in L), or
+    None. Guards the run against the kernel's out-of-memory killer."""
+    if previous is None or "check_seconds" not in previous:
+        return None
+    growth = layers / previous["L"]
+    seconds = previous["check_seconds"] * growth
+    peak = max(previous.get("peak_mib_a", 0), previous.get("peak_mib_b", 0)) * growth * 2**20
+    available = _meminfo_kib("MemAvailable") * 1024
+    if seconds > budget:
+        return f"not run: (a) + (b) took {previous['check_seconds']:.0f} s at L = {previous['L']}, about {seconds:.0f} s here > --budget {budget:.0f} s"
+    if peak > 0.8 * available:
+        return f"not run: peak {peak / 2**30:.1f} GiB expected (from L = {previous['L']}), {available / 2**30:.1f} GiB available"
+    return None
+
+
+def time_size(n: int, layers: int, repeats: int, budget: float, names: list[str] | None, history: dict | None = None) -> list[dict]:
+    """Check, then time, every library at one size. `history` maps a library's
+    name to its row at a smaller depth of the same n (see `too_big`)."""
     axes, angles = workload(n, layers)
     ref_b = reference(axes, angles)
     ready, rows = [], []
     for lib in libraries():
         if names and lib.name not in names:
+            continue
+        skip = too_big((history or {}).get(lib.name), layers, budget)
+        if skip:
+            rows.append({"n": n, "L": layers, "library": lib.name, "mode": lib.mode, "status": skip})
             continue
         try:
             runner = lib(axes, angles)
@@ -85,7 +116,7 @@ def time_size(n: int, layers: int, repeats: int, budget: float, names: list[str]
         status = "ok" if max(err_a, err_b) <= 1e-4 else f"wrong gradients (max error {max(err_a, err_b):.1e}); not timed"
         if status == "ok" and checked > budget:
             status = f"correct, but (a) + (b) took {checked:.0f} s > --budget {budget:.0f} s; not timed"
-        row = {"n": n, "L": layers, "library": lib.name, "mode": lib.mode, "status": status, "max_error": max(err_a, err_b)}
+        row = {"n": n, "L": layers, "library": lib.name, "mode": lib.mode, "status": status, "max_error": max(err_a, err_b), "check_seconds": checked}
         rows.append(row)
         if status == "ok":
             ready.append((row, runner, {"a": [], "b": []}))
@@ -95,8 +126,10 @@ def time_size(n: int, layers: int, repeats: int, budget: float, names: list[str]
                 start = time.perf_counter()
                 fn()
                 times[task].append(time.perf_counter() - start)
-    for row, _, times in ready:
+    for row, runner, times in ready:
         row["seconds_a"], row["seconds_b"] = statistics.median(times["a"]), statistics.median(times["b"])
+        if hasattr(runner, "traffic_bytes"):  # qtrain: its state-traffic model
+            row["traffic_bytes_a"], row["traffic_bytes_b"] = runner.traffic_bytes()
     return rows
 
 
@@ -106,6 +139,11 @@ def peak_memory(library: str, n: int, layers: int, task: str) -> float:
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
     lines = out.stdout.strip().splitlines()
     return json.loads(lines[-1])["peak_mib"] if out.returncode == 0 and lines else float("nan")
+
+
+def _meminfo_kib(field: str) -> int:
+    with open("/proc/meminfo") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith(field + ":"))
 
 
 def _status_kib(field: str) -> int:
@@ -159,33 +197,47 @@ def main() -> None:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; copy bandwidth {bandwidth / 1e9:.1f} GB/s (read + write); S = {SAMPLES}, complex64")
     print("libraries:", ", ".join(f"{lib.name} ({lib.mode})" for lib in libraries()))
     all_rows = []
-    header = f"{'n':>3}{'L':>4}  {'library':<14}{'(a) s':>9}{'(b) s':>9}{'a: x qtrain':>12}{'b: x qtrain':>12}{'peak a MiB':>11}{'peak b MiB':>11}  status"
+    header = (
+        f"{'n':>3}{'L':>4}  {'library':<14}{'(a) s':>9}{'(b) s':>9}{'a: x qtrain':>12}{'b: x qtrain':>12}"
+        f"{'a: x full':>10}{'b: x full':>10}{'peak a MiB':>11}{'peak b MiB':>11}  status"
+    )
     print(header)
     for n in args.qubits:
-        for layers in args.layers:
-            rows = time_size(n, layers, args.repeats, args.budget, args.libraries)
+        history: dict[str, dict] = {}
+        for layers in sorted(args.layers):
+            rows = time_size(n, layers, args.repeats, args.budget, args.libraries, history)
             mine = next((r for r in rows if r["library"] == "qtrain" and "seconds_a" in r), None)
+            full = next((r for r in rows if r["library"] == "qtrain-full" and "seconds_a" in r), None)
             for r in rows:
                 if "seconds_a" in r and mine:
                     r["ratio_a"], r["ratio_b"] = r["seconds_a"] / mine["seconds_a"], r["seconds_b"] / mine["seconds_b"]
+                if "seconds_a" in r and full:
+                    r["ratio_full_a"], r["ratio_full_b"] = r["seconds_a"] / full["seconds_a"], r["seconds_b"] / full["seconds_b"]
                 if "seconds_a" in r and not args.no_memory:
                     r["peak_mib_a"], r["peak_mib_b"] = peak_memory(r["library"], n, layers, "a"), peak_memory(r["library"], n, layers, "b")
-                if r["library"] == "qtrain" and "seconds_a" in r:
-                    traffic_a, traffic_b = state_traffic_bytes(n, layers, SAMPLES)
+                if "traffic_bytes_a" in r:
+                    traffic_a, traffic_b = r["traffic_bytes_a"], r["traffic_bytes_b"]
                     r["traffic_gbs_a"], r["traffic_gbs_b"] = traffic_a / r["seconds_a"] / 1e9, traffic_b / r["seconds_b"] / 1e9
                     r["traffic_share_a"], r["traffic_share_b"] = traffic_a / r["seconds_a"] / bandwidth, traffic_b / r["seconds_b"] / bandwidth
                     r["states_mib"] = SAMPLES * 2**n * 8 / 2**20
                 print(_line(r), flush=True)
                 all_rows.append(r)
-    mine = [r for r in all_rows if r["library"] == "qtrain" and "traffic_gbs_a" in r]
+                history[r["library"]] = r
+            write_rows(Path(args.csv), all_rows, _fields(all_rows))  # after every size: an interrupted run keeps what it measured
+    mine = [r for r in all_rows if "traffic_gbs_a" in r]
     if mine:
         print(f"\nqtrain state traffic against the {bandwidth / 1e9:.1f} GB/s copy bandwidth:")
         for r in mine:
             mem = f"; peak (b) {r['peak_mib_b']:.0f} MiB = {r['peak_mib_b'] / r['states_mib']:.1f} x one batch of states ({r['states_mib']:.0f} MiB)" if "peak_mib_b" in r else ""
-            print(f"  n={r['n']:>2} L={r['L']:>2}: (a) {r['traffic_gbs_a']:.1f} GB/s = {100 * r['traffic_share_a']:.0f}%, (b) {r['traffic_gbs_b']:.1f} GB/s = {100 * r['traffic_share_b']:.0f}%{mem}")
-    fields = sorted({k for r in all_rows for k in r}, key=lambda k: list(all_rows[0]).index(k) if k in all_rows[0] else 99)
-    write_rows(Path(args.csv), all_rows, fields)
+            print(f"  {r['library']:<12} n={r['n']:>2} L={r['L']:>2}: (a) {r['traffic_gbs_a']:.1f} GB/s = {100 * r['traffic_share_a']:.0f}%, (b) {r['traffic_gbs_b']:.1f} GB/s = {100 * r['traffic_share_b']:.0f}%{mem}")
     print(f"table written to {args.csv}")
+
+
+def _fields(rows: list[dict]) -> list[str]:
+    fields: list[str] = []
+    for r in rows:
+        fields += [k for k in r if k not in fields]
+    return fields
 
 
 def _line(r: dict) -> str:
@@ -193,7 +245,7 @@ def _line(r: dict) -> str:
         return format(r[key], fmt) if key in r else "-"
 
     return (f"{r['n']:>3}{r['L']:>4}  {r['library']:<14}{num('seconds_a', '9.3f'):>9}{num('seconds_b', '9.3f'):>9}"
-            f"{num('ratio_a', '12.2f'):>12}{num('ratio_b', '12.2f'):>12}{num('peak_mib_a', '11.0f'):>11}{num('peak_mib_b', '11.0f'):>11}  {r['status']}")
+            f"{num('ratio_a', '12.2f'):>12}{num('ratio_b', '12.2f'):>12}{num('ratio_full_a', '10.2f'):>10}{num('ratio_full_b', '10.2f'):>10}{num('peak_mib_a', '11.0f'):>11}{num('peak_mib_b', '11.0f'):>11}  {r['status']}")
 
 
 if __name__ == "__main__":

@@ -13,12 +13,17 @@ from qtrain.circuit import Circuit
 from qtrain.diagnostics import gradient_samples, resolve_cost
 from qtrain.engine.adjoint import first_rotation
 from qtrain.engine.fusion import Layer
+from qtrain.engine.program import Program
 from qtrain.engine.simulate import product_prefix, run_widths, sample_chunks
 
 
 class QtrainPeer:
     name = "qtrain"
-    mode = "fused layers in cache-sized chunks; (a) shift rule, 2 no-grad runs; (b) adjoint, chunk by chunk (value_and_grad); complex64"
+    light_cone = True
+    mode = (
+        "Z0 Z1's light cone only (exact); fused layers in cache-sized chunks; (a) shift rule, 2 no-grad runs; "
+        "(b) adjoint, chunk by chunk (value_and_grad); complex64"
+    )
 
     @staticmethod
     def available() -> bool:
@@ -31,20 +36,35 @@ class QtrainPeer:
             self.circuit.ry(q, math.pi / 4)
         for layer in range(layers):
             mcclean_layer(self.circuit, layer, torch.as_tensor(axes[layer]))
-        self.circuit.program()  # lower once, outside the timed work
         real = torch.float64 if dtype == torch.complex128 else torch.float32
         self.theta = torch.as_tensor(angles, dtype=real)
         self.dtype = dtype
         self.cost = resolve_cost("global", n)
+        self.run_circuit().program()  # lower once, outside the timed work
+
+    def run_circuit(self) -> Circuit:
+        """The circuit the engine actually runs: the cost's light cone, or all of it."""
+        return self.circuit._cone([self.cost])[0] if self.light_cone else self.circuit
 
     def grad_first(self) -> np.ndarray:
-        return gradient_samples(self.circuit, self.theta, self.cost, 0, self.dtype).double().numpy()
+        return gradient_samples(self.circuit, self.theta, self.cost, 0, self.dtype, self.light_cone).double().numpy()
 
     def grad_all(self) -> np.ndarray:
-        return gradient_samples(self.circuit, self.theta, self.cost, None, self.dtype).double().numpy()
+        return gradient_samples(self.circuit, self.theta, self.cost, None, self.dtype, self.light_cone).double().numpy()
+
+    def traffic_bytes(self) -> tuple[float, float]:
+        return state_traffic_bytes(self.run_circuit().program(), self.theta.shape[0])
 
 
-def state_traffic_bytes(n: int, layers: int, samples: int) -> tuple[float, float]:
+class QtrainFullRegister(QtrainPeer):
+    """qtrain running every gate on all n qubits: the engine's own speed."""
+
+    name = "qtrain-full"
+    light_cone = False
+    mode = "every gate on all n qubits (light_cone=False); otherwise as qtrain"
+
+
+def state_traffic_bytes(program: Program, samples: int) -> tuple[float, float]:
     """Bytes of state that qtrain's passes read and write for (a) and (b).
 
     A pass (a fused block's GEMM, a diagonal) reads and writes one state: 2 x
@@ -54,9 +74,7 @@ def state_traffic_bytes(n: int, layers: int, samples: int) -> tuple[float, float
     overlap read of both states per block holding rotations. Block widths are
     those of the cache-sized chunks the engine runs in.
     """
-    from qtrain.builders import mcclean_circuit
-
-    program = mcclean_circuit(n, layers, 1).program()
+    n = program.n_qubits
     state = samples * 2**n * 8
     chunk = sample_chunks(samples, 2**n * 8, torch.device("cpu"))[0]
     blocks = len(run_widths(program, chunk.stop - chunk.start, torch.complex64))

@@ -2,8 +2,9 @@
 dense blocks, one pass over the state per block instead of one per gate.
 
 A `Layer` groups consecutive one-qubit steps that touch each qubit at most
-once. Its qubits are cut into contiguous blocks of at most `BLOCK_QUBITS`
-(covering all n qubits, identity where a qubit has no gate), and each block's
+once. Its qubits are cut into contiguous blocks (`layer_widths`: 3 qubits
+where the states stay in cache, 4 where they stream from memory; covering all
+n qubits, identity where a qubit has no gate), and each block's
 2^w x 2^w operator is the Kronecker product of its gates (per sample when any
 gate is). The state is stored with the block's qubits leading, so applying the
 block is one batched GEMM, written back transposed: (B, 2^w, R) -> (B, R, 2^w).
@@ -14,7 +15,8 @@ copies, and GEMM runs the arithmetic at full speed.
 All of a layer's gates act on different qubits and commute, so for the adjoint
 gradient of a rotation exp(-i theta G/2) in a block, 1/2 Im <lambda|G|psi> can
 be read at the moment that block is about to be undone, from the block's
-reduced overlap O = psi lambda^dagger (one GEMM that reads both states once).
+reduced overlap O = psi lambda^dagger (one GEMM that reads both states once),
+traced down to each rotation's qubit by one more small matmul (`qubit_traces`).
 """
 
 from __future__ import annotations
