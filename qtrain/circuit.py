@@ -29,7 +29,7 @@ from qtrain.engine import (
 )
 from qtrain.engine.gates import GATES, PAULI_AXES
 from qtrain.engine.observables import Observable, PauliSum, checked_pauli_sum
-from qtrain.engine.simulate import autograd_records, chunked_values
+from qtrain.engine.simulate import Run, autograd_records, chunked_values
 from qtrain.lightcone import reduced_ops, remap
 from qtrain.lowering import lower
 
@@ -282,12 +282,12 @@ class Circuit:
             sums = [checked_pauli_sum(cost, self.n_qubits)]
             circuit, sums = self._cone(sums) if light_cone and initial_state is None else (self, sums)
             per_state = _per_state_cost(sums[0], circuit.n_qubits)
-        program, theta, angles, batch, dtype, initial = circuit._prepare(theta, dtype, initial_state)
-        if program.needs_tensor_grad:
+        theta, run = circuit._prepare(theta, dtype, initial_state)
+        if run.program.needs_tensor_grad:
             raise ValueError("value_and_grad differentiates only the rotation angles, but a gate's matrix requires grad; use expval and autograd")
-        values, slot_grads = value_and_grad(program, angles, batch, dtype, theta.device, per_state, initial)
+        values, slot_grads = value_and_grad(run, per_state)
         index = torch.tensor(circuit.slot_params, dtype=torch.long, device=theta.device)
-        grads = torch.zeros(batch, self.n_params, dtype=theta.dtype, device=theta.device)
+        grads = torch.zeros(run.batch, self.n_params, dtype=theta.dtype, device=theta.device)
         return values.to(theta.dtype), grads.index_add_(1, index, slot_grads.to(theta.dtype))  # a shared parameter: the sum over its gates
 
     def _cone(self, sums: list[PauliSum]) -> tuple[Circuit, list[PauliSum]]:
@@ -309,19 +309,19 @@ class Circuit:
         chunk by chunk, so the batch of final states is never held."""
         if diff_method not in DIFF_METHODS:
             raise ValueError(f"diff_method must be one of {DIFF_METHODS}, got {diff_method!r}")
-        program, theta, angles, batch, dtype, initial = self._prepare(theta, dtype, initial_state)
-        if autograd_records(program, angles, initial):
-            values = per_state(simulate(program, angles, batch, dtype, theta.device, diff_method, initial))
+        theta, run = self._prepare(theta, dtype, initial_state)
+        if autograd_records(run):
+            values = per_state(simulate(run.program, run.angles, run.batch, run.dtype, run.device, diff_method, run.initial_state))
             # A light cone with no trainable gate leaves the values constant: a zero term keeps them in theta's graph.
             return values if values.requires_grad else values + theta[:, :0].sum()
-        return chunked_values(program, angles, batch, dtype, theta.device, per_state, initial)
+        return chunked_values(run, per_state)
 
     def _run(self, theta: torch.Tensor | None, dtype: torch.dtype | None, diff_method: str, initial_state: torch.Tensor | None = None) -> torch.Tensor:
-        program, theta, angles, batch, dtype, initial = self._prepare(theta, dtype, initial_state)
-        return simulate(program, angles, batch, dtype, theta.device, diff_method, initial)
+        _, run = self._prepare(theta, dtype, initial_state)
+        return simulate(run.program, run.angles, run.batch, run.dtype, run.device, diff_method, run.initial_state)
 
-    def _prepare(self, theta: Any, dtype: torch.dtype | None, initial_state: Any):
-        """Check the inputs of a run: -> program, theta (B or 1, P), angles (B or 1, n_slots), batch, dtype, initial state."""
+    def _prepare(self, theta: Any, dtype: torch.dtype | None, initial_state: Any) -> tuple[torch.Tensor, Run]:
+        """Check the inputs of a run: -> theta (B or 1, P) and the engine's run."""
         program = self.program()
         theta = self._check_theta(theta)
         if dtype is None:
@@ -342,7 +342,7 @@ class Circuit:
             if batch not in (1, initial.shape[0]) and initial.shape[0] != 1:
                 raise ValueError(f"initial_state has batch {initial.shape[0]}, but theta and the gates have batch {batch}")
             batch = max(batch, initial.shape[0])
-        return program, theta, angles, batch, dtype, initial
+        return theta, Run(program, angles, batch, dtype, theta.device, initial)
 
     def _check_initial_state(self, initial_state: Any, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
         dim = 2**self.n_qubits

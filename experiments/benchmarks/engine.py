@@ -74,33 +74,36 @@ def copy_bandwidth(n_bytes: int = 1 << 28, repeats: int = 5) -> float:
     return 2 * n_bytes / min(times)
 
 
-def too_big(previous: dict | None, layers: int, budget: float) -> str | None:
-    """Why a library should not run at `layers` after its row `previous` at a
-    smaller depth of the same n (time and memory grow about linearly in L), or
-    None. Guards the run against the kernel's out-of-memory killer."""
-    if previous is None or "check_seconds" not in previous:
+def too_big(earlier: list[dict], n: int, layers: int, budget: float) -> str | None:
+    """Why a library should not run at (n, L), judged from its rows at smaller
+    sizes (time and memory grow about as 2^n L), or None. Guards the run
+    against the kernel's out-of-memory killer."""
+    measured = [r for r in earlier if "check_seconds" in r and r["n"] <= n and r["L"] <= layers]
+    if not measured:
         return None
-    growth = layers / previous["L"]
+    previous = max(measured, key=lambda r: (r["n"], r["L"]))
+    growth = 2 ** (n - previous["n"]) * layers / previous["L"]
     seconds = previous["check_seconds"] * growth
     peak = max(previous.get("peak_mib_a", 0), previous.get("peak_mib_b", 0)) * growth * 2**20
     available = _meminfo_kib("MemAvailable") * 1024
+    at = f"n = {previous['n']}, L = {previous['L']}"
     if seconds > budget:
-        return f"not run: (a) + (b) took {previous['check_seconds']:.0f} s at L = {previous['L']}, about {seconds:.0f} s here > --budget {budget:.0f} s"
-    if peak > 0.8 * available:
-        return f"not run: peak {peak / 2**30:.1f} GiB expected (from L = {previous['L']}), {available / 2**30:.1f} GiB available"
+        return f"not run: (a) + (b) took {previous['check_seconds']:.3g} s at {at}, about {seconds:.3g} s here > --budget {budget:.3g} s"
+    if peak > 0.9 * available:
+        return f"not run: peak about {peak / 2**30:.1f} GiB expected (from {at}), {available / 2**30:.1f} GiB available"
     return None
 
 
 def time_size(n: int, layers: int, repeats: int, budget: float, names: list[str] | None, history: dict | None = None) -> list[dict]:
     """Check, then time, every library at one size. `history` maps a library's
-    name to its row at a smaller depth of the same n (see `too_big`)."""
+    name to its rows at the sizes run before (see `too_big`)."""
     axes, angles = workload(n, layers)
     ref_b = reference(axes, angles)
     ready, rows = [], []
     for lib in libraries():
         if names and lib.name not in names:
             continue
-        skip = too_big((history or {}).get(lib.name), layers, budget)
+        skip = too_big((history or {}).get(lib.name, []), n, layers, budget)
         if skip:
             rows.append({"n": n, "L": layers, "library": lib.name, "mode": lib.mode, "status": skip})
             continue
@@ -202,8 +205,8 @@ def main() -> None:
         f"{'a: x full':>10}{'b: x full':>10}{'peak a MiB':>11}{'peak b MiB':>11}  status"
     )
     print(header)
-    for n in args.qubits:
-        history: dict[str, dict] = {}
+    history: dict[str, list[dict]] = {}
+    for n in sorted(args.qubits):
         for layers in sorted(args.layers):
             rows = time_size(n, layers, args.repeats, args.budget, args.libraries, history)
             mine = next((r for r in rows if r["library"] == "qtrain" and "seconds_a" in r), None)
@@ -222,7 +225,7 @@ def main() -> None:
                     r["states_mib"] = SAMPLES * 2**n * 8 / 2**20
                 print(_line(r), flush=True)
                 all_rows.append(r)
-                history[r["library"]] = r
+                history.setdefault(r["library"], []).append(r)
             write_rows(Path(args.csv), all_rows, _fields(all_rows))  # after every size: an interrupted run keeps what it measured
     mine = [r for r in all_rows if "traffic_gbs_a" in r]
     if mine:

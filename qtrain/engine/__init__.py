@@ -13,7 +13,7 @@ from qtrain.engine.adjoint import adjoint_state, value_and_grad
 from qtrain.engine.fusion import plan_schedule
 from qtrain.engine.observables import PauliString, PauliSum, expval, expvals, infidelity
 from qtrain.engine.program import COMPLEX_DTYPES, Program, Step, fuse_diagonals
-from qtrain.engine.simulate import run_program
+from qtrain.engine.simulate import Run, run_program
 
 DIFF_METHODS = ("backprop", "adjoint")
 
@@ -33,10 +33,8 @@ def simulate(
         raise ValueError(f"diff_method must be one of {DIFF_METHODS}, got {diff_method!r}")
     if dtype not in COMPLEX_DTYPES:
         raise TypeError(f"dtype must be torch.complex64 or torch.complex128, got {dtype}")
-    device = torch.device(device)
-    if diff_method == "adjoint":
-        return adjoint_state(program, angles, batch, dtype, device, initial_state)
-    return run_program(program, angles, batch, dtype, device, initial_state)
+    run = Run(program, angles, batch, dtype, torch.device(device), initial_state)
+    return adjoint_state(run) if diff_method == "adjoint" else run_program(run)
 
 
 __all__ = [
@@ -44,6 +42,7 @@ __all__ = [
     "PauliString",
     "PauliSum",
     "Program",
+    "Run",
     "Step",
     "expval",
     "expvals",

@@ -14,6 +14,7 @@ for which dL = Re <g|d psi>.) Extra memory: a few states, whatever the depth.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -31,6 +32,7 @@ from qtrain.engine.kernels import Scratch, reduced_overlap
 from qtrain.engine.program import Program
 from qtrain.engine.simulate import (
     Forward,
+    Run,
     apply_step,
     chunk_operators,
     half_angle_trig,
@@ -51,7 +53,7 @@ class AdjointState(torch.autograd.Function):
     @staticmethod
     def forward(ctx, angles, initial_state, program: Program, batch: int, dtype: torch.dtype, device: torch.device):  # type: ignore[override]
         with torch.no_grad():
-            state = run_program(program, angles, batch, dtype, device, initial_state)
+            state = run_program(Run(program, angles, batch, dtype, device, initial_state))
         ctx.program, ctx.dtype, ctx.device = program, dtype, device
         ctx.initial_batch = None if initial_state is None else initial_state.shape[0]
         ctx.save_for_backward(angles, state)
@@ -85,15 +87,7 @@ class AdjointState(torch.autograd.Function):
         return grads, grad_initial, None, None, None, None
 
 
-def value_and_grad(
-    program: Program,
-    angles: torch.Tensor,
-    batch: int,
-    dtype: torch.dtype,
-    device: torch.device,
-    cost: Callable[[torch.Tensor], torch.Tensor],
-    initial_state: torch.Tensor | None = None,
-) -> tuple[torch.Tensor, torch.Tensor]:
+def value_and_grad(run: Run, cost: Callable[[torch.Tensor], torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
     """A per-sample cost of the final states and its gradient with respect to
     the angles: -> values (batch,), gradients (batch, n_slots), both real.
 
@@ -104,9 +98,10 @@ def value_and_grad(
     ever held: the working memory is a few chunks of states, whatever the batch
     size and the depth.
     """
-    angles = angles.detach()
+    program, batch, dtype, device = run.program, run.batch, run.dtype, run.device
+    angles = run.angles.detach()
     with torch.no_grad():
-        forward = Forward(program, angles, batch, dtype, device, initial_state)
+        forward = Forward(dataclasses.replace(run, angles=angles))
         sweep = Sweep(program, angles, dtype, device, forward.widths, first_rotation(program))
     overlaps = torch.zeros(program.n_slots, batch, dtype=dtype, device=device)
     values = torch.empty(batch, dtype=angles.dtype, device=device)
@@ -187,20 +182,13 @@ def first_rotation(program: Program) -> int:
     return 0
 
 
-def adjoint_state(
-    program: Program,
-    angles: torch.Tensor,
-    batch: int,
-    dtype: torch.dtype,
-    device: torch.device,
-    initial_state: torch.Tensor | None = None,
-) -> torch.Tensor:
-    if program.needs_tensor_grad:
+def adjoint_state(run: Run) -> torch.Tensor:
+    if run.program.needs_tensor_grad:
         raise ValueError(
             "diff_method='adjoint' differentiates only the rotation angles, but a gate's matrix requires grad; "
             "use diff_method='backprop'"
         )
-    return AdjointState.apply(angles, initial_state, program, batch, dtype, device)
+    return AdjointState.apply(run.angles, run.initial_state, run.program, run.batch, run.dtype, run.device)
 
 
 @dataclass(frozen=True)

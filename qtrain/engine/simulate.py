@@ -11,6 +11,7 @@ few chunks rather than a few batches.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import torch
 
@@ -138,26 +139,32 @@ def half_angle_trig(angles: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.cos(half), torch.sin(half)
 
 
-class Forward:
-    """A program's forward run for one batch of angles: operators, block widths
-    and chunks prepared once, then run chunk by chunk (`chunked`) or, for work
-    autograd records, as one chunk."""
+@dataclass(frozen=True, eq=False)
+class Run:
+    """One batch to simulate: `program` with `angles` (batch or 1, n_slots)
+    for `batch` samples in `dtype` on `device`, from `initial_state` ((batch
+    or 1, 2, ..., 2); None = |0...0>)."""
 
-    def __init__(
-        self,
-        program: Program,
-        angles: torch.Tensor,
-        batch: int,
-        dtype: torch.dtype,
-        device: torch.device,
-        initial_state: torch.Tensor | None = None,
-        chunked: bool = True,
-    ) -> None:
-        cos, sin = half_angle_trig(angles)
-        self.program, self.dtype, self.device, self.initial_state = program, dtype, device, initial_state
+    program: Program
+    angles: torch.Tensor
+    batch: int
+    dtype: torch.dtype
+    device: torch.device
+    initial_state: torch.Tensor | None = None
+
+
+class Forward:
+    """A run's forward pass: operators, block widths and chunks prepared once,
+    then run chunk by chunk (`chunked`) or, for work autograd records, as one
+    chunk."""
+
+    def __init__(self, run: Run, chunked: bool = True) -> None:
+        program, dtype, device = run.program, run.dtype, run.device
+        cos, sin = half_angle_trig(run.angles)
+        self.program, self.dtype, self.device, self.initial_state = program, dtype, device, run.initial_state
         self.step_ops = step_operators(program, cos, sin, dtype, device)
-        self.prefix = product_prefix(program) if initial_state is None else 0
-        self.chunks = sample_chunks(batch, 2**program.n_qubits * dtype.itemsize, device) if chunked else [slice(0, batch)]
+        self.prefix = product_prefix(program) if run.initial_state is None else 0
+        self.chunks = sample_chunks(run.batch, 2**program.n_qubits * dtype.itemsize, device) if chunked else [slice(0, run.batch)]
         self.widths = run_widths(program, self.chunks[0].stop, dtype)
         self.operators = plan_operators(program, self.step_ops, self.widths, self.prefix)
 
@@ -173,49 +180,34 @@ class Forward:
         return apply_plan(self.program, chunk_operators(self.operators, chunk), state, scratch, self.prefix)
 
 
-def autograd_records(program: Program, angles: torch.Tensor, initial_state: torch.Tensor | None) -> bool:
+def autograd_records(run: Run) -> bool:
     """Whether autograd would record a run: only then does it need every
     intermediate state, one chunk and no buffer reuse."""
-    inputs_need_grad = angles.requires_grad or (initial_state is not None and initial_state.requires_grad) or program.needs_tensor_grad
-    return torch.is_grad_enabled() and inputs_need_grad
+    initial_needs_grad = run.initial_state is not None and run.initial_state.requires_grad
+    return torch.is_grad_enabled() and (run.angles.requires_grad or initial_needs_grad or run.program.needs_tensor_grad)
 
 
-def run_program(
-    program: Program,
-    angles: torch.Tensor,
-    batch: int,
-    dtype: torch.dtype,
-    device: torch.device,
-    initial_state: torch.Tensor | None = None,
-) -> torch.Tensor:
-    """Evolve `initial_state` ((batch or 1, 2, ..., 2); default |0...0>) through
-    every step: -> (batch, 2, ..., 2). Differentiable by plain autograd (memory
-    grows with depth: one state per step)."""
-    if autograd_records(program, angles, initial_state):
-        forward = Forward(program, angles, batch, dtype, device, initial_state, chunked=False)
+def run_program(run: Run) -> torch.Tensor:
+    """Evolve the run's initial state through every step: -> (batch, 2, ...,
+    2). Differentiable by plain autograd (memory grows with depth: one state
+    per step)."""
+    if autograd_records(run):
+        forward = Forward(run, chunked=False)
         return forward.run(forward.chunks[0]).contiguous()
     with torch.no_grad():
-        forward = Forward(program, angles, batch, dtype, device, initial_state)
-        final = torch.empty(batch, *([2] * program.n_qubits), dtype=dtype, device=device)
+        forward = Forward(run)
+        final = torch.empty(run.batch, *([2] * run.program.n_qubits), dtype=run.dtype, device=run.device)
         scratch = Scratch()
         for chunk in forward.chunks:
             final[chunk] = forward.run(chunk, scratch)
     return final
 
 
-def chunked_values(
-    program: Program,
-    angles: torch.Tensor,
-    batch: int,
-    dtype: torch.dtype,
-    device: torch.device,
-    cost: Callable[[torch.Tensor], torch.Tensor],
-    initial_state: torch.Tensor | None = None,
-) -> torch.Tensor:
+def chunked_values(run: Run, cost: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
     """cost(final states) for a batch, without autograd: (batch, ...). Each
     chunk's final states go straight into `cost` (states (c, 2, ..., 2) ->
     (c, ...)), so the batch of final states is never held."""
     with torch.no_grad():
-        forward = Forward(program, angles, batch, dtype, device, initial_state)
+        forward = Forward(run)
         scratch = Scratch()
         return torch.cat([cost(forward.run(chunk, scratch)) for chunk in forward.chunks])
