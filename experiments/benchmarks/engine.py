@@ -11,9 +11,10 @@ qtrain[bench]`) run in their fastest mode; see experiments/benchmarks/peers/.
 For every size: every library's (a) and (b) are first checked against a
 complex128 reference (qtrain's adjoint, itself checked against a dense NumPy
 simulator in tests/) to 1e-4; a library that disagrees is reported and not
-timed. Then all libraries are timed interleaved in one process (a warm-up,
-then `repeats` rounds, each round timing every library once, so machine drift
-hits all alike) and the median is kept. Peak memory is measured separately,
+timed. Then all libraries are timed interleaved in one process (`repeats`
+rounds, each timing every library once and starting at the next library, so
+machine drift hits all alike; a call shorter than WARM_UP_BELOW gets an
+untimed warm-up call right before it) and the median is kept. Peak memory is measured separately,
 one subprocess per library and task (ru_maxrss above the process's baseline).
 Finally qtrain's achieved state traffic (bytes its passes read and write per
 second) is compared with this machine's measured copy bandwidth.
@@ -46,6 +47,10 @@ from qtrain.builders import mcclean_draw
 from qtrain.tables import write_rows
 
 SAMPLES = 64
+#: Calls whose check took less than this many seconds get an untimed warm-up
+#: call right before each timed one: the first call after another library's
+#: ran up to 3 times slower (qtrain at n = 12, L = 10: 75 ms against 25 ms).
+WARM_UP_BELOW = 2.0
 
 
 def workload(n: int, layers: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -123,9 +128,11 @@ def time_size(n: int, layers: int, repeats: int, budget: float, names: list[str]
         rows.append(row)
         if status == "ok":
             ready.append((row, runner, {"a": [], "b": []}))
-    for _ in range(repeats):  # interleaved rounds
-        for row, runner, times in ready:
+    for round_ in range(repeats):  # interleaved rounds, each starting at the next library
+        for row, runner, times in ready[round_ % len(ready) :] + ready[: round_ % len(ready)]:
             for task, fn in (("a", runner.grad_first), ("b", runner.grad_all)):
+                if row["check_seconds"] < WARM_UP_BELOW:
+                    fn()  # the first call after another library's is slower (measured: up to 3x at 30 ms)
                 start = time.perf_counter()
                 fn()
                 times[task].append(time.perf_counter() - start)
