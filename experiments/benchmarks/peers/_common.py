@@ -26,6 +26,20 @@ def check_inputs(axes, angles) -> tuple[np.ndarray, np.ndarray, int, int, int]:
     return axes, angles, n_layers, n_qubits, n_samples
 
 
+def mcclean_gates(n_qubits: int, n_layers: int):
+    """The workload's gate sequence, the one every adapter translates into its
+    own API: ("ry", j, None) for the fixed R_Y(pi/4) on qubit j, ("rot", j, k)
+    for the rotation on qubit j whose angle is angles[:, k] and whose axis is
+    axes[layer, j] (k = layer * n + j), ("cz", j, None) for CZ(j, j + 1)."""
+    for j in range(n_qubits):
+        yield "ry", j, None
+    for layer in range(n_layers):
+        for j in range(n_qubits):
+            yield "rot", j, layer * n_qubits + j
+        for j in range(n_qubits - 1):
+            yield "cz", j, None
+
+
 # Pauli matrices in the order of the axis code 0: X, 1: Y, 2: Z.
 PAULIS = np.array(
     [

@@ -15,7 +15,7 @@ import math
 
 import numpy as np
 
-from ._common import check_inputs
+from ._common import check_inputs, mcclean_gates
 
 
 def _qml():
@@ -52,11 +52,13 @@ class PennyLanePeer:
         rot = (qml.RX, qml.RY, qml.RZ)
         tapes = []
         for s in range(n_samples):
-            ops = [qml.RY(math.pi / 4, wires=j) for j in range(n)]
-            for layer in range(n_layers):
-                for j in range(n):
-                    ops.append(rot[axes[layer, j, s]](float(angles[s, layer * n + j]), wires=j))
-                for j in range(n - 1):
+            ops = []
+            for kind, j, k in mcclean_gates(n, n_layers):
+                if kind == "ry":
+                    ops.append(qml.RY(math.pi / 4, wires=j))
+                elif kind == "rot":
+                    ops.append(rot[axes[k // n, j, s]](float(angles[s, k]), wires=j))
+                else:
                     ops.append(qml.CZ(wires=[j, j + 1]))
             tapes.append(qml.tape.QuantumScript(ops, [qml.expval(qml.Z(0) @ qml.Z(1))]))
         tapes, _ = program(tapes)

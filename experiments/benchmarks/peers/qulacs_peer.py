@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from ._common import check_inputs
+from ._common import check_inputs, mcclean_gates
 
 
 def _qulacs():
@@ -45,13 +45,13 @@ class QulacsPeer:
         self.circuits = []
         for s in range(n_samples):
             c = q.ParametricQuantumCircuit(n)
-            for j in range(n):
-                c.add_RotY_gate(j, math.pi / 4)  # RotY is exp(-i angle Y / 2): the fixed R_Y(pi/4)
             add = (c.add_parametric_RX_gate, c.add_parametric_RY_gate, c.add_parametric_RZ_gate)
-            for layer in range(n_layers):
-                for j in range(n):
-                    add[axes[layer, j, s]](j, -float(angles[s, layer * n + j]))
-                for j in range(n - 1):
+            for kind, j, k in mcclean_gates(n, n_layers):
+                if kind == "ry":
+                    c.add_RotY_gate(j, math.pi / 4)  # RotY is exp(-i angle Y / 2): the fixed R_Y(pi/4)
+                elif kind == "rot":
+                    add[axes[k // n, j, s]](j, -float(angles[s, k]))
+                else:
                     c.add_CZ_gate(j, j + 1)
             self.circuits.append(c)
         self.observable = q.Observable(n)

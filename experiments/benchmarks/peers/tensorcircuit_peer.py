@@ -18,7 +18,7 @@ import math
 
 import numpy as np
 
-from ._common import PAULIS, check_inputs
+from ._common import PAULIS, check_inputs, mcclean_gates
 
 
 def _tc():
@@ -73,12 +73,12 @@ class TensorCircuitPeer:
             gen = torch.einsum("ka,aij->kij", onehot, paulis)
             mats = torch.cos(half).to(torch.complex64)[:, None, None] * eye - 1j * torch.sin(half).to(torch.complex64)[:, None, None] * gen
             c = tc.Circuit(n)
-            for j in range(n):
-                c.ry(j, theta=math.pi / 4)
-            for layer in range(n_layers):
-                for j in range(n):
-                    c.any(j, unitary=mats[layer * n + j])
-                for j in range(n - 1):
+            for kind, j, k in mcclean_gates(n, n_layers):
+                if kind == "ry":
+                    c.ry(j, theta=math.pi / 4)
+                elif kind == "rot":
+                    c.any(j, unitary=mats[k])
+                else:
                     c.cz(j, j + 1)
             return K.real(c.expectation_ps(z=[0, 1]))
 

@@ -22,7 +22,7 @@ import types
 
 import numpy as np
 
-from ._common import PAULIS, check_inputs
+from ._common import PAULIS, check_inputs, mcclean_gates
 
 _TQ = None
 
@@ -99,12 +99,12 @@ class TorchQuantumPeer:
         half = (theta / 2)[:, :, None, None]
         mats = torch.cos(half) * self.eye - 1j * torch.sin(half) * self.gens  # (S, L*n, 2, 2) complex64
         qdev = tq.QuantumDevice(n_wires=n, bsz=n_samples, device="cpu")
-        for j in range(n):
-            tqf.qubitunitaryfast(qdev, wires=j, params=self.ry_pi4)
-        for layer in range(self.n_layers):
-            for j in range(n):
-                tqf.qubitunitaryfast(qdev, wires=j, params=mats[:, layer * n + j])
-            for j in range(n - 1):
+        for kind, j, k in mcclean_gates(n, self.n_layers):
+            if kind == "ry":
+                tqf.qubitunitaryfast(qdev, wires=j, params=self.ry_pi4)
+            elif kind == "rot":
+                tqf.qubitunitaryfast(qdev, wires=j, params=mats[:, k])
+            else:
                 tqf.cz(qdev, wires=[j, j + 1])
         probs = qdev.get_states_1d().abs().square().reshape(n_samples, 2, 2, -1)
         return (probs * self.zz).sum(dim=(1, 2, 3))
