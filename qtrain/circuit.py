@@ -20,11 +20,11 @@ import torch
 
 from qtrain.engine import (
     COMPLEX_DTYPES,
-    DIFF_METHODS,
     Program,
+    check_diff_method,
     expval,
     infidelity,
-    simulate,
+    simulate_run,
     value_and_grad,
 )
 from qtrain.engine.gates import GATES, PAULI_AXES
@@ -307,18 +307,17 @@ class Circuit:
     def _evaluate(self, theta: Any, per_state: Callable[[torch.Tensor], torch.Tensor], dtype: torch.dtype | None, diff_method: str, initial_state: Any) -> torch.Tensor:
         """per_state(final states) per sample. When autograd records nothing,
         chunk by chunk, so the batch of final states is never held."""
-        if diff_method not in DIFF_METHODS:
-            raise ValueError(f"diff_method must be one of {DIFF_METHODS}, got {diff_method!r}")
+        check_diff_method(diff_method)
         theta, run = self._prepare(theta, dtype, initial_state)
         if autograd_records(run):
-            values = per_state(simulate(run.program, run.angles, run.batch, run.dtype, run.device, diff_method, run.initial_state))
+            values = per_state(simulate_run(run, diff_method))
             # A light cone with no trainable gate leaves the values constant: a zero term keeps them in theta's graph.
             return values if values.requires_grad else values + theta[:, :0].sum()
         return chunked_values(run, per_state)
 
     def _run(self, theta: torch.Tensor | None, dtype: torch.dtype | None, diff_method: str, initial_state: torch.Tensor | None = None) -> torch.Tensor:
         _, run = self._prepare(theta, dtype, initial_state)
-        return simulate(run.program, run.angles, run.batch, run.dtype, run.device, diff_method, run.initial_state)
+        return simulate_run(run, diff_method)
 
     def _prepare(self, theta: Any, dtype: torch.dtype | None, initial_state: Any) -> tuple[torch.Tensor, Run]:
         """Check the inputs of a run: -> theta (B or 1, P) and the engine's run."""

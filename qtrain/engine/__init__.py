@@ -18,6 +18,19 @@ from qtrain.engine.simulate import Run, run_program
 DIFF_METHODS = ("backprop", "adjoint")
 
 
+def check_diff_method(diff_method: str) -> None:
+    if diff_method not in DIFF_METHODS:
+        raise ValueError(f"diff_method must be one of {DIFF_METHODS}, got {diff_method!r}")
+
+
+def simulate_run(run: Run, diff_method: str = "backprop") -> torch.Tensor:
+    """Final states (batch, 2, ..., 2) of a `Run`, differentiable by `diff_method`."""
+    check_diff_method(diff_method)
+    if run.dtype not in COMPLEX_DTYPES:
+        raise TypeError(f"dtype must be torch.complex64 or torch.complex128, got {run.dtype}")
+    return adjoint_state(run) if diff_method == "adjoint" else run_program(run)
+
+
 def simulate(
     program: Program,
     angles: torch.Tensor,
@@ -29,12 +42,7 @@ def simulate(
 ) -> torch.Tensor:
     """Final states (batch, 2, ..., 2) for angles (batch or 1, n_slots), from
     `initial_state` ((batch or 1, 2, ..., 2) in `dtype`; default |0...0>)."""
-    if diff_method not in DIFF_METHODS:
-        raise ValueError(f"diff_method must be one of {DIFF_METHODS}, got {diff_method!r}")
-    if dtype not in COMPLEX_DTYPES:
-        raise TypeError(f"dtype must be torch.complex64 or torch.complex128, got {dtype}")
-    run = Run(program, angles, batch, dtype, torch.device(device), initial_state)
-    return adjoint_state(run) if diff_method == "adjoint" else run_program(run)
+    return simulate_run(Run(program, angles, batch, dtype, torch.device(device), initial_state), diff_method)
 
 
 __all__ = [
@@ -49,6 +57,8 @@ __all__ = [
     "fuse_diagonals",
     "infidelity",
     "plan_schedule",
+    "check_diff_method",
     "simulate",
+    "simulate_run",
     "value_and_grad",
 ]

@@ -87,14 +87,6 @@ class Scratch:
         return self.buffers[-1].view(*shape)
 
 
-def zero_state(batch: int, n_qubits: int, dtype: torch.dtype, device: torch.device | str) -> torch.Tensor:
-    """|0...0> for every sample, shape (B, 2, ..., 2)."""
-    state = torch.zeros(batch, 2**n_qubits, dtype=dtype, device=device)
-    state[:, 0] = 1
-    return state.reshape(batch, *([2] * n_qubits))
-
-
-
 def reduced_overlap(bra_conj: torch.Tensor, ket: torch.Tensor, qubit: int) -> torch.Tensor:
     """M[b, i, j] = sum over all other qubits of bra_conj[b, ..i..] ket[b, ..j..],
     for a bra given already conjugated.
