@@ -157,3 +157,24 @@ def test_a_circuit_of_one_qubit_gates_runs_as_a_product_state(rng):
             {"name": "t", "qubits": (0,)},
         ]
         assert np.abs(states[b] - reference.run(gates, 3)).max() < 1e-12
+
+
+def test_operators_held_for_a_run_grow_with_the_parameters_not_the_blocks():
+    """A run keeps each gate's 2x2 operators (the size of its angles, times a
+    constant) and builds a layer's 2^w x 2^w blocks per chunk when the layer
+    runs: prebuilt blocks for every layer would hold 2^(2w)/w entries per gate,
+    about five times as much at w = 3, and grow the memory of a deep run."""
+    from qtrain.engine.simulate import Operators
+
+    def held_bytes(layers: int) -> int:
+        circuit = mcclean_circuit(9, layers, 8)
+        program = circuit.program()
+        angles = mcclean_angles(9, layers, 8)
+        operators = Operators(program, angles, torch.complex64, torch.device("cpu"), (3, 3, 3))
+        tensors = [*operators.steps, operators.matrices, *operators.layer_rows.values()]
+        return sum(t.untyped_storage().nbytes() for t in {t.untyped_storage().data_ptr(): t for t in tensors}.values())
+
+    per_layer = (held_bytes(20) - held_bytes(10)) / 10
+    gate_samples = 9 * 8  # rotations per layer, times samples
+    # a rotation's operator and its copy among the stacked matrices, 2x2 complex64 each
+    assert per_layer <= 2 * 4 * 8 * gate_samples * 1.1

@@ -67,6 +67,23 @@ def test_cz_ladder_is_fused_into_one_diagonal():
     assert steps[1].diagonal and steps[1].qubits == (0, 1, 2, 3, 4)
 
 
+def test_every_layer_of_the_same_ladder_shares_one_fused_diagonal():
+    """A fused diagonal is as large as a state: a deep circuit must hold one per
+    distinct ladder, not one per layer."""
+    c = Circuit(4)
+    for layer in range(3):
+        c.ry(0, f"a{layer}")
+        for q in range(3):
+            c.cz(q, q + 1)
+    c.ry(1, "b")
+    c.cz(0, 1).cz(2, 3)  # a different ladder: its own diagonal
+    c.ry(2, "c")
+    diagonals = [s for s in c.program().steps if s.kind == "fixed" and s.diagonal]
+    assert len(diagonals) == 4
+    assert diagonals[0] is diagonals[1] is diagonals[2]
+    assert diagonals[3] is not diagonals[0] and diagonals[3].qubits == (0, 1, 2, 3)
+
+
 def test_parameters_in_order_of_first_use():
     c = Circuit(3)
     c.ry(0, math.pi / 4)

@@ -15,7 +15,8 @@ timed. Then all libraries are timed interleaved in one process (`repeats`
 rounds, each timing every library once and starting at the next library, so
 machine drift hits all alike; a call shorter than WARM_UP_BELOW gets an
 untimed warm-up call right before it) and the median is kept. Peak memory is measured separately,
-one subprocess per library and task (ru_maxrss above the process's baseline).
+one subprocess per library and task (the resident high-water mark above the
+process's baseline, with glibc returning freed memory at once: EXACT_MALLOC).
 Finally qtrain's achieved state traffic (bytes its passes read and write per
 second) is compared with this machine's measured copy bandwidth.
 
@@ -32,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -143,10 +145,19 @@ def time_size(n: int, layers: int, repeats: int, budget: float, names: list[str]
     return rows
 
 
+#: glibc settings for the memory subprocesses: every allocation above 64 KiB
+#: gets pages of its own, returned to the system when freed, so resident memory
+#: is the memory in use. With glibc's defaults the figure depended on what
+#: freed memory glibc happened to keep: qtrain-full's (b) at n = 16 measured
+#: 36 MiB at L = 50 and 24 MiB at L = 100; with these, 36 and 39 MiB, the same
+#: in repeated runs.
+EXACT_MALLOC = {"MALLOC_MMAP_THRESHOLD_": "65536", "MALLOC_TRIM_THRESHOLD_": "0"}
+
+
 def peak_memory(library: str, n: int, layers: int, task: str) -> float:
     """MiB above baseline for one task of one library, in a fresh process."""
     cmd = [sys.executable, "-m", "experiments.benchmarks.engine", "--memory-worker", library, str(n), str(layers), task]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=1800, env={**os.environ, **EXACT_MALLOC})
     lines = out.stdout.strip().splitlines()
     return json.loads(lines[-1])["peak_mib"] if out.returncode == 0 and lines else float("nan")
 

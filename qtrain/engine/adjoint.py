@@ -32,16 +32,13 @@ from qtrain.engine.kernels import Scratch, reduced_overlap
 from qtrain.engine.program import Program
 from qtrain.engine.simulate import (
     Forward,
+    Operators,
     Run,
     apply_step,
-    chunk_operators,
-    half_angle_trig,
-    plan_operators,
     rows,
     run_program,
     run_widths,
     sample_chunks,
-    step_operators,
 )
 
 
@@ -69,7 +66,7 @@ class AdjointState(torch.autograd.Function):
         # Without a gradient for the initial state, the sweep can stop at the
         # first item that holds a rotation: nothing before it has a gradient.
         start = 0 if ctx.needs_input_grad[1] else first_rotation(program)
-        sweep = Sweep(program, angles, dtype, device, run_widths(program, chunks[0].stop, dtype), start)
+        sweep = Sweep(Operators(program, angles, dtype, device, run_widths(program, chunks[0].stop, dtype)), start)
         # <lambda_k| G |psi_k> for every slot, written in place: small results
         # allocated between state-sized temporaries fragment the heap.
         overlaps = torch.zeros(program.n_slots, batch, dtype=dtype, device=device)
@@ -102,7 +99,7 @@ def value_and_grad(run: Run, cost: Callable[[torch.Tensor], torch.Tensor]) -> tu
     angles = run.angles.detach()
     with torch.no_grad():
         forward = Forward(dataclasses.replace(run, angles=angles))
-        sweep = Sweep(program, angles, dtype, device, forward.widths, first_rotation(program))
+        sweep = Sweep(forward.operators, first_rotation(program))
     overlaps = torch.zeros(program.n_slots, batch, dtype=dtype, device=device)
     values = torch.empty(batch, dtype=angles.dtype, device=device)
     scratches = (Scratch(), Scratch())
@@ -124,53 +121,51 @@ def value_and_grad(run: Run, cost: Callable[[torch.Tensor], torch.Tensor]) -> tu
 
 
 class Sweep:
-    """The reverse sweep for one batch of angles, prepared once (inverse
-    operators, gradient read-outs), then run chunk by chunk from the last plan
-    item down to `start`."""
+    """The reverse sweep for one batch of angles: run chunk by chunk from the
+    last plan item down to `start`, undoing each item with the inverse of the
+    forward run's operators (built, like theirs, one layer and one chunk at a
+    time) and reading the gradients off on the way."""
 
-    def __init__(self, program: Program, angles: torch.Tensor, dtype: torch.dtype, device: torch.device, widths: Sequence[int], start: int) -> None:
-        cos, sin = half_angle_trig(angles)
-        self.program, self.start = program, start
-        self.undo_psi = plan_operators(program, step_operators(program, cos, sin, dtype, device, inverse=True), widths, start)
-        # The sweep carries mu = conj(lambda): undoing U on lambda is applying
-        # conj(U^dagger) to mu, and every overlap <lambda|G|psi> becomes a plain
-        # product with mu, so no conjugated copy of a state is ever made.
-        self.undo_mu = [[b.conj() for b in op] if isinstance(op, list) else None if op is None else op.conj() for op in self.undo_psi]
+    def __init__(self, operators: Operators, start: int) -> None:
+        program, dtype, device = operators.program, operators.dtype, operators.device
+        self.operators, self.program, self.start = operators, program, start
         self.generators: dict[int, torch.Tensor] = {}
         for indices, stacked in program.generators(dtype, device).values():
             self.generators.update(zip(indices, stacked))
-        self.readouts = [
-            _layer_readouts(program, item, widths, self.generators, device) if isinstance(item, Layer) and k >= start else None
+        self.readouts = {
+            k: _layer_readouts(program, item, operators.widths, self.generators, device)
             for k, item in enumerate(program.plan)
-        ]
+            if isinstance(item, Layer) and k >= start
+        }
 
     def run(self, chunk: slice, psi: torch.Tensor, mu: torch.Tensor, overlaps: torch.Tensor, scratches: tuple[Scratch, Scratch]) -> torch.Tensor:
         """Undo the plan on one chunk of (psi, mu = conj(lambda)), writing
         <lambda_k|G|psi_k> for every rotation slot into `overlaps` (n_slots,
-        chunk). -> the final mu."""
-        operators = (chunk_operators(self.undo_psi, chunk), chunk_operators(self.undo_mu, chunk))
-        generators = {i: rows(g, chunk) for i, g in self.generators.items()}
-        return _sweep_back(self.program, operators, self.readouts, generators, chunk, psi, mu, overlaps, scratches, self.start)
+        chunk). -> the final mu.
 
-
-def _sweep_back(program: Program, operators, readouts, generators, chunk: slice, psi: torch.Tensor, mu: torch.Tensor, overlaps: torch.Tensor, scratches, start: int) -> torch.Tensor:
-    """Undo the plan's items from the last down to `start` on one chunk of
-    (psi, mu), writing <lambda_k|G|psi_k> for every rotation slot into
-    `overlaps` (n_slots, chunk). -> the final mu."""
-    for item, undo_psi, undo_mu, readout in zip(*(reversed(seq[start:]) for seq in (program.plan, operators[0], operators[1], readouts))):
-        if isinstance(item, Layer):
-            psi, mu = _undo_layer((undo_psi, undo_mu), readout, chunk, psi, mu, overlaps, scratches)
-            continue
-        step = program.steps[item]
-        if step.kind == "rotation":
-            # <lambda_k| G |psi_k> = sum_ij G_ij M_ij: one read of both states
-            m = reduced_overlap(mu, psi, step.qubits[0])  # (B, 2, 2)
-            g = generators[item]
-            weighted = m.diagonal(dim1=-2, dim2=-1) * g if step.diagonal else m * g
-            torch.sum(weighted.reshape(weighted.shape[0], -1), dim=1, out=overlaps[step.slot])
-        psi = apply_step(psi, step, undo_psi, scratches[0])
-        mu = apply_step(mu, step, undo_mu, scratches[1])
-    return mu
+        The sweep carries mu = conj(lambda): undoing U on lambda is applying
+        conj(U^dagger) = U^T to mu, and every overlap <lambda|G|psi> becomes a
+        plain product with mu, so no conjugated copy of a state is ever made.
+        """
+        program, operators = self.program, self.operators
+        for k in range(len(program.plan) - 1, self.start - 1, -1):
+            item = program.plan[k]
+            if isinstance(item, Layer):
+                blocks = operators.blocks(k, chunk)
+                undo = ([b.mH for b in blocks], [b.mT for b in blocks])
+                psi, mu = _undo_layer(undo, self.readouts[k], chunk, psi, mu, overlaps, scratches)
+                continue
+            step, op = program.steps[item], operators.step(item, chunk)
+            if step.kind == "rotation":
+                # <lambda_k| G |psi_k> = sum_ij G_ij M_ij: one read of both states
+                m = reduced_overlap(mu, psi, step.qubits[0])  # (B, 2, 2)
+                g = rows(self.generators[item], chunk)
+                weighted = m.diagonal(dim1=-2, dim2=-1) * g if step.diagonal else m * g
+                torch.sum(weighted.reshape(weighted.shape[0], -1), dim=1, out=overlaps[step.slot])
+            undo_psi, undo_mu = (op.conj(), op) if step.diagonal else (op.mH, op.mT)
+            psi = apply_step(psi, step, undo_psi, scratches[0])
+            mu = apply_step(mu, step, undo_mu, scratches[1])
+        return mu
 
 
 def first_rotation(program: Program) -> int:
@@ -216,7 +211,7 @@ def _layer_readouts(program: Program, layer: Layer, widths: Sequence[int], gener
         batch = max(g.shape[0] for g in gens)
         stacked = torch.stack([g.expand(batch, 2, 2) for g in gens], dim=1).transpose(-1, -2)
         slots = torch.tensor([program.steps[i].slot for i in indices], device=device)
-        readouts.append(_Readout(slots, qubit_traces(width, positions, stacked.dtype, device), stacked))
+        readouts.append(_Readout(slots, qubit_traces(width, tuple(positions), stacked.dtype, device), stacked))
     return readouts
 
 

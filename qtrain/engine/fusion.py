@@ -107,25 +107,38 @@ def as_matrix(operator: torch.Tensor, diagonal: bool) -> torch.Tensor:
     return torch.diag_embed(operator) if diagonal else operator
 
 
-def layer_blocks(layer: Layer, steps: Sequence[Step], operators: Sequence[torch.Tensor], widths: Sequence[int]) -> list[torch.Tensor]:
-    """The Kronecker product of each block's one-qubit operators, for blocks of
-    `widths` qubits in qubit order: [(B or 1, 2^w, 2^w)]."""
-    by_qubit = {steps[i].qubits[0]: as_matrix(operators[i], steps[i].diagonal) for i in layer.members}
-    sample = next(iter(by_qubit.values()))
-    eye = torch.eye(2, dtype=sample.dtype, device=sample.device).unsqueeze(0)
-    blocks, first = [], 0
-    for width in widths:
-        block = None
-        for q in range(first, first + width):
-            op = by_qubit.get(q, eye)
-            if block is None:
-                block = op
-            else:
-                batch, d = max(block.shape[0], op.shape[0]), block.shape[-1]
-                block = (block[:, :, None, :, None] * op[:, None, :, None, :]).reshape(batch, 2 * d, 2 * d)
-        blocks.append(block)
-        first += width
+def kron_blocks(operators: torch.Tensor, widths: Sequence[int]) -> list[torch.Tensor]:
+    """The Kronecker product of each block's one-qubit operators.
+
+    operators: (n, B or 1, 2, 2), one per qubit in qubit order (the identity
+    where a qubit has no gate). -> [(B or 1, 2^w, 2^w)] for blocks of `widths`
+    qubits in qubit order. Blocks of equal width are built together, so a
+    layer costs a few small products whatever its number of blocks.
+    """
+    batch = operators.shape[1]
+    blocks: list[torch.Tensor] = []
+    first = 0
+    for width, count in _equal_runs(widths):
+        group = operators[first : first + width * count].reshape(count, width, batch, 2, 2)
+        block = group[:, 0]
+        for i in range(1, width):
+            d = block.shape[-1]
+            # qubit `first` is the most significant bit of the block index
+            block = (block[..., :, None, :, None] * group[:, i, :, None, :, None, :]).reshape(count, batch, 2 * d, 2 * d)
+        blocks.extend(block.unbind(0))
+        first += width * count
     return blocks
+
+
+def _equal_runs(widths: Sequence[int]) -> list[tuple[int, int]]:
+    """(width, how many in a row) for consecutive equal widths."""
+    runs: list[tuple[int, int]] = []
+    for width in widths:
+        if runs and runs[-1][0] == width:
+            runs[-1] = (width, runs[-1][1] + 1)
+        else:
+            runs.append((width, 1))
+    return runs
 
 
 def apply_block(state: torch.Tensor, block: torch.Tensor, scratch: Scratch | None = None) -> torch.Tensor:
@@ -172,7 +185,9 @@ def _qubit_traces(width: int) -> torch.Tensor:
     return traces.reshape(d * d, 4 * width)
 
 
-def qubit_traces(width: int, positions: Sequence[int], dtype: torch.dtype, device: torch.device) -> torch.Tensor:
-    """The columns of `_qubit_traces` for the block's qubits at `positions`: (d^2, 4 k)."""
+@functools.lru_cache(maxsize=256)
+def qubit_traces(width: int, positions: tuple[int, ...], dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """The columns of `_qubit_traces` for the block's qubits at `positions`:
+    (d^2, 4 k), cached (every layer of a circuit shares a few layouts)."""
     columns = [4 * p + c for p in positions for c in range(4)]
     return _qubit_traces(width)[:, columns].to(dtype=dtype, device=device)

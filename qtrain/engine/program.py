@@ -94,14 +94,25 @@ class Program:
 def fuse_diagonals(steps: Sequence[Step]) -> list[Step]:
     """Merge each run of consecutive shared, constant diagonal steps (a CZ
     ladder, say) into one diagonal over the union of their qubits, so the run
-    costs one pass over the state instead of one per gate."""
+    costs one pass over the state instead of one per gate.
+
+    A fused diagonal has 2^k entries for k qubits, as many as a state: runs of
+    the same gates (every layer's ladder) share one step, so the program does
+    not grow by a state per layer.
+    """
     fused: list[Step] = []
     run: list[Step] = []
+    seen: dict[tuple, Step] = {}
 
     def flush() -> None:
         if len(run) == 1:
             fused.append(run[0])
         elif run:
+            key = tuple((s.qubits, s.tensor.detach().cpu().numpy().tobytes()) for s in run)
+            if key in seen:
+                fused.append(seen[key])
+                run.clear()
+                return
             qubits = tuple(sorted({q for s in run for q in s.qubits}))
             position = {q: i for i, q in enumerate(qubits)}
             # Treat the running product as a 'state' over the union's qubits
@@ -109,7 +120,8 @@ def fuse_diagonals(steps: Sequence[Step]) -> list[Step]:
             product = torch.ones(1, *([2] * len(qubits)), dtype=torch.complex128)
             for s in run:
                 product = apply_diagonal(product, s.tensor.to(torch.complex128), [position[q] for q in s.qubits])
-            fused.append(Step("fixed", qubits, product.reshape(1, -1), diagonal=True))
+            seen[key] = Step("fixed", qubits, product.reshape(1, -1), diagonal=True)
+            fused.append(seen[key])
         run.clear()
 
     for step in steps:

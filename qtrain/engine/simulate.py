@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import torch
 
-from qtrain.engine.fusion import Layer, apply_layer, layer_blocks, layer_widths
+from qtrain.engine.fusion import Layer, apply_layer, as_matrix, kron_blocks, layer_widths
 from qtrain.engine.kernels import Scratch, apply_diagonal, apply_matrix
 from qtrain.engine.program import Program, Step
 
@@ -25,20 +25,19 @@ from qtrain.engine.program import Program, Step
 #: keeps four chunk-sized states alive, so 4 MiB chunks keep it inside L3.
 CHUNK_BYTES = 4 * 2**20
 
-#: What a plan item runs with: a step's operator, or a fused layer's blocks.
-PlanOperators = list  # [torch.Tensor | list[torch.Tensor]], one per plan item
-
-
 def apply_step(state: torch.Tensor, step: Step, operator: torch.Tensor, scratch: Scratch | None = None) -> torch.Tensor:
     if step.diagonal:
         return apply_diagonal(state, operator, step.qubits, scratch)
     return apply_matrix(state, operator, step.qubits)
 
 
-def step_operators(
-    program: Program, cos: torch.Tensor, sin: torch.Tensor, dtype: torch.dtype, device: torch.device, inverse: bool = False
-) -> list[torch.Tensor]:
-    """Every step's operator (or its inverse) for this batch of angles, one per step.
+def half_angle_trig(angles: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    half = angles / 2
+    return torch.cos(half), torch.sin(half)
+
+
+def step_operators(program: Program, cos: torch.Tensor, sin: torch.Tensor, dtype: torch.dtype, device: torch.device) -> list[torch.Tensor]:
+    """Every step's operator for this batch of angles, one per step.
 
     cos, sin: (B or 1, n_slots) of theta / 2, real. All rotations are built in
     one vectorized expression per kind (matrix or diagonal) before the state
@@ -49,8 +48,8 @@ def step_operators(
     for diagonal, (indices, generators) in program.generators(dtype, device).items():  # (R, Bg, 2[, 2])
         slots = [program.steps[i].slot for i in indices]
         c = cos[:, slots].T.to(dtype)  # (R, B)
-        s = sin[:, slots].T.to(dtype) * (1j if inverse else -1j)
-        # exp(-i theta G/2) = cos I - i sin G; the inverse flips the sign of sin.
+        s = sin[:, slots].T.to(dtype) * -1j
+        # exp(-i theta G/2) = cos I - i sin G
         if diagonal:
             stacked = c[..., None] + s[..., None] * generators  # (R, B, 2)
         else:
@@ -60,20 +59,8 @@ def step_operators(
             operators[i] = stacked[j]
     for i, step in enumerate(program.steps):
         if step.kind == "fixed":
-            tensor = program.operand(step, dtype, device)
-            if inverse:
-                tensor = tensor.conj() if step.diagonal else tensor.conj().transpose(-1, -2)
-            operators[i] = tensor
+            operators[i] = program.operand(step, dtype, device)
     return operators  # type: ignore[return-value]
-
-
-def plan_operators(program: Program, step_ops: Sequence[torch.Tensor], widths: Sequence[int], start: int = 0) -> PlanOperators:
-    """What each plan item from `start` on applies: its step's operator, or its
-    layer's blocks (None for the items before `start`)."""
-    return [
-        None if k < start else layer_blocks(item, program.steps, step_ops, widths) if isinstance(item, Layer) else step_ops[item]
-        for k, item in enumerate(program.plan)
-    ]
 
 
 def rows(tensor: torch.Tensor, chunk: slice) -> torch.Tensor:
@@ -82,8 +69,41 @@ def rows(tensor: torch.Tensor, chunk: slice) -> torch.Tensor:
     return tensor if tensor.shape[0] == 1 else tensor[chunk]
 
 
-def chunk_operators(operators: PlanOperators, chunk: slice) -> PlanOperators:
-    return [[rows(b, chunk) for b in op] if isinstance(op, list) else None if op is None else rows(op, chunk) for op in operators]
+class Operators:
+    """What a batch of angles makes of a program's plan, kept at the size of
+    the parameters: every step's operator for the whole batch, and the
+    one-qubit ones also stacked as 2x2 matrices. A fused layer's blocks
+    (2^w x 2^w per sample, five times the size of its gates at w = 3) are built
+    from these when the layer runs, for one chunk at a time, so the memory of a
+    run does not grow with depth by more than its angles do."""
+
+    def __init__(self, program: Program, angles: torch.Tensor, dtype: torch.dtype, device: torch.device, widths: Sequence[int]) -> None:
+        cos, sin = half_angle_trig(angles)
+        self.program, self.widths, self.dtype, self.device = program, tuple(widths), dtype, device
+        self.steps = step_operators(program, cos, sin, dtype, device)
+        layers = {k: item for k, item in enumerate(program.plan) if isinstance(item, Layer)}
+        members = sorted({i for layer in layers.values() for i in layer.members})
+        self.layer_rows: dict[int, torch.Tensor] = {}
+        if not members:
+            return
+        matrices = [as_matrix(self.steps[i], program.steps[i].diagonal) for i in members]
+        batch = max(m.shape[0] for m in matrices)
+        identity = torch.eye(2, dtype=dtype, device=device)
+        # (members + 1, B or 1, 2, 2): the last row is the identity, for a qubit without a gate
+        self.matrices = torch.stack([m.expand(batch, 2, 2) for m in matrices] + [identity.expand(batch, 2, 2)])
+        row_of = {i: r for r, i in enumerate(members)}
+        for k, layer in layers.items():
+            by_qubit = {program.steps[i].qubits[0]: row_of[i] for i in layer.members}
+            self.layer_rows[k] = torch.tensor([by_qubit.get(q, len(members)) for q in range(program.n_qubits)], device=device)
+
+    def step(self, item: int, chunk: slice) -> torch.Tensor:
+        """Step `item`'s operator for the chunk's samples."""
+        return rows(self.steps[item], chunk)
+
+    def blocks(self, k: int, chunk: slice) -> list[torch.Tensor]:
+        """The blocks of the layer at plan position `k`, for the chunk's samples."""
+        matrices = self.matrices if self.matrices.shape[1] == 1 else self.matrices[:, chunk]
+        return kron_blocks(matrices[self.layer_rows[k]], self.widths)
 
 
 def sample_chunks(batch: int, sample_bytes: int, device: torch.device) -> list[slice]:
@@ -99,10 +119,15 @@ def run_widths(program: Program, chunk_samples: int, dtype: torch.dtype) -> tupl
     return layer_widths(program.n_qubits, chunk_samples * 2**program.n_qubits * dtype.itemsize)
 
 
-def apply_plan(program: Program, operators: PlanOperators, state: torch.Tensor, scratch: Scratch | None = None, start: int = 0) -> torch.Tensor:
-    """Apply the plan's items from `start` on."""
-    for item, op in zip(program.plan[start:], operators[start:]):
-        state = apply_layer(state, op, scratch) if isinstance(item, Layer) else apply_step(state, program.steps[item], op, scratch)
+def apply_plan(operators: Operators, chunk: slice, state: torch.Tensor, scratch: Scratch | None = None, start: int = 0) -> torch.Tensor:
+    """Apply the plan's items from `start` on to the chunk's states."""
+    program = operators.program
+    for k in range(start, len(program.plan)):
+        item = program.plan[k]
+        if isinstance(item, Layer):
+            state = apply_layer(state, operators.blocks(k, chunk), scratch)
+        else:
+            state = apply_step(state, program.steps[item], operators.step(item, chunk), scratch)
     return state
 
 
@@ -134,11 +159,6 @@ def product_state(program: Program, step_ops: Sequence[torch.Tensor], prefix: in
     return state
 
 
-def half_angle_trig(angles: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    half = angles / 2
-    return torch.cos(half), torch.sin(half)
-
-
 @dataclass(frozen=True, eq=False)
 class Run:
     """One batch to simulate: `program` with `angles` (batch or 1, n_slots)
@@ -160,24 +180,22 @@ class Forward:
 
     def __init__(self, run: Run, chunked: bool = True) -> None:
         program, dtype, device = run.program, run.dtype, run.device
-        cos, sin = half_angle_trig(run.angles)
         self.program, self.dtype, self.device, self.initial_state = program, dtype, device, run.initial_state
-        self.step_ops = step_operators(program, cos, sin, dtype, device)
         self.prefix = product_prefix(program) if run.initial_state is None else 0
         self.chunks = sample_chunks(run.batch, 2**program.n_qubits * dtype.itemsize, device) if chunked else [slice(0, run.batch)]
         self.widths = run_widths(program, self.chunks[0].stop, dtype)
-        self.operators = plan_operators(program, self.step_ops, self.widths, self.prefix)
+        self.operators = Operators(program, run.angles, dtype, device, self.widths)
 
     def run(self, chunk: slice, scratch: Scratch | None = None) -> torch.Tensor:
         """The final states of the chunk's samples, (size, 2, ..., 2); with a
         `scratch`, they may live in one of its buffers."""
         size, n = chunk.stop - chunk.start, self.program.n_qubits
         if self.initial_state is None:
-            product = product_state(self.program, self.step_ops, self.prefix, chunk, self.dtype, self.device)
+            product = product_state(self.program, self.operators.steps, self.prefix, chunk, self.dtype, self.device)
             state = product.expand(size, -1).reshape(size, *([2] * n))
         else:
             state = rows(self.initial_state, chunk).expand(size, *self.initial_state.shape[1:])
-        return apply_plan(self.program, chunk_operators(self.operators, chunk), state, scratch, self.prefix)
+        return apply_plan(self.operators, chunk, state, scratch, self.prefix)
 
 
 def autograd_records(run: Run) -> bool:
