@@ -174,7 +174,7 @@ class Run:
 
 
 class Forward:
-    """A run's forward pass: operators, block widths and chunks prepared once,
+    """A run's forward pass: its gates' operators, block widths and chunks prepared once,
     then run chunk by chunk (`chunked`) or, for work autograd records, as one
     chunk."""
 
