@@ -92,7 +92,7 @@ def too_big(earlier: list[dict], n: int, layers: int, budget: float) -> str | No
     growth = 2 ** (n - previous["n"]) * layers / previous["L"]
     seconds = previous["check_seconds"] * growth
     peak = max(previous.get("peak_mib_a", 0), previous.get("peak_mib_b", 0)) * growth * 2**20
-    available = _meminfo_kib("MemAvailable") * 1024
+    available = _proc_kib("/proc/meminfo", "MemAvailable") * 1024
     at = f"n = {previous['n']}, L = {previous['L']}"
     if seconds > budget:
         return f"not run: (a) + (b) took {previous['check_seconds']:.3g} s at {at}, about {seconds:.3g} s here > --budget {budget:.3g} s"
@@ -162,13 +162,9 @@ def peak_memory(library: str, n: int, layers: int, task: str) -> float:
     return json.loads(lines[-1])["peak_mib"] if out.returncode == 0 and lines else float("nan")
 
 
-def _meminfo_kib(field: str) -> int:
-    with open("/proc/meminfo") as f:
-        return next(int(line.split()[1]) for line in f if line.startswith(field + ":"))
-
-
-def _status_kib(field: str) -> int:
-    with open("/proc/self/status") as f:
+def _proc_kib(path: str, field: str) -> int:
+    """A 'Field: N kB' line of a /proc file."""
+    with open(path) as f:
         return next(int(line.split()[1]) for line in f if line.startswith(field + ":"))
 
 
@@ -183,9 +179,9 @@ def memory_worker(library: str, n: int, layers: int, task: str) -> None:
     fn()  # warm-up, as in the timing
     with open("/proc/self/clear_refs", "w") as f:
         f.write("5")
-    baseline = _status_kib("VmRSS")
+    baseline = _proc_kib("/proc/self/status", "VmRSS")
     fn()
-    print(json.dumps({"peak_mib": (_status_kib("VmHWM") - baseline) / 1024}))
+    print(json.dumps({"peak_mib": (_proc_kib("/proc/self/status", "VmHWM") - baseline) / 1024}))
 
 
 def main() -> None:

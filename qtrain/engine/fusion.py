@@ -22,6 +22,7 @@ traced down to each rotation's qubit by one more small matmul (`qubit_traces`).
 from __future__ import annotations
 
 import functools
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -118,7 +119,8 @@ def kron_blocks(operators: torch.Tensor, widths: Sequence[int]) -> list[torch.Te
     batch = operators.shape[1]
     blocks: list[torch.Tensor] = []
     first = 0
-    for width, count in _equal_runs(widths):
+    for width, run in itertools.groupby(widths):
+        count = len(list(run))
         group = operators[first : first + width * count].reshape(count, width, batch, 2, 2)
         block = group[:, 0]
         for i in range(1, width):
@@ -128,17 +130,6 @@ def kron_blocks(operators: torch.Tensor, widths: Sequence[int]) -> list[torch.Te
         blocks.extend(block.unbind(0))
         first += width * count
     return blocks
-
-
-def _equal_runs(widths: Sequence[int]) -> list[tuple[int, int]]:
-    """(width, how many in a row) for consecutive equal widths."""
-    runs: list[tuple[int, int]] = []
-    for width in widths:
-        if runs and runs[-1][0] == width:
-            runs[-1] = (width, runs[-1][1] + 1)
-        else:
-            runs.append((width, 1))
-    return runs
 
 
 def apply_block(state: torch.Tensor, block: torch.Tensor, scratch: Scratch | None = None) -> torch.Tensor:

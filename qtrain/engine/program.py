@@ -109,18 +109,15 @@ def fuse_diagonals(steps: Sequence[Step]) -> list[Step]:
             fused.append(run[0])
         elif run:
             key = tuple((s.qubits, s.tensor.detach().cpu().numpy().tobytes()) for s in run)
-            if key in seen:
-                fused.append(seen[key])
-                run.clear()
-                return
-            qubits = tuple(sorted({q for s in run for q in s.qubits}))
-            position = {q: i for i, q in enumerate(qubits)}
-            # Treat the running product as a 'state' over the union's qubits
-            # and multiply each gate's diagonal into it.
-            product = torch.ones(1, *([2] * len(qubits)), dtype=torch.complex128)
-            for s in run:
-                product = apply_diagonal(product, s.tensor.to(torch.complex128), [position[q] for q in s.qubits])
-            seen[key] = Step("fixed", qubits, product.reshape(1, -1), diagonal=True)
+            if key not in seen:
+                qubits = tuple(sorted({q for s in run for q in s.qubits}))
+                position = {q: i for i, q in enumerate(qubits)}
+                # Treat the running product as a 'state' over the union's qubits
+                # and multiply each gate's diagonal into it.
+                product = torch.ones(1, *([2] * len(qubits)), dtype=torch.complex128)
+                for s in run:
+                    product = apply_diagonal(product, s.tensor.to(torch.complex128), [position[q] for q in s.qubits])
+                seen[key] = Step("fixed", qubits, product.reshape(1, -1), diagonal=True)
             fused.append(seen[key])
         run.clear()
 

@@ -25,6 +25,7 @@ from qtrain.engine.program import Program, Step
 #: keeps four chunk-sized states alive, so 4 MiB chunks keep it inside L3.
 CHUNK_BYTES = 4 * 2**20
 
+
 def apply_step(state: torch.Tensor, step: Step, operator: torch.Tensor, scratch: Scratch | None = None) -> torch.Tensor:
     if step.diagonal:
         return apply_diagonal(state, operator, step.qubits, scratch)
@@ -183,8 +184,7 @@ class Forward:
         self.program, self.dtype, self.device, self.initial_state = program, dtype, device, run.initial_state
         self.prefix = product_prefix(program) if run.initial_state is None else 0
         self.chunks = sample_chunks(run.batch, 2**program.n_qubits * dtype.itemsize, device) if chunked else [slice(0, run.batch)]
-        self.widths = run_widths(program, self.chunks[0].stop, dtype)
-        self.operators = Operators(program, run.angles, dtype, device, self.widths)
+        self.operators = Operators(program, run.angles, dtype, device, run_widths(program, self.chunks[0].stop, dtype))
 
     def run(self, chunk: slice, scratch: Scratch | None = None) -> torch.Tensor:
         """The final states of the chunk's samples, (size, 2, ..., 2); with a
