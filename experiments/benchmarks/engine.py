@@ -130,7 +130,7 @@ def time_size(n: int, layers: int, repeats: int, budget: float, names: list[str]
         rows.append(row)
         if status == "ok":
             ready.append((row, runner, {"a": [], "b": []}))
-    for round_ in range(repeats):  # interleaved rounds, each starting at the next library
+    for round_ in range(repeats if ready else 0):  # interleaved rounds, each starting at the next library
         for row, runner, times in ready[round_ % len(ready) :] + ready[: round_ % len(ready)]:
             for task, fn in (("a", runner.grad_first), ("b", runner.grad_all)):
                 if row["check_seconds"] < WARM_UP_BELOW:
