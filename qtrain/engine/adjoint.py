@@ -37,8 +37,6 @@ from qtrain.engine.simulate import (
     apply_step,
     rows,
     run_program,
-    run_widths,
-    sample_chunks,
 )
 
 
@@ -62,11 +60,13 @@ class AdjointState(torch.autograd.Function):
         angles, final = ctx.saved_tensors
         program, dtype, device = ctx.program, ctx.dtype, ctx.device
         batch = final.shape[0]
-        chunks = sample_chunks(batch, 2**program.n_qubits * dtype.itemsize, device)
+        # the forward run's chunks and operators, rebuilt rather than kept across the call
+        forward = Forward(Run(program, angles, batch, dtype, device))
+        chunks = forward.chunks
         # Without a gradient for the initial state, the sweep can stop at the
         # first item that holds a rotation: nothing before it has a gradient.
         start = 0 if ctx.needs_input_grad[1] else first_rotation(program)
-        sweep = Sweep(Operators(program, angles, dtype, device, run_widths(program, chunks[0].stop, dtype)), start)
+        sweep = Sweep(forward.operators, start)
         # <lambda_k| G |psi_k> for every slot, written in place: small results
         # allocated between state-sized temporaries fragment the heap.
         overlaps = torch.zeros(program.n_slots, batch, dtype=dtype, device=device)
