@@ -24,6 +24,7 @@ from qtrain.engine import (
     check_diff_method,
     expval,
     infidelity,
+    plain_tensors,
     simulate_run,
     value_and_grad,
 )
@@ -203,7 +204,8 @@ class Circuit:
     def program(self) -> Program:
         """The lowered, diagonal-fused program, rebuilt only after new gates."""
         if self._program is None or self._program[0] != len(self._ops):
-            self._program = (len(self._ops), lower(self._ops, self.n_qubits))
+            with plain_tensors():  # a cached program must outlive any torch.func transform it was first run in
+                self._program = (len(self._ops), lower(self._ops, self.n_qubits))
         return self._program[1]
 
     def state(

@@ -118,7 +118,8 @@ def test_adjoint_handles_fixed_and_diagonal_steps():
 
 
 def test_adjoint_memory_does_not_keep_intermediate_states():
-    """The adjoint graph holds the angles and the final state, whatever the depth."""
+    """The adjoint graph holds the angles and the final state (and the initial
+    state when one is given: None here), whatever the depth."""
     deep = Circuit(3)
     for layer in range(50):
         deep.rx(layer % 3, f"t{layer}").cz(0, 1)
@@ -128,7 +129,7 @@ def test_adjoint_memory_does_not_keep_intermediate_states():
     while node is not None and "AdjointState" not in type(node).__name__:
         node = node.next_functions[0][0]
     assert node is not None
-    assert len(node.saved_tensors) == 2
+    assert len([t for t in node.saved_tensors if t is not None]) == 2
 
 
 def test_gradient_with_respect_to_the_initial_state(rng):

@@ -12,7 +12,7 @@ import torch
 from qtrain.engine.adjoint import adjoint_state, value_and_grad
 from qtrain.engine.fusion import plan_schedule
 from qtrain.engine.observables import PauliString, PauliSum, expval, expvals, infidelity
-from qtrain.engine.program import COMPLEX_DTYPES, Program, Step, fuse_diagonals
+from qtrain.engine.program import COMPLEX_DTYPES, Program, Step, fuse_diagonals, plain_tensors
 from qtrain.engine.simulate import Run, run_program
 
 DIFF_METHODS = ("backprop", "adjoint")
@@ -56,6 +56,7 @@ __all__ = [
     "expvals",
     "fuse_diagonals",
     "infidelity",
+    "plain_tensors",
     "plan_schedule",
     "check_diff_method",
     "simulate",

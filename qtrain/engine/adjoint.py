@@ -19,7 +19,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
-from torch.autograd.function import once_differentiable
 
 from qtrain.engine.fusion import (
     Layer,
@@ -42,46 +41,158 @@ from qtrain.engine.simulate import (
 
 class AdjointState(torch.autograd.Function):
     """angles (B or 1, n_slots), initial state (B or 1, 2, ..., 2) or None ->
-    final state (B, 2, ..., 2). The cotangent left after the backward sweep is
-    the gradient with respect to the initial state."""
+    final state (B, 2, ..., 2). Its backward is `AdjointVJP` (the sweep), so
+    second derivatives and torch.func transforms go through that Function's
+    own rules; the cotangent left after the sweep is the gradient with
+    respect to the initial state."""
 
     @staticmethod
-    def forward(ctx, angles, initial_state, program: Program, batch: int, dtype: torch.dtype, device: torch.device):  # type: ignore[override]
+    def forward(angles, initial_state, program: Program, batch: int, dtype: torch.dtype, device: torch.device):  # type: ignore[override]
         with torch.no_grad():
-            state = run_program(Run(program, angles, batch, dtype, device, initial_state))
-        ctx.program, ctx.dtype, ctx.device = program, dtype, device
-        ctx.initial_batch = None if initial_state is None else initial_state.shape[0]
-        ctx.save_for_backward(angles, state)
-        return state
+            return run_program(Run(program, angles, batch, dtype, device, initial_state))
 
     @staticmethod
-    @once_differentiable
+    def setup_context(ctx, inputs, output):  # type: ignore[override]
+        angles, initial_state, program, _, dtype, device = inputs
+        ctx.program, ctx.batch, ctx.dtype, ctx.device = program, output.shape[0], dtype, device
+        ctx.save_for_backward(angles, initial_state, output)
+        ctx.save_for_forward(angles, initial_state)
+
+    @staticmethod
     def backward(ctx, grad_state):  # type: ignore[override]
-        angles, final = ctx.saved_tensors
-        program, dtype, device = ctx.program, ctx.dtype, ctx.device
-        batch = final.shape[0]
-        # the forward run's chunks and operators, rebuilt rather than kept across the call
-        forward = Forward(Run(program, angles, batch, dtype, device))
-        chunks = forward.chunks
-        # Without a gradient for the initial state, the sweep can stop at the
-        # first item that holds a rotation: nothing before it has a gradient.
-        start = 0 if ctx.needs_input_grad[1] else first_rotation(program)
-        sweep = Sweep(forward.operators, start)
-        # <lambda_k| G |psi_k> for every slot, written in place: small results
-        # allocated between state-sized temporaries fragment the heap.
-        overlaps = torch.zeros(program.n_slots, batch, dtype=dtype, device=device)
-        grad_initial = torch.empty_like(final) if ctx.needs_input_grad[1] else None
-        scratches = (Scratch(), Scratch())  # never the saved state: that one is the caller's output
-        for chunk in chunks:
-            mu = sweep.run(chunk, final[chunk], grad_state[chunk].conj().resolve_conj(), overlaps[:, chunk], scratches)
-            if grad_initial is not None:
-                torch.conj_physical(mu, out=grad_initial[chunk])
-        grads = (0.5 * overlaps.imag.T).to(angles.dtype)  # (B, n_slots)
+        angles, initial_state, final = ctx.saved_tensors
+        want_initial = ctx.needs_input_grad[1]
+        out = AdjointVJP.apply(angles, initial_state, final.detach(), grad_state, ctx.program, ctx.dtype, ctx.device, want_initial)
+        grads, grad_initial = out if want_initial else (out, None)
         if angles.shape[0] == 1 and grads.shape[0] > 1:
-            grads = grads.sum(dim=0, keepdim=True)  # angles were broadcast over the batch
-        if grad_initial is not None and ctx.initial_batch == 1:
+            grads = grads.sum(dim=0, keepdim=True)  # the angles were broadcast over the batch
+        if grad_initial is not None and initial_state.shape[0] == 1 and grad_initial.shape[0] > 1:
             grad_initial = grad_initial.sum(dim=0, keepdim=True)
         return grads, grad_initial, None, None, None, None
+
+    @staticmethod
+    def jvp(ctx, angle_tangent, initial_tangent, *_):  # type: ignore[override]
+        """Forward mode (torch.func.jacfwd, hessian): by autograd through a recomputed run."""
+        angles, initial_state = ctx.saved_tensors
+        run = lambda a, i: run_program(Run(ctx.program, a, ctx.batch, ctx.dtype, ctx.device, i))  # noqa: E731
+        if initial_state is None:
+            return torch.func.jvp(lambda a: run(a, None), (angles,), (angle_tangent,))[1]
+        tangents = tuple(torch.zeros_like(p) if t is None else t for p, t in ((angles, angle_tangent), (initial_state, initial_tangent)))
+        return torch.func.jvp(run, (angles, initial_state), tangents)[1]
+
+    @staticmethod
+    def vmap(info, in_dims, angles, initial_state, program, batch, dtype, device):  # type: ignore[override]
+        """torch.func.vmap: the vmapped axis joins the batch (one wider run)."""
+        size = info.batch_size
+        angles = _leading(angles, in_dims[0], size).expand(size, batch, -1)
+        initial = None if initial_state is None else _leading(initial_state, in_dims[1], size).expand(size, batch, *initial_state.shape[-program.n_qubits :])
+        if program.batch > 1:  # the gates fix the batch: one run per vmapped slice
+            out = [AdjointState.apply(angles[v], None if initial is None else initial[v], program, batch, dtype, device) for v in range(size)]
+            return torch.stack(out), 0
+        flat_initial = None if initial is None else initial.reshape(size * batch, *initial.shape[2:])
+        out = AdjointState.apply(angles.reshape(size * batch, -1), flat_initial, program, size * batch, dtype, device)
+        return out.reshape(size, batch, *out.shape[1:]), 0
+
+
+class AdjointVJP(torch.autograd.Function):
+    """The adjoint sweep as a vector-Jacobian product: (angles, initial state,
+    final state, its cotangent) -> per-sample angle gradients (B, n_slots),
+    and with `want_initial` also the gradient of the initial state.
+
+    First derivatives never hold more than a few chunks of states. Its own
+    backward (second derivatives: Hessians, Newton steps) recomputes the
+    forward run with autograd and differentiates that twice, which holds one
+    state per step like diff_method="backprop": exact, and only paid for when
+    a second derivative is asked for."""
+
+    @staticmethod
+    def forward(angles, initial_state, final, grad_state, program: Program, dtype: torch.dtype, device: torch.device, want_initial: bool):  # type: ignore[override]
+        batch = final.shape[0]
+        with torch.no_grad():
+            forward = Forward(Run(program, angles, batch, dtype, device))  # its chunks and operators, rebuilt rather than kept
+            # Without a gradient for the initial state, the sweep can stop at the
+            # first item that holds a rotation: nothing before it has a gradient.
+            sweep = Sweep(forward.operators, 0 if want_initial else first_rotation(program))
+            # <lambda_k| G |psi_k> for every slot, written in place: small results
+            # allocated between state-sized temporaries fragment the heap.
+            overlaps = torch.zeros(program.n_slots, batch, dtype=dtype, device=device)
+            grad_initial = torch.empty_like(final) if want_initial else None
+            scratches = (Scratch(), Scratch())  # never `final`: that one is the caller's output
+            for chunk in forward.chunks:
+                mu = sweep.run(chunk, final[chunk], grad_state[chunk].conj().resolve_conj(), overlaps[:, chunk], scratches)
+                if grad_initial is not None:
+                    torch.conj_physical(mu, out=grad_initial[chunk])
+        grads = (0.5 * overlaps.imag.T).to(angles.dtype)  # (B, n_slots)
+        return (grads, grad_initial) if want_initial else grads
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):  # type: ignore[override]
+        angles, initial_state, final, grad_state, program, dtype, device, want_initial = inputs
+        ctx.program, ctx.dtype, ctx.device, ctx.want_initial, ctx.batch = program, dtype, device, want_initial, final.shape[0]
+        ctx.angle_rows = angles.shape[0]
+        ctx.save_for_backward(angles, initial_state, grad_state)
+        ctx.save_for_forward(angles, initial_state, grad_state)
+
+    @staticmethod
+    def backward(ctx, gg_angles, gg_initial=None):  # type: ignore[override]
+        first_order, primals = _recomputed_vjp(ctx, ctx.saved_tensors)
+        vjps, pullback = torch.func.vjp(first_order, *primals)
+        cotangents = tuple(torch.zeros_like(v) if c is None else c for v, c in zip(vjps, (gg_angles, gg_initial)))
+        d_angles, d_grad_state, *d_initial = pullback(cotangents)
+        if primals[0].shape[0] > ctx.angle_rows:
+            d_angles = d_angles.sum(dim=0, keepdim=True)  # the angles were broadcast over the batch
+        return d_angles, d_initial[0] if ctx.want_initial else None, None, d_grad_state, None, None, None, None
+
+    @staticmethod
+    def jvp(ctx, angle_tangent, initial_tangent, final_tangent, grad_state_tangent, *_):  # type: ignore[override]
+        first_order, primals = _recomputed_vjp(ctx, ctx.saved_tensors)
+        tangents = [angle_tangent, grad_state_tangent] + ([initial_tangent] if ctx.want_initial else [])
+        tangents = [torch.zeros_like(p) if t is None else t.expand_as(p) for p, t in zip(primals, tangents)]
+        out = torch.func.jvp(first_order, primals, tuple(tangents))[1]
+        return out if ctx.want_initial else out[0]
+
+    @staticmethod
+    def vmap(info, in_dims, angles, initial_state, final, grad_state, program, dtype, device, want_initial):  # type: ignore[override]
+        """torch.func.vmap (jacrev, vmap of grad): the vmapped axis joins the batch."""
+        size, batch = info.batch_size, final.shape[-program.n_qubits - 1]
+        state_shape = final.shape[-program.n_qubits :]
+        angles = _leading(angles, in_dims[0], size).expand(size, batch, -1)
+        initial = None if initial_state is None else _leading(initial_state, in_dims[1], size).expand(size, batch, *state_shape)
+        final = _leading(final, in_dims[2], size).expand(size, batch, *state_shape)
+        grad_state = _leading(grad_state, in_dims[3], size).expand(size, batch, *state_shape)
+        if program.batch > 1:  # the gates fix the batch: one sweep per vmapped slice
+            outs = [AdjointVJP.apply(angles[v], None if initial is None else initial[v], final[v], grad_state[v], program, dtype, device, want_initial) for v in range(size)]
+            if want_initial:
+                return (torch.stack([o[0] for o in outs]), torch.stack([o[1] for o in outs])), (0, 0)
+            return torch.stack(outs), 0
+        merge = lambda t: None if t is None else t.reshape(size * batch, *t.shape[2:])  # noqa: E731
+        out = AdjointVJP.apply(merge(angles), merge(initial), merge(final), merge(grad_state), program, dtype, device, want_initial)
+        split = lambda t: t.reshape(size, batch, *t.shape[1:])  # noqa: E731
+        return ((split(out[0]), split(out[1])), (0, 0)) if want_initial else (split(out), 0)
+
+
+def _recomputed_vjp(ctx, saved: tuple) -> tuple[Callable, tuple[torch.Tensor, ...]]:
+    """Second derivatives of the sweep: its VJP as a function (per-sample
+    angles, cotangent[, initial state]) -> (angle grads[, initial grad]),
+    computed by autograd through a recomputed run (one state per step, as
+    diff_method="backprop" holds), and the primals to evaluate it at. Built
+    with torch.func, so it composes with the caller's transforms and
+    differentiates only along its own arguments, never back through the
+    caller's graph."""
+    angles, initial_state, grad_state = saved
+    program, batch, dtype, device = ctx.program, ctx.batch, ctx.dtype, ctx.device
+
+    def first_order(per_sample: torch.Tensor, cotangent: torch.Tensor, *initial: torch.Tensor):
+        run = lambda a, *i: run_program(Run(program, a, batch, dtype, device, i[0] if i else initial_state))  # noqa: E731
+        return torch.func.vjp(run, per_sample, *initial)[1](cotangent)
+
+    per_sample = angles.expand(batch, -1)  # the VJP is per sample, not summed over broadcast angles
+    return first_order, (per_sample, grad_state) + ((initial_state,) if ctx.want_initial else ())
+
+
+def _leading(tensor: torch.Tensor, dim: int | None, size: int) -> torch.Tensor:
+    """`tensor` with its vmapped axis first (broadcast when it has none)."""
+    return tensor.unsqueeze(0).expand(size, *tensor.shape) if dim is None else tensor.movedim(dim, 0)
 
 
 def value_and_grad(run: Run, cost: Callable[[torch.Tensor], torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:

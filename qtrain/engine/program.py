@@ -26,6 +26,14 @@ from qtrain.engine.kernels import apply_diagonal
 COMPLEX_DTYPES = (torch.complex64, torch.complex128)
 
 
+def plain_tensors():
+    """A context in which new tensors are plain even inside torch.func
+    transforms (vmap, grad, jacrev): constants made there and cached (a
+    program, its converted operators) must not be wrappers that die with the
+    transform that made them."""
+    return torch._C._DisableFuncTorch()
+
+
 @dataclass(frozen=True, eq=False)
 class Step:
     """One instruction. `tensor` is kept as given (usually complex128 on the
@@ -70,7 +78,8 @@ class Program:
             return step.tensor.to(dtype=dtype, device=device)
         key = (id(step), dtype, device)
         if key not in self._operands:
-            self._operands[key] = step.tensor.to(dtype=dtype, device=device)
+            with plain_tensors():
+                self._operands[key] = step.tensor.to(dtype=dtype, device=device)
         return self._operands[key]
 
     def generators(self, dtype: torch.dtype, device: torch.device) -> dict[bool, tuple[list[int], torch.Tensor]]:
@@ -79,6 +88,11 @@ class Program:
         kind; views into it serve every step."""
         key = ("generators", dtype, device)
         if key not in self._operands:
+            self._operands[key] = self._stacked_generators(dtype, device)
+        return self._operands[key]
+
+    def _stacked_generators(self, dtype: torch.dtype, device: torch.device) -> dict[bool, tuple[list[int], torch.Tensor]]:
+        with plain_tensors():
             stacks = {}
             for diagonal in (False, True):
                 indices = [i for i, st in enumerate(self.steps) if st.kind == "rotation" and st.diagonal == diagonal]
@@ -87,8 +101,7 @@ class Program:
                     batch = max(t.shape[0] for t in tensors)
                     stacked = torch.stack([t.expand(batch, *t.shape[1:]) for t in tensors]).to(dtype=dtype, device=device)
                     stacks[diagonal] = (indices, stacked)
-            self._operands[key] = stacks
-        return self._operands[key]
+        return stacks
 
 
 def fuse_diagonals(steps: Sequence[Step]) -> list[Step]:

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
+from torch.autograd import forward_ad
 
 from qtrain.engine.fusion import Layer, apply_layer, as_matrix, kron_blocks, layer_widths
 from qtrain.engine.kernels import Scratch, apply_diagonal, apply_matrix
@@ -199,10 +200,19 @@ class Forward:
 
 
 def autograd_records(run: Run) -> bool:
-    """Whether autograd would record a run: only then does it need every
-    intermediate state, one chunk and no buffer reuse."""
-    initial_needs_grad = run.initial_state is not None and run.initial_state.requires_grad
-    return torch.is_grad_enabled() and (run.angles.requires_grad or initial_needs_grad or run.program.needs_tensor_grad)
+    """Whether autograd (or a torch.func transform, or forward-mode AD) would
+    record a run: only then does it need every intermediate state, one chunk
+    and no buffer reuse (the chunked path writes with out= and in place,
+    which transforms cannot trace)."""
+    inputs = [run.angles] if run.initial_state is None else [run.angles, run.initial_state]
+    if any(_transformed(t) for t in inputs):
+        return True
+    return torch.is_grad_enabled() and (any(t.requires_grad for t in inputs) or run.program.needs_tensor_grad)
+
+
+def _transformed(tensor: torch.Tensor) -> bool:
+    """A tensor seen through torch.func (vmap, grad, jvp) or carrying a forward-mode tangent."""
+    return torch._C._functorch.is_functorch_wrapped_tensor(tensor) or forward_ad.unpack_dual(tensor).tangent is not None
 
 
 def run_program(run: Run) -> torch.Tensor:

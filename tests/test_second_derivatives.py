@@ -1,0 +1,108 @@
+"""Second derivatives and torch.func transforms through every diff_method,
+against the dense reference (Hessians by central differences of its exact
+energies) and against each other."""
+
+import numpy as np
+import pytest
+import torch
+from torch.func import grad, hessian, jacrev, vmap
+
+from qtrain import Circuit
+from qtrain.engine import DIFF_METHODS
+from tests import reference
+from tests.circuits import random_circuit, random_theta
+
+HAMILTONIAN = "0.7*Z0 Z1 - 0.4*X0 Y2 + 0.3*Y1 + Z2"
+TERMS = [(0.7, {0: "Z", 1: "Z"}), (-0.4, {0: "X", 2: "Y"}), (0.3, {1: "Y"}), (1.0, {2: "Z"})]
+
+
+def _reference_hessian(rc, theta: np.ndarray, h: float = 1e-3) -> np.ndarray:
+    """Central second differences of the reference's summed energy (truncation ~h^2)."""
+    def energy(t):
+        return sum(reference.expval(s, TERMS) for s in rc.reference_states(t))
+
+    p = theta.size
+    out = np.empty((p, p))
+    eye = np.eye(p) * h
+    for i in range(p):
+        for j in range(p):
+            out[i, j] = (energy(theta + eye[i] + eye[j]) - energy(theta + eye[i] - eye[j]) - energy(theta - eye[i] + eye[j]) + energy(theta - eye[i] - eye[j])) / (4 * h * h)
+    return out
+
+
+@pytest.fixture
+def case(rng):
+    rc = random_circuit(rng, 3, n_gates=30, batch=3, n_names=3)
+    return rc, random_theta(rng, rc.circuit, batch=None)
+
+
+@pytest.mark.parametrize("diff_method", DIFF_METHODS)
+def test_hessian_matches_the_reference(case, diff_method):
+    rc, theta = case
+    energy = lambda t: rc.circuit.expval(t, HAMILTONIAN, diff_method=diff_method).sum()  # noqa: E731
+    got = torch.autograd.functional.hessian(energy, torch.tensor(theta))
+    assert np.allclose(got.numpy(), _reference_hessian(rc, theta), atol=1e-5, rtol=0)
+    assert got.abs().max() > 1e-2  # a real Hessian, not zeros
+
+
+def test_issue_example_hessian_is_not_zero_through_the_adjoint():
+    c = Circuit(2).ry(0, "a").ry(1, "b").cnot(0, 1).rx(1, "a")
+    t = torch.tensor([0.3, -0.7], dtype=torch.float64)
+    got = torch.autograd.functional.hessian(lambda t: c.expval(t, "Z1", diff_method="adjoint").sum(), t)
+    expected = torch.tensor([[-1.2625, -0.3638], [-0.3638, -0.6980]], dtype=torch.float64)
+    assert torch.allclose(got, expected, atol=1e-4)
+
+
+def test_third_derivative_through_the_adjoint_equals_backprop(case):
+    rc, theta = case
+
+    def third(diff_method):
+        t = torch.tensor(theta, requires_grad=True)
+        (g,) = torch.autograd.grad(rc.circuit.expval(t, HAMILTONIAN, diff_method=diff_method).sum(), t, create_graph=True)
+        (h,) = torch.autograd.grad(g[0], t, create_graph=True)
+        return torch.autograd.grad(h[-1], t)[0]
+
+    a, b = third("adjoint"), third("backprop")
+    assert torch.allclose(a, b, atol=1e-10, rtol=0) and b.abs().max() > 1e-3
+
+
+def test_hessian_with_respect_to_the_initial_state_matches_backprop():
+    c = Circuit(2).ry(0, "a").cnot(0, 1).rx(1, "b").cz(0, 1).ry(1, "a")
+    theta = torch.tensor([0.4, -1.1], dtype=torch.float64)
+    psi = torch.tensor([0.6, 0.0, 0.8j, 0.0], dtype=torch.complex128)
+
+    def energy(diff_method):
+        return lambda t, re: c.expval(t, "X0 Z1 + Y1", diff_method=diff_method, initial_state=re.to(torch.complex128) + 1j * psi.imag).sum()
+
+    args = (theta, psi.real.clone())
+    got = torch.autograd.functional.hessian(energy("adjoint"), args)
+    want = torch.autograd.functional.hessian(energy("backprop"), args)
+    for row_got, row_want in zip(got, want):
+        for a, b in zip(row_got, row_want):
+            assert torch.allclose(a, b, atol=1e-10, rtol=0)
+
+
+@pytest.mark.parametrize("diff_method", DIFF_METHODS)
+def test_torch_func_transforms(case, diff_method, rng):
+    rc, _ = case
+    thetas = torch.tensor(random_theta(rng, rc.circuit, batch=4))  # (4, P): vmapped, one setting each
+    energy = lambda t: rc.circuit.expval(t, HAMILTONIAN, diff_method=diff_method).sum()  # noqa: E731
+    per_setting = vmap(grad(energy))(thetas)
+    for t, g in zip(thetas, per_setting):
+        t = t.clone().requires_grad_(True)
+        (expected,) = torch.autograd.grad(rc.circuit.expval(t, HAMILTONIAN, diff_method="backprop").sum(), t)
+        assert torch.allclose(g, expected, atol=1e-10, rtol=0)
+    jac = jacrev(lambda t: rc.circuit.expval(t, HAMILTONIAN, diff_method=diff_method))(thetas[0])  # (batch of circuits, P)
+    assert jac.shape == (rc.batch, rc.circuit.n_params)
+    assert torch.allclose(jac.sum(0), per_setting[0], atol=1e-10, rtol=0)
+    h = hessian(energy)(thetas[0])
+    assert torch.allclose(h, torch.autograd.functional.hessian(energy, thetas[0]), atol=1e-10, rtol=0)
+    assert torch.allclose(jacrev(jacrev(energy))(thetas[0]), h, atol=1e-10, rtol=0)
+
+
+def test_vmap_of_per_sample_circuits_through_the_adjoint():
+    """Gates that differ per sample fix the batch: vmap runs each slice on its own."""
+    c = Circuit(2).pauli_rot(0, "a", torch.tensor([0, 1, 2])).cz(0, 1).pauli_rot(1, "b", torch.tensor([1, 2, 0]))
+    thetas = torch.rand(5, 3, 2, dtype=torch.float64)
+    energy = lambda diff_method: (lambda t: c.expval(t, "Z0 X1", diff_method=diff_method).sum())  # noqa: E731
+    assert torch.allclose(vmap(grad(energy("adjoint")))(thetas), vmap(grad(energy("backprop")))(thetas), atol=1e-12, rtol=0)
