@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -84,6 +85,13 @@ def encoder_circuit(n_qubits: int = 2, n_layers: int = 2) -> Circuit:
     return c
 
 
+#: Sharing degrees at which a seeded draw of `shared_ansatz`'s axes must leave
+#: every parameter effective (the degrees qtrain's sharing study compares).
+CHECKED_SHARING = (1, 2, 3, 4)
+#: Seeded axis draws tried before `shared_ansatz` gives up.
+AXIS_DRAWS = 64
+
+
 def shared_ansatz(
     n_qubits: int = 3,
     n_params: int = 3,
@@ -95,31 +103,60 @@ def shared_ansatz(
     """qtrain's default circuit for the parameter-sharing study (Stenzel et al.
     2026; their appendix circuit is not public, so this one is ours).
 
-    H on every qubit, then `sharing` repetitions of one block. A block rotates
-    qubit i % n about axis axes[i] by theta_i for i = 0..d-1 (d = n_params),
-    then applies an entangling ring: CNOT (or CZ) on (0,1), (1,2), ...,
-    (n-1, 0). Every repetition reuses the same d parameters in the same
-    positions, so each theta_i drives `sharing` rotations (1 = no sharing).
-    axes: a string of d letters from XYZ, or None for a seeded random choice.
+    R_Y(pi/4) on every qubit (fixed), then `sharing` repetitions of one block.
+    A block rotates qubit i % n about axis axes[i] by theta_i for i = 0..d-1
+    (d = n_params), with an entangling ring, CNOT (or CZ) on (0,1), (1,2),
+    ..., (n-1, 0), after every n rotations and at the block's end. Every
+    repetition reuses the same d parameters in the same positions, so each
+    theta_i drives `sharing` rotations (1 = no sharing).
+
+    Why this shape: every parameter must matter at every sharing degree.
+    R_Y(pi/4)|0> is an eigenstate of no Pauli, so no first rotation only turns
+    the global phase (H had made every R_X on |+> dead), and a ring between
+    two rotations of one qubit keeps them from merging into one angle.
+    axes: d letters from XYZ, or None for a seeded draw; a draw that still
+    leaves a parameter redundant (quantum Fisher information rank below d at
+    any sharing degree in CHECKED_SHARING) is redrawn from the same generator,
+    so a seed always gives the same circuit.
     """
     if n_qubits < 1 or n_params < 1 or sharing < 1:
         raise ValueError(f"need n_qubits, n_params, sharing >= 1, got {n_qubits}, {n_params}, {sharing}")
     if entangler not in ("cnot", "cz"):
         raise ValueError(f"entangler must be 'cnot' or 'cz', got {entangler!r}")
-    if axes is None:
-        gen = torch.Generator().manual_seed(seed)
+    if axes is not None:
+        if len(axes) != n_params or any(a not in "XYZ" for a in axes):
+            raise ValueError(f"axes must be {n_params} letters from XYZ, got {axes!r}")
+        return _shared_ansatz(n_qubits, axes, sharing, entangler)
+    return _shared_ansatz(n_qubits, _effective_axes(n_qubits, n_params, seed, entangler), sharing, entangler)
+
+
+@functools.lru_cache(maxsize=128)
+def _effective_axes(n_qubits: int, n_params: int, seed: int, entangler: str) -> str:
+    """The first seeded draw of axes under which every parameter matters."""
+    from qtrain.diagnostics.redundancy import redundant_parameters  # diagnostics builds on circuits, not on builders
+
+    gen = torch.Generator().manual_seed(seed)
+    for _ in range(AXIS_DRAWS):
         axes = "".join("XYZ"[int(i)] for i in torch.randint(0, 3, (n_params,), generator=gen))
-    if len(axes) != n_params or any(a not in "XYZ" for a in axes):
-        raise ValueError(f"axes must be {n_params} letters from XYZ, got {axes!r}")
+        if all(redundant_parameters(_shared_ansatz(n_qubits, axes, k, entangler)).n_effective == n_params for k in CHECKED_SHARING):
+            return axes
+    raise ValueError(
+        f"no draw of {n_params} rotation axes on {n_qubits} qubits made every parameter effective in {AXIS_DRAWS} tries "
+        f"(seed {seed}); use fewer parameters or more qubits, or give axes= explicitly"
+    )
+
+
+def _shared_ansatz(n_qubits: int, axes: str, sharing: int, entangler: str) -> Circuit:
     c = Circuit(n_qubits)
     for q in range(n_qubits):
-        c.h(q)
+        c.ry(q, math.pi / 4)
     ring = [(q, (q + 1) % n_qubits) for q in range(n_qubits)] if n_qubits > 2 else [(0, 1)] if n_qubits == 2 else []
     for _ in range(sharing):
         for i, axis in enumerate(axes):
             c.add(f"r{axis.lower()}", i % n_qubits, f"theta_{i}")
-        for a, b in ring:
-            c.add(entangler, (a, b))
+            if (i + 1) % n_qubits == 0 or i == len(axes) - 1:  # after every n rotations, and at the block's end
+                for a, b in ring:
+                    c.add(entangler, (a, b))
     return c
 
 

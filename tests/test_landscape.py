@@ -129,8 +129,8 @@ def test_deceptiveness_identical_through_either_path():
 
 def test_auto_picks_fourier_when_cheaper():
     c = shared_ansatz(2, 2, 2, seed=0)
-    assert sample_landscape(c, "Z0 Z1", 20).method == "fourier"  # 5 x 5 samples < 400 grid points
-    assert sample_landscape(c, "Z0 Z1", 4).method == "direct"  # 25 samples > 16 grid points
+    assert sample_landscape(c, "X0 + Z1", 20).method == "fourier"  # 5 x 5 samples < 400 grid points
+    assert sample_landscape(c, "X0 + Z1", 4).method == "direct"  # 25 samples > 16 grid points
 
 
 def test_shared_ansatz_structure():
@@ -138,10 +138,11 @@ def test_shared_ansatz_structure():
     assert c.parameters == ("theta_0", "theta_1", "theta_2", "theta_3")
     assert c.slot_params == (0, 1, 2, 3) * 3
     names = [op.name for op in c.ops]
-    assert names[:3] == ["h"] * 3
-    assert names[3:10] == ["rx", "ry", "rz", "ry", "cnot", "cnot", "cnot"]
-    assert [op.qubits for op in c.ops[3:7]] == [(0,), (1,), (2,), (0,)]
-    assert [op.qubits for op in c.ops[7:10]] == [(0, 1), (1, 2), (2, 0)]
+    assert names[:3] == ["ry"] * 3 and {op.angle for op in c.ops[:3]} == {math.pi / 4}
+    # a ring after every n = 3 rotations and at the block's end
+    assert names[3:14] == ["rx", "ry", "rz", "cnot", "cnot", "cnot", "ry", "cnot", "cnot", "cnot", "rx"]
+    assert [op.qubits for op in c.ops[3:6]] == [(0,), (1,), (2,)] and c.ops[9].qubits == (0,)
+    assert [op.qubits for op in c.ops[6:9]] == [(0, 1), (1, 2), (2, 0)]
     assert shared_ansatz(3, 3, 1, seed=5).ops[3].name == shared_ansatz(3, 3, 4, seed=5).ops[3].name  # seeded axes
 
 

@@ -34,3 +34,15 @@ def test_ci_runs_the_readme_test_command():
     assert len(commands) == 2
     ci_lines = (root / ".ci" / "run").read_text().splitlines()
     assert commands[1] in ci_lines
+
+
+def test_every_package_ships_in_the_wheel():
+    """pyproject lists packages by hand (conf/ is mapped into qtrain.conf), so a
+    new sub-package must be added there or a wheel install would lack it."""
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    listed = set(tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {".".join(p.parent.relative_to(root).parts) for p in (root / "qtrain").rglob("__init__.py")}
+    assert found <= listed, sorted(found - listed)

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import torch
 
 from qtrain.circuit import Circuit
-from qtrain.diagnostics import evaluate, resolve_cost
+from qtrain.diagnostics import evaluate, resolve_cost, warn_if_redundant
 from qtrain.engine.observables import Observable, PauliSum
 from qtrain.memory import budget_bytes, format_bytes
 
@@ -92,11 +92,14 @@ def sample_landscape(
 ) -> Landscape:
     """Cost and exact gradient at every point of the R^d grid. `cost` as in
     `qtrain.diagnostics.resolve_cost` (an observable, "global", "local", or a
-    target state for the infidelity)."""
+    target state for the infidelity). Warns (RuntimeWarning) when the cost
+    does not depend on some parameter (`qtrain.diagnostics.redundant_parameters`):
+    minima along a flat direction are not isolated."""
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     check_grid(circuit, resolution, memory_budget)
     resolved = resolve_cost(cost, circuit.n_qubits)
+    warn_if_redundant(circuit, resolved, "landscape")
     if method == "auto":
         method = "fourier" if math.prod(2 * k + 1 for k in degrees(circuit)) < resolution ** circuit.n_params else "direct"
     if method == "fourier":

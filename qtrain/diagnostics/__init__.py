@@ -1,0 +1,33 @@
+"""Diagnostics for any circuit or model: is it on a plateau, and does every
+parameter matter?
+
+    from qtrain.diagnostics import gradient_variance, redundant_parameters
+    stats = gradient_variance(model, cost="global", samples=500)
+    r = redundant_parameters(circuit)          # r.n_effective, r.redundant
+"""
+
+from qtrain.diagnostics.gradients import (
+    QUANTILES,
+    STATES_PER_SAMPLE,
+    GradientStats,
+    evaluate,
+    gradient_samples,
+    gradient_variance,
+    resolve_cost,
+    summarize,
+)
+from qtrain.diagnostics.redundancy import Redundancy, redundant_parameters, warn_if_redundant
+
+__all__ = [
+    "QUANTILES",
+    "STATES_PER_SAMPLE",
+    "GradientStats",
+    "Redundancy",
+    "evaluate",
+    "gradient_samples",
+    "gradient_variance",
+    "redundant_parameters",
+    "resolve_cost",
+    "summarize",
+    "warn_if_redundant",
+]
