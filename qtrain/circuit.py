@@ -10,6 +10,7 @@ running a circuit never meets a malformed gate.
 from __future__ import annotations
 
 import functools
+import hashlib
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from qtrain.engine import (
 from qtrain.engine.gates import GATES, PAULI_AXES
 from qtrain.engine.observables import Observable, PauliSum, checked_pauli_sum
 from qtrain.engine.simulate import Run, autograd_records, chunked_values
+from qtrain.drawing import draw
 from qtrain.lightcone import reduced_ops, remap
 from qtrain.lowering import lower
 
@@ -198,6 +200,36 @@ class Circuit:
 
     def __repr__(self) -> str:
         return f"Circuit(n_qubits={self.n_qubits}, gates={len(self)}, parameters={self.parameters})"
+
+    def __str__(self) -> str:
+        """The circuit drawn as text (`qtrain.drawing.draw`)."""
+        return draw(self)
+
+    def gate_list(self) -> list[str]:
+        """One line per gate: name, qubits, and its parameter name or fixed angle
+        (per-sample axes and matrices are summarized by their shape)."""
+        lines = []
+        for op in self._ops:
+            line = f"{op.name} {','.join(map(str, op.qubits))}"
+            if op.param is not None:
+                line += f" {self.parameters[op.param]}"
+            elif op.angle is not None:
+                line += f" {op.angle!r}"
+            for extra in (op.axes, op.matrix):
+                if extra is not None:
+                    line += f" {tuple(extra.shape)}"
+            lines.append(line)
+        return lines
+
+    def fingerprint(self) -> str:
+        """A short hash of every gate (axes and matrices by value): equal for
+        equal circuits, so a run folder can refuse rows of another circuit."""
+        digest = hashlib.sha256("\n".join(self.gate_list()).encode())
+        for op in self._ops:
+            for extra in (op.axes, op.matrix):
+                if extra is not None:
+                    digest.update(extra.detach().cpu().contiguous().numpy().tobytes())
+        return digest.hexdigest()[:16]
 
     # ---- running -------------------------------------------------------------------
 

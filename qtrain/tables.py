@@ -32,9 +32,11 @@ def write_rows(path: Path, rows: Sequence[Mapping[str, Any]], fieldnames: Sequen
     os.replace(tmp, path)
 
 
-def check_run_settings(path: Path, settings: Mapping[str, Any]) -> None:
+def check_run_settings(path: Path, settings: Mapping[str, Any], notes: Mapping[str, Any] | None = None) -> None:
     """Record the settings that a run's results depend on; refuse to resume a
-    directory whose recorded settings differ (its rows would mix two runs)."""
+    directory whose recorded settings differ (its rows would mix two runs).
+    `notes` are recorded for the reader but not compared (a gate list whose
+    fingerprint is a setting, say)."""
     if path.is_file():
         recorded = json.loads(path.read_text())
         changed = {k: (recorded.get(k), v) for k, v in settings.items() if recorded.get(k) != v}
@@ -42,4 +44,4 @@ def check_run_settings(path: Path, settings: Mapping[str, Any]) -> None:
             detail = ", ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in changed.items())
             raise ValueError(f"{path.parent} holds results of a run with other settings ({detail}); use a new hydra.run.dir or the same settings to resume")
     else:
-        path.write_text(json.dumps(dict(settings), indent=2, sort_keys=True))
+        path.write_text(json.dumps({**settings, **(notes or {})}, indent=2, sort_keys=True))

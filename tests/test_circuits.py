@@ -138,3 +138,33 @@ def test_initial_state_broadcasts_over_the_batch(rng):
     plus = torch.tensor([1, 0, 1, 0], dtype=torch.complex128) / math.sqrt(2)  # |+>|0>
     out = c.state(torch.tensor([[0.0], [math.pi]], dtype=torch.float64), initial_state=plus)
     assert torch.allclose(out[0], torch.tensor([1, 0, 0, 1], dtype=torch.complex128) / math.sqrt(2))
+
+
+def test_print_draws_the_circuit():
+    c = Circuit(3).ry(0, 0.5).cnot(0, 2).rz(1, "phi").cz(1, 2)
+    text = str(c)
+    lines = text.splitlines()
+    assert lines[0].startswith("q0: ") and lines[2].startswith("q1: ") and lines[4].startswith("q2: ")
+    assert "RY(0.5)" in lines[0] and "●" in lines[0] and "⊕" in lines[4]
+    assert "RZ(phi)" in lines[2]  # the CNOT spans q1, so RZ comes after it
+    assert lines[2].index("RZ(phi)") > lines[0].index("●")
+    assert "│" in lines[1] and "│" in lines[3]  # the CNOT's link crosses both gaps
+    assert repr(c).startswith("Circuit(n_qubits=3")
+
+
+def test_long_circuits_wrap():
+    c = Circuit(2)
+    for i in range(40):
+        c.rx(i % 2, f"angle_{i}").cnot(0, 1)
+    assert max(len(line) for line in str(c).splitlines()) <= 100
+    assert str(c).count("q0: ") > 1
+
+
+def test_fingerprint_follows_every_gate():
+    def build(angle=0.3, name="a", axes=(0, 1)):
+        return Circuit(2).rx(0, angle).ry(1, name).pauli_rot(0, "b", torch.tensor(axes)).cz(0, 1)
+
+    base = build().fingerprint()
+    assert base == build().fingerprint()
+    assert len({base, build(angle=0.31).fingerprint(), build(name="c").fingerprint(), build(axes=(0, 2)).fingerprint()}) == 4
+    assert build().gate_list() == ["rx 0 0.3", "ry 1 a", "pauli_rot 0 b (2,)", "cz 0,1"]

@@ -5,7 +5,7 @@ import csv
 import pytest
 
 from qtrain import cli
-from qtrain.tasks import deceptiveness
+from qtrain.tasks import deceptiveness, deceptiveness_report
 from tests.test_cli import compose_experiment, rows_of
 
 TINY = ["sharing=[1,2,3]", "resolution=[12,16]", "tol=[1e-3,1e-2]", "rule=[gradient,steepest]"]
@@ -25,7 +25,7 @@ def test_outputs_and_report(tmp_path):
     report = (tmp_path / "report.md").read_text()
     for claim in ("better global minimum", "larger gradient magnitudes", "higher deceptiveness", "nearly independent of resolution"):
         assert claim in report
-    assert set(result["report"]["verdicts"].values()) <= {"holds", "holds only partly (not monotone)", "fails"}
+    assert set(result["report"]["verdicts"].values()) <= set(deceptiveness_report.VERDICTS)
 
 
 def test_report_numbers_come_from_the_rows(tmp_path):
@@ -72,3 +72,45 @@ def test_bad_input_is_refused_before_work(tmp_path, override, error, message):
     with pytest.raises(error, match=message):
         cli.run(compose_experiment("deceptiveness", [*TINY, override]), tmp_path)
     assert not (tmp_path / "results.csv").exists()
+
+
+@pytest.mark.parametrize(
+    "values,increasing,threshold,verdict",
+    [
+        ([0.3485, 0.3483], False, 1e-3, "within tolerance"),  # the C* pair: not "holds"
+        ([0.40, 0.35, 0.30], False, 1e-3, "holds"),
+        ([0.40, 0.3995, 0.30], False, 1e-3, "holds only partly (not monotone)"),
+        ([0.30, 0.35], False, 1e-3, "fails"),
+        ([0.1, 0.2, 0.3], True, 0.05, "holds"),
+        ([0.1, 0.12, 0.3], True, 0.05, "holds only partly (not monotone)"),
+    ],
+)
+def test_trend_verdicts_respect_the_threshold(values, increasing, threshold, verdict):
+    from qtrain.tasks.deceptiveness_report import trend
+
+    assert trend(values, increasing, threshold) == verdict
+
+
+def test_report_states_each_threshold(tmp_path):
+    cli.run(compose_experiment("deceptiveness", TINY), tmp_path)
+    report = (tmp_path / "report.md").read_text()
+    assert "(tol = 0.001)" in report and report.count("its spread across resolutions") == 2 and "spread <= 0.02" in report
+
+
+def test_run_json_is_typed_and_a_folder_of_another_circuit_is_refused(tmp_path):
+    import json
+
+    cfg = compose_experiment("deceptiveness", ["sharing=[1]", "resolution=[8]", "tol=1e-3"])
+    cli.run(cfg, tmp_path / "a")
+    recorded = json.loads((tmp_path / "a" / "run.json").read_text())
+    assert recorded["params"] == 3 and recorded["seed"] == 0 and recorded["relative_tol"] is False and recorded["axes"] is None
+    assert len(recorded["circuit"]) == 16 and recorded["circuit_gates"][:3] == ["ry 0 0.7853981633974483", "ry 1 0.7853981633974483", "ry 2 0.7853981633974483"]
+    # a folder written before the circuit was recorded (an older default circuit): refused, nothing mixed
+    old = {k: str(v) for k, v in recorded.items() if k not in ("circuit", "circuit_gates")}
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "run.json").write_text(json.dumps(old))
+    with pytest.raises(ValueError, match=r"other settings \(.*circuit: None -> '[0-9a-f]{16}'"):
+        cli.run(cfg, tmp_path / "old")
+    assert not (tmp_path / "old" / "results.csv").exists()
+    with pytest.raises(ValueError, match="circuit: '[0-9a-f]{16}' -> '[0-9a-f]{16}'"):  # another circuit in the same folder
+        cli.run(compose_experiment("deceptiveness", ["sharing=[1]", "resolution=[8]", "tol=1e-3", "entangler=cz"]), tmp_path / "a")

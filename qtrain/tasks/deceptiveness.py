@@ -91,8 +91,11 @@ def _cost(cfg: Any, qubits: int, seed: int):
 
 def run(cfg: Any, out_dir: Path) -> dict[str, Any]:
     p = plan(cfg)
-    settings = {key: str(cfg[key]) for key in ("seed", "params", "qubits", "axes", "entangler", "cost", "relative_tol", "method")}
-    tables.check_run_settings(out_dir / "run.json", {"task": "deceptiveness", **settings})
+    settings = {key: cfg[key] for key in ("seed", "params", "qubits", "axes", "entangler", "cost", "relative_tol", "method")}
+    # The block every sharing degree repeats, by its gates: a folder made with another
+    # circuit (an older default, say) is refused instead of mixing its rows with these.
+    block = _circuit(cfg, 1, p["params"], p["qubits"], p["seed"])
+    tables.check_run_settings(out_dir / "run.json", {"task": "deceptiveness", **settings, "circuit": block.fingerprint()}, {"circuit_gates": block.gate_list()})
     rows = [_typed(r) for r in tables.read_rows(out_dir / "results.csv")]
     norm_rows = [_typed(r) for r in tables.read_rows(out_dir / "gradient_norms.csv")]
     wanted = [(k, R) for k in p["sharing"] for R in p["resolutions"]]
