@@ -20,9 +20,10 @@ from typing import Any
 import torch
 
 from qtrain.engine import (
-    COMPLEX_DTYPES,
     Program,
+    check_complex_dtype,
     check_diff_method,
+    complex_dtype,
     expval,
     infidelity,
     plain_tensors,
@@ -30,13 +31,17 @@ from qtrain.engine import (
     value_and_grad,
 )
 from qtrain.engine.gates import GATES, PAULI_AXES
-from qtrain.engine.observables import Observable, PauliSum, checked_pauli_sum
+from qtrain.engine.observables import Observable, PauliSum, checked_pauli_sum, checked_target_state
 from qtrain.engine.simulate import Run, autograd_records, chunked_values
 from qtrain.drawing import draw
 from qtrain.lightcone import reduced_ops, remap
 from qtrain.lowering import lower
 
 Angle = float | str
+#: Under torch.compile a circuit's run is a clean graph break: the engine's plan
+#: (chunks, fused layers, light cones) is data-dependent Python that dynamo
+#: cannot trace, so the classical parts of a hybrid model compile around it.
+eager = torch.compiler.disable
 
 
 @dataclass(frozen=True, eq=False)
@@ -240,6 +245,7 @@ class Circuit:
                 self._program = (len(self._ops), lower(self._ops, self.n_qubits))
         return self._program[1]
 
+    @eager
     def state(
         self,
         theta: torch.Tensor | None = None,
@@ -253,6 +259,7 @@ class Circuit:
         (B, 2**n), replaces |0...0> (e.g. to run a deep circuit layer by layer)."""
         return self._run(theta, dtype, diff_method, initial_state).reshape(-1, 2**self.n_qubits)
 
+    @eager
     def expval(
         self,
         theta: torch.Tensor | None,
@@ -279,6 +286,7 @@ class Circuit:
 
         return circuit._evaluate(theta, per_state, dtype, diff_method, initial_state)
 
+    @eager
     def infidelity(
         self,
         theta: torch.Tensor | None,
@@ -289,8 +297,10 @@ class Circuit:
         initial_state: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """1 - |<target|psi(theta)>|^2 per sample, (B,)."""
+        target = checked_target_state(target, self.n_qubits)
         return self._evaluate(theta, functools.partial(infidelity, target=target), dtype, diff_method, initial_state)
 
+    @eager
     def value_and_grad(
         self,
         theta: torch.Tensor | None,
@@ -357,10 +367,7 @@ class Circuit:
         """Check the inputs of a run: -> theta (B or 1, P) and the engine's run."""
         program = self.program()
         theta = self._check_theta(theta)
-        if dtype is None:
-            dtype = torch.complex128 if theta.dtype == torch.float64 else torch.complex64
-        if dtype not in COMPLEX_DTYPES:
-            raise TypeError(f"dtype must be torch.complex64 or torch.complex128, got {dtype}")
+        dtype = complex_dtype(theta.dtype) if dtype is None else check_complex_dtype(dtype)
         index = torch.tensor(self.slot_params, dtype=torch.long, device=theta.device)
         angles = theta[:, index]  # (B or 1, n_slots): parameter sharing is this one gather
         batch = theta.shape[0]

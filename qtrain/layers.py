@@ -9,13 +9,16 @@ import torch
 from torch import nn
 
 from qtrain.circuit import Circuit
+from qtrain.engine.conventions import check_complex_dtype, check_diff_method, complex_dtype, real_dtype
 from qtrain.engine.observables import Observable
 
 INITS = ("uniform", "zeros", "small")
 
 
 class QuantumLayer(nn.Module):
-    """Maps (batch, n_inputs) data to (batch, n_observables) expectation values.
+    """Maps (batch, n_inputs) data to (batch, n_observables) expectation values
+    ((n_inputs,) to (n_observables,) for one unbatched sample, so that
+    `torch.func.vmap` over samples works).
 
     The circuit's parameters named in `inputs` are fed from the data, column by
     column, in the order given; every other parameter is a trainable weight,
@@ -24,6 +27,12 @@ class QuantumLayer(nn.Module):
 
     init: "uniform" on [-pi, pi) (default), "zeros", or "small", uniform on
     [-init_width, init_width].
+
+    Precision follows torch's convention: `dtype` sets the initial one (the
+    weights are float32 for complex64, float64 for complex128), and `.double()`,
+    `.float()` or `.to(torch.float64)` change it as they change the weights.
+    The state is simulated in the complex dtype that matches the weights, and
+    the output has the weights' dtype.
     """
 
     def __init__(
@@ -50,48 +59,53 @@ class QuantumLayer(nn.Module):
             raise ValueError(f"init must be one of {INITS}, got {init!r}")
         if not init_width > 0:
             raise ValueError(f"init_width must be positive, got {init_width!r}")
-        if dtype not in (torch.complex64, torch.complex128):
-            raise TypeError(f"dtype must be torch.complex64 or torch.complex128, got {dtype}")
-        if diff_method not in ("backprop", "adjoint"):
-            raise ValueError(f"diff_method must be 'backprop' or 'adjoint', got {diff_method!r}")
+        check_complex_dtype(dtype)
+        check_diff_method(diff_method)
         self.circuit = circuit
         self.observables = list(observables)
         circuit.expval(None if not circuit.n_params else torch.zeros(circuit.n_params), self.observables)  # validate once, early
         self.input_names = tuple(inputs)
         self.weight_names = tuple(p for p in circuit.parameters if p not in inputs)
         self.init, self.init_width = init, init_width
-        self.diff_method, self.dtype = diff_method, dtype
-        real = torch.float64 if dtype == torch.complex128 else torch.float32
-        self.weight = nn.Parameter(torch.empty(len(self.weight_names), dtype=real))
+        self.diff_method = diff_method
+        self.weight = nn.Parameter(torch.empty(len(self.weight_names), dtype=real_dtype(dtype)))
         # theta = cat([inputs, weights])[:, order]: `order` places each column at its parameter index.
         position = {name: i for i, name in enumerate(self.input_names + self.weight_names)}
         self.register_buffer("order", torch.tensor([position[p] for p in circuit.parameters], dtype=torch.long), persistent=False)
         self.reset_parameters(generator)
 
+    @property
+    def dtype(self) -> torch.dtype:
+        """The complex dtype the layer simulates in: the one matching its weights."""
+        return complex_dtype(self.weight.dtype)
+
     def reset_parameters(self, generator: torch.Generator | None = None) -> None:
         with torch.no_grad():
             self.weight.copy_(self.draw_weights(self.weight.shape, generator, self.weight.dtype))
 
-    def draw_weights(self, shape: Sequence[int], generator: torch.Generator | None = None, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    def draw_weights(self, shape: Sequence[int], generator: torch.Generator | None = None, dtype: torch.dtype | None = None) -> torch.Tensor:
         """Weights drawn from this layer's init, any shape (e.g. (S, n_weights)
-        for S random restarts)."""
+        for S random restarts), in `dtype` (default: the weights')."""
+        dtype = dtype or self.weight.dtype
         if self.init == "zeros":
             return torch.zeros(shape, dtype=dtype)
         width = math.pi if self.init == "uniform" else self.init_width
         return (2 * torch.rand(shape, generator=generator, dtype=dtype) - 1) * width
 
     def forward(self, x: torch.Tensor | None = None, theta: torch.Tensor | None = None) -> torch.Tensor:
-        """x: (batch, n_inputs) data; theta: optional weights, (n_weights,) or
-        (B, n_weights), used instead of the layer's own (for landscapes)."""
+        """x: (batch, n_inputs) data, or (n_inputs,) for one sample; theta:
+        optional weights, (n_weights,) or (B, n_weights), used instead of the
+        layer's own (for landscapes)."""
         weights = self.weight if theta is None else theta
         if weights.shape[-1] != len(self.weight_names) or weights.dim() not in (1, 2):
             raise ValueError(f"theta has shape {tuple(weights.shape)}; expected ({len(self.weight_names)},) or (B, {len(self.weight_names)})")
         weights = weights.to(self.weight.dtype).reshape(-1, len(self.weight_names))
+        single = x is not None and x.dim() == 1
         if self.input_names:
-            if x is None or x.dim() != 2 or x.shape[1] != len(self.input_names):
+            if x is None or x.dim() not in (1, 2) or x.shape[-1] != len(self.input_names):
                 got = None if x is None else tuple(x.shape)
-                raise ValueError(f"x must have shape (batch, {len(self.input_names)}) for inputs {self.input_names}, got {got}")
-            x = x.to(self.weight.dtype)
+                raise ValueError(f"x must have shape (batch, {len(self.input_names)}) or ({len(self.input_names)},) for inputs {self.input_names}, got {got}")
+            x = x.to(self.weight.dtype).reshape(-1, len(self.input_names))
             batch = max(x.shape[0], weights.shape[0])
             columns = torch.cat([x.expand(batch, -1), weights.expand(batch, -1)], dim=1)
         else:
@@ -99,7 +113,8 @@ class QuantumLayer(nn.Module):
                 raise ValueError("this layer has no inputs, but x was given")
             columns = weights
         full = columns[:, self.order]
-        return self.circuit.expval(full, self.observables, dtype=self.dtype, diff_method=self.diff_method)
+        out = self.circuit.expval(full, self.observables, dtype=self.dtype, diff_method=self.diff_method)
+        return out[0] if single and theta is None else out
 
     def extra_repr(self) -> str:
         return f"n_qubits={self.circuit.n_qubits}, inputs={self.input_names}, weights={len(self.weight_names)}, observables={self.observables}"

@@ -18,6 +18,7 @@ import torch
 
 from qtrain.builders import mcclean_draw, mcclean_layer
 from qtrain.circuit import Circuit
+from qtrain.engine.conventions import real_dtype
 from qtrain.engine.observables import PauliSum, expval
 
 #: Live states per sample: psi+ and psi-, each with its successor and the
@@ -48,7 +49,7 @@ def mcclean_gradients(
     if parameter[0] >= depths[0]:
         raise ValueError(f"depth {depths[0]} has no layer {parameter[0]} to differentiate")
     draw = mcclean_draw(n_qubits, depths[-1], n_samples, seed)
-    real = torch.float64 if dtype == torch.complex128 else torch.float32
+    real = real_dtype(dtype)
     chunk = chunk_size or n_samples
     out = {L: torch.empty(n_samples, dtype=torch.float64) for L in depths}
     for start in range(0, n_samples, chunk):

@@ -98,3 +98,44 @@ def test_hybrid_model_trains():
     assert losses[-1] < 0.5 * losses[0]
     accuracy = (model(x).argmax(dim=1) == y).float().mean().item()
     assert accuracy > 0.9
+
+
+def test_precision_follows_the_weights():
+    circuit = encoder_circuit(2)
+    x = torch.randn(5, 2, dtype=torch.float64)
+    single = QuantumLayer(circuit, ["Z0", "X1"], inputs=["x0", "x1"], generator=torch.Generator().manual_seed(4))
+    double = QuantumLayer(circuit, ["Z0", "X1"], inputs=["x0", "x1"], dtype=torch.complex128, generator=torch.Generator().manual_seed(4))
+    model = nn.Sequential(nn.Linear(2, 2), single, nn.Linear(2, 1)).double()  # as for any torch model
+    assert single.weight.dtype == torch.float64 and single.dtype == torch.complex128
+    assert model(x).dtype == torch.float64
+    with torch.no_grad():
+        double.weight.copy_(single.weight)
+    assert torch.allclose(single(x), double(x), atol=1e-12, rtol=0)
+    model.float()
+    assert single.dtype == torch.complex64 and model(x.float()).dtype == torch.float32
+    single.to(torch.float64)
+    assert single(x).dtype == torch.float64
+
+
+def test_unbatched_input_and_vmap():
+    layer = QuantumLayer(encoder_circuit(2), ["Z0", "Z1"], inputs=["x0", "x1"], dtype=torch.complex128)
+    x = torch.randn(4, 2, dtype=torch.float64)
+    assert layer(x[0]).shape == (2,)
+    assert torch.allclose(layer(x[0]), layer(x)[0], atol=1e-12)
+    assert torch.allclose(torch.func.vmap(layer)(x), layer(x), atol=1e-12)
+
+
+@pytest.mark.parametrize("diff_method", ["backprop", "adjoint"])
+def test_compiled_hybrid_model_gives_the_eager_outputs(diff_method):
+    torch.manual_seed(0)
+    layer = QuantumLayer(encoder_circuit(2), ["Z0", "Z1"], inputs=["x0", "x1"], diff_method=diff_method)
+    model = nn.Sequential(nn.Linear(2, 2), nn.Tanh(), layer, nn.Linear(2, 2))
+    x = torch.randn(8, 2)
+    eager = model(x)
+    eager.sum().backward()
+    grads = [p.grad.clone() for p in model.parameters()]
+    model.zero_grad()
+    compiled = torch.compile(model)(x)
+    compiled.sum().backward()
+    assert torch.allclose(compiled, eager, atol=1e-6)
+    assert all(torch.allclose(p.grad, g, atol=1e-6) for p, g in zip(model.parameters(), grads))

@@ -144,3 +144,45 @@ def test_variance_decays_by_half_per_qubit():
     variances = [dict(mcclean_gradients(n, [20 * n], 1000, seed=200 + n, cost=ZZ))[20 * n].var().item() for n in qubits]
     slope = np.polyfit(qubits, np.log2(variances), 1)[0]
     assert slope == pytest.approx(-1.0, abs=0.15)
+
+
+def test_layer_default_cost_is_the_sum_of_its_outputs():
+    from qtrain import QuantumLayer
+    from qtrain.builders import encoder_circuit
+
+    layer = QuantumLayer(encoder_circuit(3), ["Z0", "X2"], inputs=["x0", "x1", "x2"])
+    default = gradient_variance(layer, samples=40, parameter=None, seed=3)
+    explicit = gradient_variance(layer, "Z0 + X2", samples=40, parameter=None, seed=3)
+    assert torch.equal(default.gradients, explicit.gradients)
+    assert default.names == layer.weight_names
+
+
+def test_a_list_of_observables_gives_per_observable_statistics():
+    c = Circuit(3).ry(0, "a").ry(1, "b").ry(2, "c").cz(0, 1).rx(1, "d")
+    stats = gradient_variance(c, ["Z0", "Z1", "X2"], samples=60, parameter=None, dtype=torch.complex128)
+    assert stats.var.shape == (3, 4) and stats.quantiles.shape == (5, 3, 4) and stats.gradients.shape == (60, 3, 4)
+    for k, observable in enumerate(["Z0", "Z1", "X2"]):
+        alone = gradient_variance(c, observable, samples=60, parameter=None, dtype=torch.complex128)
+        assert torch.allclose(stats.var[k], alone.var, atol=1e-12) and torch.equal(stats.zero[k], alone.zero)
+    # X2 depends only on c, and Z0 not on d (it acts on qubit 1 after the CZ): exact zeros, marked as such
+    assert stats.zero[2].tolist() == [True, True, False, True] and stats.zero[0, 3]
+    assert (stats.var[stats.zero] == 0).all()
+
+
+def test_printing_summarizes_instead_of_dumping_samples():
+    c = Circuit(2).ry(0, "a").ry(1, "b")
+    stats = gradient_variance(c, "Z0", samples=500, parameter=None)
+    text = str(stats)
+    assert "500 samples" in text and len(text.splitlines()) == 4
+    assert "exactly 0" in text.splitlines()[-1] and text.splitlines()[-1].startswith("b ")
+    assert "gradients=" not in repr(stats)
+
+
+def test_unnormalized_target_states_are_refused():
+    c = Circuit(2).ry(0, "a")
+    target = torch.tensor([1.0, 0, 0, 0], dtype=torch.complex128)
+    with pytest.raises(ValueError, match="target state must be normalized, but its norm is 2"):
+        c.infidelity(torch.zeros(1), 2 * target)
+    with pytest.raises(ValueError, match="its norm is 0"):
+        gradient_variance(c, torch.zeros(4, dtype=torch.complex128), samples=4)
+    assert torch.allclose(c.infidelity(torch.zeros(1), target.to(torch.complex64) * (1 + 3e-7)), torch.zeros(1), atol=1e-6)

@@ -12,6 +12,7 @@ from qtrain.builders import mcclean_layer
 from qtrain.circuit import Circuit
 from qtrain.diagnostics import gradient_samples, resolve_cost
 from qtrain.engine.adjoint import first_rotation
+from qtrain.engine.conventions import real_dtype
 from qtrain.engine.fusion import Layer
 from qtrain.engine.program import Program
 from qtrain.engine.simulate import product_prefix, run_widths, sample_chunks
@@ -36,7 +37,7 @@ class QtrainPeer:
             self.circuit.ry(q, math.pi / 4)
         for layer in range(layers):
             mcclean_layer(self.circuit, layer, torch.as_tensor(axes[layer]))
-        real = torch.float64 if dtype == torch.complex128 else torch.float32
+        real = real_dtype(dtype)
         self.theta = torch.as_tensor(angles, dtype=real)
         self.dtype = dtype
         self.cost = resolve_cost("global", n)

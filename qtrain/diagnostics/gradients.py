@@ -14,16 +14,20 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 
 import torch
 
 from qtrain.circuit import Circuit
+from qtrain.engine.conventions import real_dtype
 from qtrain.engine.observables import (
     Observable,
     PauliString,
     PauliSum,
+    as_pauli_sum,
     checked_pauli_sum,
+    checked_target_state,
     infidelity,
 )
 from qtrain.layers import QuantumLayer
@@ -33,11 +37,21 @@ QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 #: States alive per sample while a gradient is computed (state, cotangent and
 #: kernel temporaries), for chunk planning.
 STATES_PER_SAMPLE = 12
+#: A gradient within this many machine epsilons (of the simulation's real
+#: dtype) of zero is printed as rounding noise: a complex64 run leaves about
+#: 1e-8 where the exact gradient is 0.
+ROUNDING_EPS = 100
 
 
 @dataclass(frozen=True)
 class GradientStats:
-    """Statistics of S gradient samples; tensors are () for one parameter, (P,) for all."""
+    """Statistics of S gradient samples. Tensors are () for one parameter,
+    (P,) for all; a list of K observables puts a leading (K,) in front.
+
+    `zero` marks parameters whose every sampled gradient is exactly 0 (a
+    parameter outside the cost's light cone, say): their variance is exactly
+    0, not a small number. `print(stats)` gives a summary table;
+    `stats.gradients` holds the raw samples, (S, ...)."""
 
     n_samples: int
     mean: torch.Tensor
@@ -46,7 +60,27 @@ class GradientStats:
     var_ci_high: torch.Tensor
     quantiles: torch.Tensor  # (len(QUANTILES), ...) at QUANTILES
     confidence: float
-    gradients: torch.Tensor  # (S,) or (S, P), float64
+    gradients: torch.Tensor = field(repr=False)  # (S, ...) float64
+    zero: torch.Tensor = field(default=None, repr=False)  # bool, var's shape
+    names: tuple[str, ...] = ()  # row labels for printing: parameters, or observable / parameter pairs
+    rounding: float = 0.0  # |gradient| at or below this is the simulation's rounding noise (printing only)
+
+    def __str__(self) -> str:
+        var, low, high, mean = (t.reshape(-1).tolist() for t in (self.var, self.var_ci_low, self.var_ci_high, self.mean))
+        zero = self.zero.reshape(-1).tolist() if self.zero is not None else [False] * len(var)
+        largest = self.gradients.abs().amax(dim=0).reshape(-1).tolist()
+        names = self.names or tuple(str(i) for i in range(len(var)))
+        width = max(len("parameter"), *(len(n) for n in names))
+        pct = f"{self.confidence:.0%} CI"
+        lines = [f"gradient statistics over {self.n_samples} samples", f"{'parameter':<{width}}  {'mean':>11}  {'variance':>11}  {pct}"]
+        for name, m, v, lo, hi, z, top in zip(names, mean, var, low, high, zero, largest):
+            interval = f"[{lo:.4g}, {hi:.4g}]"
+            if z:
+                interval = "exactly 0 (every sampled gradient is 0)"
+            elif top <= self.rounding:
+                interval += f"; 0 within rounding (every |gradient| <= {self.rounding:.2g})"
+            lines.append(f"{name:<{width}}  {m:>11.4g}  {v:>11.4g}  {interval}")
+        return "\n".join(lines)
 
 
 def summarize(gradients: torch.Tensor, confidence: float = 0.95, n_boot: int = 2000, seed: int = 0) -> GradientStats:
@@ -74,6 +108,7 @@ def summarize(gradients: torch.Tensor, confidence: float = 0.95, n_boot: int = 2
     low, high = torch.quantile(boot_var, torch.tensor([alpha, 1 - alpha], dtype=torch.float64), dim=0)
     quantiles = torch.quantile(g, torch.tensor(QUANTILES, dtype=torch.float64), dim=0)
     pick = (lambda t: t[..., 0]) if single else (lambda t: t)
+    zero = (g == 0).all(dim=0)
     return GradientStats(
         n_samples=s,
         mean=pick(g.mean(dim=0)),
@@ -83,6 +118,7 @@ def summarize(gradients: torch.Tensor, confidence: float = 0.95, n_boot: int = 2
         quantiles=pick(quantiles),
         confidence=confidence,
         gradients=g[:, 0] if single else g,
+        zero=pick(zero),
     )
 
 
@@ -90,7 +126,7 @@ def resolve_cost(cost: Observable | torch.Tensor, n_qubits: int) -> PauliSum | t
     """ "global" = Z0 Z1 (McClean's cost), "local" = (1/n) sum_i Z_i, any
     observable, or a target state tensor (the cost is then the infidelity)."""
     if isinstance(cost, torch.Tensor):
-        return cost
+        return checked_target_state(cost, n_qubits)
     if cost == "global":
         if n_qubits < 2:
             raise ValueError("the global cost Z0 Z1 needs at least 2 qubits")
@@ -135,12 +171,12 @@ def gradient_samples(
 
 def gradient_variance(
     model: Circuit | QuantumLayer,
-    cost: Observable | torch.Tensor = "global",
+    cost: Observable | torch.Tensor | Sequence[Observable] | None = None,
     samples: int = 200,
     parameter: int | str | None = "first",
     *,
     seed: int = 0,
-    dtype: torch.dtype = torch.complex64,
+    dtype: torch.dtype | None = None,
     device: torch.device | str = "cpu",
     inputs: torch.Tensor | None = None,
     memory_budget: int | str | None = None,
@@ -150,16 +186,24 @@ def gradient_variance(
     """Variance (and mean, quantiles, confidence interval) of the gradient over
     `samples` random parameter draws.
 
+    cost: None = the model's own: a QuantumLayer's is the sum of its outputs
+    (its observables), a Circuit's McClean's Z0 Z1; or an observable,
+    "global", "local", a target state (infidelity), or a list of observables
+    (statistics per observable, with a leading axis of the list's length).
     parameter: "first" (the parameter of the first trainable rotation, McClean's
     theta_{1,1}; default), an index or name, or None for all parameters.
-    For a QuantumLayer, parameters are its weights (`weight_names`) and the
-    data `inputs` (default zeros) are held fixed.
+    For a QuantumLayer, parameters are its weights (`weight_names`), the
+    data `inputs` (default zeros) are held fixed, and dtype defaults to the
+    layer's own (complex64 for a Circuit).
     """
     if samples < 2:
         raise ValueError(f"samples must be >= 2, got {samples}")
+    dtype = dtype or (model.dtype if isinstance(model, QuantumLayer) else torch.complex64)
     circuit, draw, names = _sampler(model, inputs, dtype, device)
     index = _parameter_index(circuit, names, parameter)
-    pauli_or_target = resolve_cost(cost, circuit.n_qubits)
+    many = isinstance(cost, (list, tuple))
+    labels = [str(c) for c in cost] if many else []
+    costs = [resolve_cost(c, circuit.n_qubits) for c in (cost if many else [_default_cost(model) if cost is None else cost])]
     per_sample = circuit.program().batch
     if per_sample > 1 and per_sample != samples:
         raise ValueError(f"the circuit holds {per_sample} per-sample circuits, so samples must be {per_sample}, got {samples}")
@@ -167,16 +211,37 @@ def gradient_variance(
     chunk = samples if per_sample > 1 else chunk_size or fits  # per-sample gates fix the batch
     gen = torch.Generator().manual_seed(seed)
     theta = draw(samples, gen)  # (S, P) on device, drawn at once so chunking cannot change it
-    parts = [gradient_samples(circuit, theta[i : i + chunk], pauli_or_target, index, dtype) for i in range(0, samples, chunk)]
-    grads = torch.cat(parts)
-    if index is None and isinstance(model, QuantumLayer):
-        grads = grads[:, [circuit.parameters.index(n) for n in names]]  # weights only, not the data inputs
-    return summarize(grads, confidence=confidence, seed=seed)
+    per_cost = []
+    for c in costs:
+        grads = torch.cat([gradient_samples(circuit, theta[i : i + chunk], c, index, dtype) for i in range(0, samples, chunk)])
+        if index is None and isinstance(model, QuantumLayer):
+            grads = grads[:, [circuit.parameters.index(n) for n in names]]  # weights only, not the data inputs
+        per_cost.append(grads)
+    rows = list(names) if index is None else [circuit.parameters[index]]
+    rounding = ROUNDING_EPS * torch.finfo(real_dtype(dtype)).eps
+    if not many:
+        return replace(summarize(per_cost[0], confidence=confidence, seed=seed), names=tuple(rows), rounding=rounding)
+    stacked = torch.stack(per_cost, dim=1)  # (S, K[, P])
+    flat = summarize(stacked.reshape(samples, -1), confidence=confidence, seed=seed)
+    shape = stacked.shape[1:]
+    return replace(
+        flat,
+        mean=flat.mean.reshape(shape), var=flat.var.reshape(shape), var_ci_low=flat.var_ci_low.reshape(shape),
+        var_ci_high=flat.var_ci_high.reshape(shape), quantiles=flat.quantiles.reshape(-1, *shape), gradients=stacked.double().cpu(),
+        zero=flat.zero.reshape(shape), names=tuple(f"{label} / {row}" for label in labels for row in rows), rounding=rounding,
+    )
+
+
+def _default_cost(model: Circuit | QuantumLayer) -> Observable:
+    """A layer's own cost, the sum of its outputs; McClean's Z0 Z1 for a circuit."""
+    if isinstance(model, QuantumLayer):
+        return PauliSum(tuple(term for o in model.observables for term in as_pauli_sum(o).terms))
+    return "global"
 
 
 def _sampler(model: Circuit | QuantumLayer, inputs: torch.Tensor | None, dtype: torch.dtype, device: torch.device | str):
     """(circuit, draw(S, generator) -> theta (S, P), trainable names)."""
-    real = torch.float64 if dtype == torch.complex128 else torch.float32
+    real = real_dtype(dtype)
     if isinstance(model, Circuit):
         def draw_circuit(s: int, gen: torch.Generator) -> torch.Tensor:
             return (2 * math.pi * torch.rand(s, model.n_params, generator=gen, dtype=torch.float64)).to(real).to(device)

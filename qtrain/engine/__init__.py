@@ -12,22 +12,22 @@ import torch
 from qtrain.engine.adjoint import adjoint_state, value_and_grad
 from qtrain.engine.fusion import plan_schedule
 from qtrain.engine.observables import PauliString, PauliSum, expval, expvals, infidelity
-from qtrain.engine.program import COMPLEX_DTYPES, Program, Step, fuse_diagonals, plain_tensors
+from qtrain.engine.conventions import (
+    COMPLEX_DTYPES,
+    DIFF_METHODS,
+    check_complex_dtype,
+    check_diff_method,
+    complex_dtype,
+    real_dtype,
+)
+from qtrain.engine.program import Program, Step, fuse_diagonals, plain_tensors
 from qtrain.engine.simulate import Run, run_program
-
-DIFF_METHODS = ("backprop", "adjoint")
-
-
-def check_diff_method(diff_method: str) -> None:
-    if diff_method not in DIFF_METHODS:
-        raise ValueError(f"diff_method must be one of {DIFF_METHODS}, got {diff_method!r}")
 
 
 def simulate_run(run: Run, diff_method: str = "backprop") -> torch.Tensor:
     """Final states (batch, 2, ..., 2) of a `Run`, differentiable by `diff_method`."""
     check_diff_method(diff_method)
-    if run.dtype not in COMPLEX_DTYPES:
-        raise TypeError(f"dtype must be torch.complex64 or torch.complex128, got {run.dtype}")
+    check_complex_dtype(run.dtype)
     return adjoint_state(run) if diff_method == "adjoint" else run_program(run)
 
 
@@ -46,6 +46,7 @@ def simulate(
 
 
 __all__ = [
+    "COMPLEX_DTYPES",
     "DIFF_METHODS",
     "PauliString",
     "PauliSum",
@@ -58,7 +59,10 @@ __all__ = [
     "infidelity",
     "plain_tensors",
     "plan_schedule",
+    "check_complex_dtype",
     "check_diff_method",
+    "complex_dtype",
+    "real_dtype",
     "simulate",
     "simulate_run",
     "value_and_grad",

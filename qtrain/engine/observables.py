@@ -106,6 +106,26 @@ def checked_pauli_sum(observable: Observable, n_qubits: int, what: str = "observ
     return pauli_sum
 
 
+#: |norm - 1| allowed for a target state: complex64 normalization leaves about 1e-7.
+TARGET_NORM_TOL = 1e-6
+
+
+def checked_target_state(target: torch.Tensor, n_qubits: int) -> torch.Tensor:
+    """A target state (2^n,) or (B, 2^n), refused unless every row has unit
+    norm: an unnormalized target makes 1 - |<target|psi>|^2 negative (2 x a
+    state) or stuck at 1 (a zero vector) without any other sign of trouble."""
+    dim = 2**n_qubits
+    if not isinstance(target, torch.Tensor) or target.dim() not in (1, 2) or target.shape[-1] != dim:
+        got = tuple(target.shape) if isinstance(target, torch.Tensor) else type(target).__name__
+        raise ValueError(f"target state must be a tensor of shape ({dim},) or (B, {dim}) for {n_qubits} qubits, got {got}")
+    norms = torch.linalg.vector_norm(target.detach().reshape(-1, dim).to(torch.complex128), dim=1)
+    worst = int((norms - 1).abs().argmax())
+    if abs(norms[worst].item() - 1) > TARGET_NORM_TOL:
+        where = f" (row {worst})" if target.dim() == 2 else ""
+        raise ValueError(f"target state must be normalized, but its norm is {norms[worst].item():.6g}{where}; divide it by its norm")
+    return target
+
+
 def _diagonal_term(probs: torch.Tensor, term: PauliString) -> torch.Tensor:
     """<Z_a Z_b ...> from probabilities (B, 2, ..., 2): marginalize onto the
     term's qubits, then a signed sum over 2^k entries."""

@@ -23,9 +23,6 @@ import torch
 
 from qtrain.engine.kernels import apply_diagonal
 
-COMPLEX_DTYPES = (torch.complex64, torch.complex128)
-
-
 def plain_tensors():
     """A context in which new tensors are plain even inside torch.func
     transforms (vmap, grad, jacrev): constants made there and cached (a
