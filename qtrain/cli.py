@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -45,9 +46,34 @@ def run(cfg: DictConfig, out_dir: Path) -> Any:
     return importlib.import_module(TASKS[cfg.task]).run(cfg, out_dir)
 
 
+#: Errors a user's input causes: one `qtrain: error:` line, no traceback.
+USER_ERRORS = (ValueError, TypeError, MemoryError)
+
+
 @hydra.main(version_base=None, config_path=config_dir(), config_name="config")
 def main(cfg: DictConfig) -> Any:
-    return run(cfg, Path(HydraConfig.get().runtime.output_dir))
+    logging.captureWarnings(True)  # a library warning (a redundant parameter, say) reaches cli.log too
+    try:
+        return run(cfg, Path(HydraConfig.get().runtime.output_dir))
+    except KeyboardInterrupt:
+        # the task has already said what it kept and how to resume
+        _to_log_file(logging.WARNING, "interrupted by the user")
+        raise SystemExit(130) from None
+    except USER_ERRORS as e:
+        _to_log_file(logging.ERROR, f"error: {e}")
+        print(f"qtrain: error: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
+    except Exception:
+        log.exception("the run failed")  # a bug, not bad input: the traceback goes to cli.log and the console
+        raise
+
+
+def _to_log_file(level: int, message: str) -> None:
+    """Write to the run's cli.log only (the console gets its own single line)."""
+    record = log.makeRecord(log.name, level, __file__, 0, message, None, None)
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.FileHandler):
+            handler.handle(record)
 
 
 if __name__ == "__main__":

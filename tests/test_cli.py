@@ -57,3 +57,33 @@ def test_console_script_runs(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "results.csv").is_file() and (tmp_path / "loss.png").is_file()
+
+
+def test_bad_input_is_one_line_and_logged(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "qtrain.cli", "experiment=demo", "steps=0", f"hydra.run.dir={tmp_path}"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip() == "qtrain: error: steps must be >= 1, got 0"
+    assert "Traceback" not in result.stdout + result.stderr
+    assert "steps must be >= 1, got 0" in (tmp_path / "cli.log").read_text()
+
+
+def test_ctrl_c_keeps_what_finished_without_a_traceback(tmp_path):
+    import signal
+    import time
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "qtrain.cli", "qubits=[2,4,6,8,10,12]", "layers=1:300", "samples=400", "progress=false", f"hydra.run.dir={tmp_path}"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    deadline = time.time() + 120
+    while not (tmp_path / "results.csv").exists() and time.time() < deadline and process.poll() is None:
+        time.sleep(0.2)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    assert "Traceback" not in out + err and "interrupted" in out + err
+    assert len(rows_of(tmp_path / "results.csv")) > 0
+    assert "interrupted by the user" in (tmp_path / "cli.log").read_text()

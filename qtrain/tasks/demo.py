@@ -25,7 +25,8 @@ def two_blobs(n: int, dim: int, generator: torch.Generator) -> tuple[torch.Tenso
     return centers[labels] + 0.5 * torch.randn(n, dim, generator=generator), labels
 
 
-def check(cfg: Any) -> None:
+def plan(cfg: Any) -> None:
+    """Check every key before any work."""
     for key, low in (("qubits", 1), ("layers", 1), ("samples", 2), ("steps", 1)):
         if int(cfg[key]) < low:
             raise ValueError(f"{key} must be >= {low}, got {cfg[key]}")
@@ -34,7 +35,7 @@ def check(cfg: Any) -> None:
 
 
 def run(cfg: Any, out_dir: Path) -> dict[str, float]:
-    check(cfg)
+    plan(cfg)
     gen = torch.Generator().manual_seed(int(cfg.seed))
     torch.manual_seed(int(cfg.seed))
     x, y = two_blobs(int(cfg.samples), int(cfg.qubits), gen)
