@@ -8,6 +8,11 @@ from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+
+#: mathtext, so the label reads as the paper's symbol rather than as TeX source
+VARIANCE_LABEL = r"Var$[\partial E / \partial \theta_{1,1}]$"
 
 
 def variance_vs_qubits(rows: Sequence[Mapping[str, float]], n_layers: int, slope: float, intercept: float) -> Figure:
@@ -22,10 +27,10 @@ def variance_vs_qubits(rows: Sequence[Mapping[str, float]], n_layers: int, slope
     ax.errorbar(n, var, yerr=err, fmt="o", capsize=3, label=f"measured, L = {n_layers}")
     grid = np.linspace(n.min(), n.max(), 100)
     ax.plot(grid, 2.0 ** (intercept + slope * grid), "-", label=f"fit: slope {slope:.3f} (log2 var per qubit)")
-    ax.plot(n, [r["var_2design"] for r in pts], "k:", label="2-design: 2^n / (3 (4^n - 1))")
+    ax.plot(n, [r["var_2design"] for r in pts], "k:", label=r"2-design: $2^n / (3\,(4^n - 1))$")
     ax.set_yscale("log")
     ax.set_xlabel("qubits n")
-    ax.set_ylabel("Var[dE/dtheta_{1,1}]")
+    ax.set_ylabel(VARIANCE_LABEL)
     ax.set_title("Gradient variance vs qubits")
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -44,7 +49,7 @@ def variance_vs_layers(rows: Sequence[Mapping[str, float]]) -> Figure:
         ax.axhline(pts[0]["var_2design"], color=colour, linestyle=":", linewidth=1)
     ax.set_yscale("log")
     ax.set_xlabel("layers L")
-    ax.set_ylabel("Var[dE/dtheta_{1,1}]")
+    ax.set_ylabel(VARIANCE_LABEL)
     ax.set_title("Gradient variance vs depth (dotted: 2-design)")
     ax.legend(fontsize=8, ncol=2)
     fig.tight_layout()
@@ -73,33 +78,36 @@ def deceptiveness_vs_sharing(rows: Sequence[Mapping[str, Any]]) -> Figure:
 
 def gradient_norm_boxes(norm_rows: Sequence[Mapping[str, Any]]) -> Figure:
     """Box plots of |g| over the grid (whiskers at the 5% and 95% quantiles),
-    exact and finite-difference, against sharing (left, finest grid) and
-    resolution (right, one group per sharing)."""
-    fig = Figure(figsize=(10, 4.2))
-    left, right = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
+    exact and finite-difference, against sharing (left, finest grid) and, when
+    there are several resolutions, against resolution (right, one group per
+    sharing)."""
     finest = max(r["resolution"] for r in norm_rows)
     sharings = sorted({r["sharing"] for r in norm_rows})
     resolutions = sorted({r["resolution"] for r in norm_rows})
+    fig = Figure(figsize=(10 if len(resolutions) > 1 else 5.5, 4.2))
+    left = fig.add_subplot(1, 2 if len(resolutions) > 1 else 1, 1)
+    right = fig.add_subplot(1, 2, 2) if len(resolutions) > 1 else None
+    methods = {"exact": "exact gradient", "finite_difference": "finite difference of grid values"}
 
     def box(r: Mapping[str, Any]) -> dict:
         return {"whislo": r["q05"], "q1": r["q25"], "med": r["q50"], "q3": r["q75"], "whishi": r["q95"], "fliers": [], "label": ""}
 
-    for j, method in enumerate(("exact", "finite_difference")):
-        pick = [r for r in norm_rows if r["method"] == method and r["resolution"] == finest]
-        pick.sort(key=lambda r: r["sharing"])
-        left.bxp([box(r) for r in pick], positions=[r["sharing"] + (j - 0.5) * 0.3 for r in pick], widths=0.25, patch_artist=True, manage_ticks=False,
-                 boxprops={"facecolor": f"C{j}", "alpha": 0.5})
-        for i, k in enumerate(sharings):
+    for j, method in enumerate(methods):
+        style = {"widths": 0.25, "patch_artist": True, "manage_ticks": False, "boxprops": {"facecolor": f"C{j}", "alpha": 0.5}}
+        pick = sorted((r for r in norm_rows if r["method"] == method and r["resolution"] == finest), key=lambda r: r["sharing"])
+        left.bxp([box(r) for r in pick], positions=[r["sharing"] + (j - 0.5) * 0.3 for r in pick], **style)
+        for i, k in enumerate(sharings if right is not None else []):
             group = sorted((r for r in norm_rows if r["method"] == method and r["sharing"] == k), key=lambda r: r["resolution"])
             positions = [i * (len(resolutions) + 1) + resolutions.index(r["resolution"]) + (j - 0.5) * 0.35 for r in group]
-            right.bxp([box(r) for r in group], positions=positions, widths=0.3, patch_artist=True, manage_ticks=False, boxprops={"facecolor": f"C{j}", "alpha": 0.5})
+            right.bxp([box(r) for r in group], positions=positions, **style)
     left.set_xticks(sharings)
     left.set_xlabel(f"sharing degree k (R = {finest})")
-    left.set_ylabel("|grad C| over the grid")
-    left.set_title("blue: exact, orange: finite difference", fontsize=9)
-    right.set_xticks([i * (len(resolutions) + 1) + p for i in range(len(sharings)) for p in range(len(resolutions))])
-    right.set_xticklabels([f"k{k}\nR{r}" for k in sharings for r in resolutions], fontsize=7)
-    right.set_title("against resolution, per sharing degree", fontsize=9)
+    left.set_ylabel(r"$|\nabla C|$ over the grid")
+    left.legend([Patch(facecolor=f"C{j}", alpha=0.5) for j in range(2)], list(methods.values()), fontsize=8)
+    if right is not None:
+        right.set_xticks([i * (len(resolutions) + 1) + p for i in range(len(sharings)) for p in range(len(resolutions))])
+        right.set_xticklabels([f"k{k}\nR{r}" for k in sharings for r in resolutions], fontsize=7)
+        right.set_title("against resolution, per sharing degree", fontsize=9)
     fig.tight_layout()
     return fig
 
@@ -125,7 +133,7 @@ def landscape_view(result: Any, title: str) -> Figure | None:
             index = tuple(centre[a] if a == fixed else slice(None) for a in range(3))
             keep = minima_coords[:, fixed] == centre[fixed]
             rest = tuple(a for a in range(3) if a != fixed)
-            panels.append((values[index], mask[index], terminal[index], minima_coords[keep][:, rest], minima[keep], rest, f"theta_{fixed} at the global minimum"))
+            panels.append((values[index], mask[index], terminal[index], minima_coords[keep][:, rest], minima[keep], rest, rf"$\theta_{{{fixed}}}$ at the global minimum"))
     axis_values = -np.pi + 2 * np.pi * np.arange(resolution) / resolution
     extent = (axis_values[0], axis_values[-1], axis_values[0], axis_values[-1])
     fig = Figure(figsize=(5.2 * len(panels), 4.6))
@@ -140,10 +148,17 @@ def landscape_view(result: Any, title: str) -> Figure | None:
         for (row, col), flat_index in zip(coords, flat_minima):
             is_global = flat_values[flat_index] <= result.threshold
             ax.plot(axis_values[col], axis_values[row], "*" if is_global else "x", color="red" if is_global else "white", markersize=10 if is_global else 6)
-        ax.set_xlabel(f"theta_{col_axis}")
-        ax.set_ylabel(f"theta_{row_axis}")
+        ax.set_xlabel(rf"$\theta_{{{col_axis}}}$")
+        ax.set_ylabel(rf"$\theta_{{{row_axis}}}$")
         ax.set_title(note, fontsize=8)
         fig.colorbar(image, ax=ax, shrink=0.8, label="cost")
-    fig.suptitle(f"{title}: ratio {result.ratio:.3f}, {result.n_minima} minima (hatched: deceptive; lines: basins)", fontsize=10)
-    fig.tight_layout()
+    key = [
+        Line2D([], [], marker="*", color="red", linestyle="none", markersize=10, label="global minimum"),
+        Line2D([], [], marker="x", color="white", markeredgecolor="black", linestyle="none", markersize=6, label="local (non-global) minimum"),
+        Patch(facecolor="none", edgecolor="black", hatch="///", label="deceptive: descends to a local minimum"),
+        Line2D([], [], color="black", linewidth=0.6, label="basin boundary"),
+    ]
+    fig.legend(handles=key, loc="lower center", ncol=4, fontsize=8, frameon=False)
+    fig.suptitle(f"{title}: deceptiveness ratio {result.ratio:.3f}, {result.n_minima} local minima", fontsize=10)
+    fig.tight_layout(rect=(0, 0.07, 1, 1))  # room for the key below the panels
     return fig

@@ -87,3 +87,10 @@ def test_ctrl_c_keeps_what_finished_without_a_traceback(tmp_path):
     assert "Traceback" not in out + err and "interrupted" in out + err
     assert len(rows_of(tmp_path / "results.csv")) > 0
     assert "interrupted by the user" in (tmp_path / "cli.log").read_text()
+
+
+def test_demo_writes_tensorboard_events_and_a_labelled_figure(tmp_path):
+    result = cli.run(compose_experiment("demo", ["steps=3", "samples=8"]), tmp_path)
+    assert list(tmp_path.glob("events.out.tfevents.*")) and (tmp_path / "loss.png").stat().st_size > 0
+    assert list(rows_of(tmp_path / "results.csv")[0]) == ["step", "loss", "train_accuracy"]
+    assert 0 <= result["final_train_accuracy"] <= 1

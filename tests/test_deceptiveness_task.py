@@ -114,3 +114,20 @@ def test_run_json_is_typed_and_a_folder_of_another_circuit_is_refused(tmp_path):
     assert not (tmp_path / "old" / "results.csv").exists()
     with pytest.raises(ValueError, match="circuit: '[0-9a-f]{16}' -> '[0-9a-f]{16}'"):  # another circuit in the same folder
         cli.run(compose_experiment("deceptiveness", ["sharing=[1]", "resolution=[8]", "tol=1e-3", "entangler=cz"]), tmp_path / "a")
+
+
+def test_figures_explain_their_marks(tmp_path):
+    from qtrain import figures
+
+    rows = [{"sharing": k, "resolution": 8, "method": m, "q05": 0.1, "q25": 0.2, "q50": 0.3, "q75": 0.4, "q95": 0.5, "mean": 0.3}
+            for k in (1, 2) for m in ("exact", "finite_difference")]
+    boxes = figures.gradient_norm_boxes(rows)
+    assert len(boxes.axes) == 1  # one resolution: no second, duplicate panel
+    assert [t.get_text() for t in boxes.axes[0].get_legend().get_texts()] == ["exact gradient", "finite difference of grid values"]
+    assert figures.VARIANCE_LABEL.startswith("Var$") and "\\partial" in figures.VARIANCE_LABEL  # mathtext, not TeX source
+    from qtrain.builders import random_target_state, shared_ansatz
+    from qtrain.landscape import deceptiveness as analyse
+
+    view = figures.landscape_view(analyse(shared_ansatz(3, 2, 2, seed=0), random_target_state(3, 0), resolution=12), "test")
+    labels = [t.get_text() for legend in view.legends for t in legend.get_texts()]
+    assert "global minimum" in labels and "local (non-global) minimum" in labels
