@@ -106,3 +106,20 @@ def test_vmap_of_per_sample_circuits_through_the_adjoint():
     thetas = torch.rand(5, 3, 2, dtype=torch.float64)
     energy = lambda diff_method: (lambda t: c.expval(t, "Z0 X1", diff_method=diff_method).sum())  # noqa: E731
     assert torch.allclose(vmap(grad(energy("adjoint")))(thetas), vmap(grad(energy("backprop")))(thetas), atol=1e-12, rtol=0)
+
+
+def test_hessian_with_a_broadcast_initial_state():
+    """Three samples with their own angles start from one shared state (batch 1)."""
+    c = Circuit(2).ry(0, "a").cnot(0, 1).rx(1, "b")
+    psi = torch.tensor([0.6, 0.0, 0.0, 0.8], dtype=torch.float64)
+
+    def energy(diff_method):
+        return lambda t, re: c.expval(t.reshape(3, 2), "Z0 X1", diff_method=diff_method, initial_state=re.to(torch.complex128)).pow(2).sum()
+
+    args = (torch.tensor([0.3, 0.9, -1.2, 0.4, 2.0, -0.7], dtype=torch.float64), psi)
+    got = torch.autograd.functional.hessian(energy("adjoint"), args)
+    want = torch.autograd.functional.hessian(energy("backprop"), args)
+    for row_got, row_want in zip(got, want):
+        for a, b in zip(row_got, row_want):
+            assert torch.allclose(a, b, atol=1e-10, rtol=0)
+    assert want[1][1].abs().max() > 1e-2

@@ -129,7 +129,7 @@ class AdjointVJP(torch.autograd.Function):
     def setup_context(ctx, inputs, output):  # type: ignore[override]
         angles, initial_state, final, grad_state, program, dtype, device, want_initial = inputs
         ctx.program, ctx.dtype, ctx.device, ctx.want_initial, ctx.batch = program, dtype, device, want_initial, final.shape[0]
-        ctx.angle_rows = angles.shape[0]
+        ctx.angle_rows, ctx.initial_rows = angles.shape[0], None if initial_state is None else initial_state.shape[0]
         ctx.save_for_backward(angles, initial_state, grad_state)
         ctx.save_for_forward(angles, initial_state, grad_state)
 
@@ -139,9 +139,12 @@ class AdjointVJP(torch.autograd.Function):
         vjps, pullback = torch.func.vjp(first_order, *primals)
         cotangents = tuple(torch.zeros_like(v) if c is None else c for v, c in zip(vjps, (gg_angles, gg_initial)))
         d_angles, d_grad_state, *d_initial = pullback(cotangents)
-        if primals[0].shape[0] > ctx.angle_rows:
+        if ctx.angle_rows == 1 and ctx.batch > 1:
             d_angles = d_angles.sum(dim=0, keepdim=True)  # the angles were broadcast over the batch
-        return d_angles, d_initial[0] if ctx.want_initial else None, None, d_grad_state, None, None, None, None
+        d_initial = d_initial[0] if ctx.want_initial else None
+        if d_initial is not None and ctx.initial_rows == 1 and ctx.batch > 1:
+            d_initial = d_initial.sum(dim=0, keepdim=True)
+        return d_angles, d_initial, None, d_grad_state, None, None, None, None
 
     @staticmethod
     def jvp(ctx, angle_tangent, initial_tangent, final_tangent, grad_state_tangent, *_):  # type: ignore[override]
@@ -186,8 +189,9 @@ def _recomputed_vjp(ctx, saved: tuple) -> tuple[Callable, tuple[torch.Tensor, ..
         run = lambda a, *i: run_program(Run(program, a, batch, dtype, device, i[0] if i else initial_state))  # noqa: E731
         return torch.func.vjp(run, per_sample, *initial)[1](cotangent)
 
-    per_sample = angles.expand(batch, -1)  # the VJP is per sample, not summed over broadcast angles
-    return first_order, (per_sample, grad_state) + ((initial_state,) if ctx.want_initial else ())
+    # per sample, as the sweep returns them: not summed over broadcast angles or initial states
+    per_sample = angles.expand(batch, -1)
+    return first_order, (per_sample, grad_state) + ((initial_state.expand(batch, *initial_state.shape[1:]),) if ctx.want_initial else ())
 
 
 def _leading(tensor: torch.Tensor, dim: int | None, size: int) -> torch.Tensor:

@@ -7,7 +7,10 @@ from typing import Any
 
 import torch
 
-DTYPES = {"complex64": torch.complex64, "complex128": torch.complex128}
+from qtrain.engine.conventions import COMPLEX_DTYPES
+
+#: config name -> state dtype ("complex64", "complex128")
+DTYPES = {str(d).removeprefix("torch."): d for d in COMPLEX_DTYPES}
 
 
 def int_list(value: Any, key: str, minimum: int) -> list[int]:
