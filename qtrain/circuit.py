@@ -19,6 +19,7 @@ from typing import Any
 
 import torch
 
+from qtrain.drawing import draw
 from qtrain.engine import (
     Program,
     check_complex_dtype,
@@ -33,7 +34,6 @@ from qtrain.engine import (
 from qtrain.engine.gates import GATES, PAULI_AXES
 from qtrain.engine.observables import Observable, PauliSum, checked_pauli_sum, checked_target_state
 from qtrain.engine.simulate import Run, autograd_records, chunked_values
-from qtrain.drawing import draw
 from qtrain.lightcone import reduced_ops, remap
 from qtrain.lowering import lower
 

@@ -39,8 +39,9 @@ def test_ci_runs_the_readme_test_command():
 def test_every_package_ships_in_the_wheel():
     """pyproject lists packages by hand (conf/ is mapped into qtrain.conf), so a
     new sub-package must be added there or a wheel install would lack it."""
-    import tomllib
     from pathlib import Path
+
+    import tomllib
 
     root = Path(__file__).resolve().parents[1]
     listed = set(tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])

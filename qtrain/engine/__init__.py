@@ -10,8 +10,6 @@ from __future__ import annotations
 import torch
 
 from qtrain.engine.adjoint import adjoint_state, value_and_grad
-from qtrain.engine.fusion import plan_schedule
-from qtrain.engine.observables import PauliString, PauliSum, expval, expvals, infidelity
 from qtrain.engine.conventions import (
     COMPLEX_DTYPES,
     DIFF_METHODS,
@@ -20,6 +18,8 @@ from qtrain.engine.conventions import (
     complex_dtype,
     real_dtype,
 )
+from qtrain.engine.fusion import plan_schedule
+from qtrain.engine.observables import PauliString, PauliSum, expval, expvals, infidelity
 from qtrain.engine.program import Program, Step, fuse_diagonals, plain_tensors
 from qtrain.engine.simulate import Run, run_program
 

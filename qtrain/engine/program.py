@@ -23,6 +23,7 @@ import torch
 
 from qtrain.engine.kernels import apply_diagonal
 
+
 def plain_tensors():
     """A context in which new tensors are plain even inside torch.func
     transforms (vmap, grad, jacrev): constants made there and cached (a

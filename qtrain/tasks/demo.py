@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
 from matplotlib.figure import Figure
+from torch import nn
 from tqdm import tqdm
 
 from qtrain import tables
