@@ -304,7 +304,7 @@ class Circuit:
     def value_and_grad(
         self,
         theta: torch.Tensor | None,
-        cost: Observable | Callable[[torch.Tensor], torch.Tensor],
+        cost: Observable | torch.Tensor | Callable[[torch.Tensor], torch.Tensor],
         *,
         dtype: torch.dtype | None = None,
         initial_state: torch.Tensor | None = None,
@@ -312,7 +312,8 @@ class Circuit:
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """A per-sample cost and its gradient: -> values (B,), d value / d theta (B, n_params).
 
-        `cost` is an observable (its expectation) or a function from final
+        `cost` is an observable (its expectation), a target state (2**n,) or
+        (B, 2**n) (the infidelity 1 - |<target|psi>|^2), or a function from final
         states (c, 2**n) to values (c,), each depending on its own sample's
         state only and differentiable by autograd. Adjoint differentiation runs
         chunk by chunk (forward, cost, back), so memory stays at a few chunks
@@ -320,7 +321,10 @@ class Circuit:
         diff_method="adjoint")` and autograd for anything else. An observable
         runs in its light cone, as in `expval`.
         """
-        if callable(cost):
+        if isinstance(cost, torch.Tensor):  # a target state: the cost is the infidelity to it
+            target = checked_target_state(cost, self.n_qubits)
+            circuit, per_state = self, _per_state_cost(functools.partial(infidelity, target=target), self.n_qubits)
+        elif callable(cost):
             circuit, per_state = self, _per_state_cost(cost, self.n_qubits)
         else:
             sums = [checked_pauli_sum(cost, self.n_qubits)]

@@ -15,6 +15,18 @@ from qtrain.engine.observables import Observable
 INITS = ("uniform", "zeros", "small")
 
 
+def draw_angles(init: str, shape: Sequence[int], generator: torch.Generator | None = None, dtype: torch.dtype = torch.float64, width: float = 0.1) -> torch.Tensor:
+    """Angles from an init: "uniform" on [-pi, pi), "small" uniform on
+    [-width, width], or "zeros". Shared by QuantumLayer's weights and the
+    trainers' random starts."""
+    if init not in INITS:
+        raise ValueError(f"init must be one of {INITS}, got {init!r}")
+    if init == "zeros":
+        return torch.zeros(shape, dtype=dtype)
+    scale = math.pi if init == "uniform" else width
+    return (2 * torch.rand(shape, generator=generator, dtype=dtype) - 1) * scale
+
+
 class QuantumLayer(nn.Module):
     """Maps (batch, n_inputs) data to (batch, n_observables) expectation values
     ((n_inputs,) to (n_observables,) for one unbatched sample, so that
@@ -86,11 +98,7 @@ class QuantumLayer(nn.Module):
     def draw_weights(self, shape: Sequence[int], generator: torch.Generator | None = None, dtype: torch.dtype | None = None) -> torch.Tensor:
         """Weights drawn from this layer's init, any shape (e.g. (S, n_weights)
         for S random restarts), in `dtype` (default: the weights')."""
-        dtype = dtype or self.weight.dtype
-        if self.init == "zeros":
-            return torch.zeros(shape, dtype=dtype)
-        width = math.pi if self.init == "uniform" else self.init_width
-        return (2 * torch.rand(shape, generator=generator, dtype=dtype) - 1) * width
+        return draw_angles(self.init, shape, generator, dtype or self.weight.dtype, self.init_width)
 
     def forward(self, x: torch.Tensor | None = None, theta: torch.Tensor | None = None) -> torch.Tensor:
         """x: (batch, n_inputs) data, or (n_inputs,) for one sample; theta:

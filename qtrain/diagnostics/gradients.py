@@ -12,7 +12,6 @@ that is cheaper, adjoint differentiation otherwise.
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -28,7 +27,6 @@ from qtrain.engine.observables import (
     as_pauli_sum,
     checked_pauli_sum,
     checked_target_state,
-    infidelity,
 )
 from qtrain.layers import QuantumLayer
 from qtrain.memory import budget_bytes, samples_per_chunk
@@ -164,8 +162,7 @@ def gradient_samples(
                 step[j] = math.pi / 2  # exact for exp(-i theta P / 2): (E(+pi/2) - E(-pi/2)) / 2
                 total += (evaluate(target, shifted + step, cost, dtype=dtype, **options) - evaluate(target, shifted - step, cost, dtype=dtype, **options)) / 2
         return total
-    per_sample = functools.partial(infidelity, target=cost) if isinstance(cost, torch.Tensor) else cost
-    _, grads = circuit.value_and_grad(theta.detach(), per_sample, dtype=dtype, **options)
+    _, grads = circuit.value_and_grad(theta.detach(), cost, dtype=dtype, **options)
     return grads if parameter is None else grads[:, parameter]
 
 

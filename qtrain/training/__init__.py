@@ -1,0 +1,13 @@
+"""Training many starts at once: G learning rates x B starts of one circuit as
+one batched Lightning run, scored by success rate against the global minimum.
+
+    from qtrain.training import train_lr_grid
+    r = train_lr_grid(circuit, target, optimizer="adam", lrs=[0.01, 0.1], starts=1000, steps=500)
+
+Lightning is imported only when a run starts (`import qtrain.training` stays light).
+"""
+
+from qtrain.training.grid import LrGridResult, train_lr_grid
+from qtrain.training.optimizers import COUPLING, OPTIMIZERS, check_lrs, check_optimizer, make_optimizer
+
+__all__ = ["COUPLING", "OPTIMIZERS", "LrGridResult", "check_lrs", "check_optimizer", "make_optimizer", "train_lr_grid"]

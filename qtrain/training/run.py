@@ -1,0 +1,55 @@
+"""The Lightning Trainer around a `MultiStartModule`: one optimizer step per
+epoch of a one-item loader, so that a checkpoint always falls between two
+whole steps and a resumed run continues exactly where the saved one was."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from pathlib import Path
+
+import lightning.pytorch as pl
+import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.loggers import TensorBoardLogger
+from torch.utils.data import DataLoader
+
+from qtrain.training.module import MultiStartModule
+
+#: Lightning's start-up chatter (devices, TPU lines, tips) says nothing about a multi-start run.
+CHATTY = ("lightning.pytorch", "lightning.fabric", "lightning_utilities")
+
+
+def fit(module: MultiStartModule, steps: int, device: torch.device, log_dir: str | Path | None, checkpoint_dir: str | Path | None, checkpoint_every: int, progress: bool) -> None:
+    """Run `steps` optimizer steps; resume from `checkpoint_dir/last.ckpt` when it exists."""
+    logger = TensorBoardLogger(str(log_dir), name="", version="", default_hp_metric=False) if log_dir is not None else False
+    callbacks, resume = [], None
+    if checkpoint_dir is not None:
+        callbacks.append(ModelCheckpoint(dirpath=str(checkpoint_dir), filename="step-{epoch}", every_n_epochs=checkpoint_every, save_last=True))
+        last = Path(checkpoint_dir) / "last.ckpt"
+        resume = str(last) if last.is_file() else None
+    levels = {name: logging.getLogger(name).level for name in CHATTY}
+    try:
+        for name in CHATTY:
+            logging.getLogger(name).setLevel(logging.WARNING)
+        cuda = device.type == "cuda"
+        trainer = pl.Trainer(
+            max_epochs=steps,  # one optimizer step per epoch
+            accelerator="gpu" if cuda else "cpu",
+            devices=[device.index or 0] if cuda else 1,
+            logger=logger,
+            callbacks=callbacks,
+            enable_checkpointing=checkpoint_dir is not None,
+            enable_progress_bar=progress,
+            enable_model_summary=False,
+            num_sanity_val_steps=0,
+        )
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+            warnings.filterwarnings("ignore", message=".*is smaller than the logging interval.*")
+            warnings.filterwarnings("ignore", message=".*exists and is not empty.*")  # a resumed run writes into its own folder
+            warnings.filterwarnings("ignore", message=".*isinstance\\(treespec, LeafSpec\\)` is deprecated.*")
+            trainer.fit(module, DataLoader([0], batch_size=1), ckpt_path=resume)
+    finally:
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)
