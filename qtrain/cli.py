@@ -25,6 +25,7 @@ TASKS = {
     "barren_plateau": "qtrain.tasks.barren_plateau",
     "deceptiveness": "qtrain.tasks.deceptiveness",
     "demo": "qtrain.tasks.demo",
+    "lr_grid": "qtrain.tasks.lr_grid",
 }
 
 

@@ -162,3 +162,73 @@ def landscape_view(result: Any, title: str) -> Figure | None:
     fig.suptitle(f"{title}: deceptiveness ratio {result.ratio:.3f}, {result.n_minima} local minima", fontsize=10)
     fig.tight_layout(rect=(0, 0.07, 1, 1))  # room for the key below the panels
     return fig
+
+
+def success_vs_lr(rows: Sequence[Mapping[str, Any]]) -> Figure:
+    """Success rate against the learning rate: one panel per sharing degree,
+    one line per optimizer, the landscape's predicted success dashed."""
+    sharings = sorted({r["sharing"] for r in rows})
+    optimizers = list(dict.fromkeys(r["optimizer"] for r in rows))
+    fig = Figure(figsize=(3.4 * len(sharings) + 0.6, 3.6))
+    for i, k in enumerate(sharings):
+        ax = fig.add_subplot(1, len(sharings), i + 1)
+        for j, name in enumerate(optimizers):
+            pts = sorted((r for r in rows if r["sharing"] == k and r["optimizer"] == name), key=lambda r: r["lr"])
+            positive = [r for r in pts if r["lr"] > 0]  # a log axis cannot show lr = 0
+            ax.plot([r["lr"] for r in positive], [r["success_rate"] for r in positive], "-o", color=f"C{j}", markersize=4, label=name)
+            if positive and positive[0]["predicted_success"] is not None:
+                ax.plot([r["lr"] for r in positive], [r["predicted_success"] for r in positive], "--", color=f"C{j}", linewidth=1, label=f"{name}: predicted")
+        ax.set_xscale("log")
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_xlabel("learning rate")
+        ax.set_title(f"sharing k = {k}", fontsize=9)
+        if i == 0:
+            ax.set_ylabel("success rate")
+            ax.legend(fontsize=7)
+    fig.suptitle("Success rate against learning rate (dashed: the landscape's basins predict)", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def trajectories(circuit: Any, cost: Any, results: Mapping[str, Any], resolution: int, title: str, starts: int = 3) -> Figure | None:
+    """A few starts' paths over the landscape, one row per optimizer, one
+    colour per learning rate: the heatmap for d = 2, for d = 3 the three
+    slices through the global minimum with the paths projected on them.
+    None for other d or a cost the landscape cannot take."""
+    from qtrain.landscape import sample_landscape
+
+    d = circuit.n_params
+    if d not in (2, 3) or callable(cost) and not hasattr(cost, "shape"):
+        return None
+    values = sample_landscape(circuit, cost, resolution).values.numpy()
+    centre = np.unravel_index(int(np.argmin(values)), values.shape)
+    pairs = [(0, 1)] if d == 2 else [(1, 2), (0, 2), (0, 1)]
+    axis = -np.pi + 2 * np.pi * np.arange(resolution) / resolution
+    extent = (axis[0], axis[-1], axis[0], axis[-1])
+    fig = Figure(figsize=(4.2 * len(pairs), 3.8 * len(results)))
+    for row, (name, result) in enumerate(results.items()):
+        paths = result.trajectories.double().numpy()  # (T + 1, G, K, d)
+        for col, (a, b) in enumerate(pairs):
+            ax = fig.add_subplot(len(results), len(pairs), row * len(pairs) + col + 1)
+            index = tuple(slice(None) if axis_ in (a, b) else centre[axis_] for axis_ in range(d))
+            ax.imshow(values[index], origin="lower", extent=extent, cmap="viridis", aspect="auto")
+            for g, lr in enumerate(result.lrs):
+                for s in range(min(starts, paths.shape[2])):
+                    xs, ys = _wrapped(paths[:, g, s, b], paths[:, g, s, a])
+                    ax.plot(xs, ys, "-", color=f"C{g % 10}", linewidth=0.9, label=f"lr {lr:g}" if s == 0 else None)
+                    ax.plot(xs[-1], ys[-1], "o", color=f"C{g % 10}", markersize=3)
+            ax.set_xlabel(rf"$\theta_{{{b}}}$")
+            ax.set_ylabel(rf"$\theta_{{{a}}}$")
+            ax.set_title(f"{name}" + ("" if d == 2 else r", other angle at the global minimum"), fontsize=8)
+            if row == 0 and col == 0:
+                ax.legend(fontsize=6, loc="upper right")
+    fig.suptitle(f"{title}: paths of {starts} starts (dot: where they end)", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def _wrapped(xs: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A 2-D path with its angles wrapped to [-pi, pi), broken (NaN) where it crosses an edge."""
+    x, y = ((v + np.pi) % (2 * np.pi) - np.pi for v in (xs, ys))
+    breaks = np.nonzero((np.abs(np.diff(x)) > np.pi) | (np.abs(np.diff(y)) > np.pi))[0] + 1
+    return np.insert(x, breaks, np.nan), np.insert(y, breaks, np.nan)

@@ -14,7 +14,8 @@ def open_writer(out_dir: Path) -> SummaryWriter:
     return SummaryWriter(log_dir=str(out_dir))
 
 
-def log_hparams(writer: SummaryWriter, hparams: Mapping[str, Any], metrics: Mapping[str, float]) -> None:
-    """The hparams table row of this run, written into the run directory itself."""
+def log_hparams(writer: SummaryWriter, hparams: Mapping[str, Any], metrics: Mapping[str, float], run_name: str = ".") -> None:
+    """A row of the hparams table, its metrics under `hp/`: written into the
+    run directory itself, or into a sub-run `run_name` (one row per cell of a grid)."""
     plain = {k: v if isinstance(v, (int, float, str, bool)) else str(v) for k, v in hparams.items()}
-    writer.add_hparams(plain, {f"hparam/{k}": float(v) for k, v in metrics.items()}, run_name=".")
+    writer.add_hparams(plain, {f"hp/{k}": float(v) for k, v in metrics.items() if v is not None}, run_name=run_name)

@@ -39,7 +39,7 @@ def test_tensorboard_holds_scalars_histograms_images_and_hparams(tmp_path):
             tags["hparams"] |= set(acc.PluginTagToContent("hparams"))
         except KeyError:  # this event file holds no hparams summary
             pass
-    assert {"grad_var/n=02", "grad_var/n=04", "hparam/slope"} <= tags["scalars"]
+    assert {"grad_var/n=02", "grad_var/n=04", "hp/slope"} <= tags["scalars"]
     assert "gradients/n=04" in tags["histograms"]
     assert {"variance_vs_qubits", "variance_vs_layers"} <= tags["images"]
     assert "_hparams_/session_start_info" in tags["hparams"]

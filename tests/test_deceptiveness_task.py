@@ -103,7 +103,7 @@ def test_run_json_is_typed_and_a_folder_of_another_circuit_is_refused(tmp_path):
     cfg = compose_experiment("deceptiveness", ["sharing=[1]", "resolution=[8]", "tol=1e-3"])
     cli.run(cfg, tmp_path / "a")
     recorded = json.loads((tmp_path / "a" / "run.json").read_text())
-    assert recorded["params"] == 3 and recorded["seed"] == 0 and recorded["relative_tol"] is False and recorded["axes"] is None
+    assert recorded["params"] == 3 and recorded["circuit_seed"] == 0 and recorded["relative_tol"] is False and recorded["axes"] is None
     assert len(recorded["circuit"]) == 16 and recorded["circuit_gates"][:3] == ["ry 0 0.7853981633974483", "ry 1 0.7853981633974483", "ry 2 0.7853981633974483"]
     # a folder written before the circuit was recorded (an older default circuit): refused, nothing mixed
     old = {k: str(v) for k, v in recorded.items() if k not in ("circuit", "circuit_gates")}

@@ -22,8 +22,6 @@ import torch
 from tqdm import tqdm
 
 from qtrain import figures, tables
-from qtrain.builders import random_target_state, shared_ansatz
-from qtrain.diagnostics import resolve_cost
 from qtrain.landscape import (
     METHODS,
     RULES,
@@ -37,6 +35,7 @@ from qtrain.landscape import (
 )
 from qtrain.tasks import checks
 from qtrain.tasks.deceptiveness_report import write_report
+from qtrain.tasks.shared_circuit import circuit_settings, plan_circuit
 
 log = logging.getLogger(__name__)
 
@@ -61,41 +60,20 @@ def plan(cfg: Any) -> dict[str, Any]:
             raise ValueError(f"rule: must be one of {RULES}, got {rule!r}")
     if cfg.method not in METHODS:
         raise ValueError(f"method: must be one of {METHODS}, got {cfg.method!r}")
-    params = checks.positive_int(cfg.params, "params")
-    qubits = checks.positive_int(cfg.qubits, "qubits")
-    seed = checks.positive_int(cfg.seed, "seed", minimum=0)
-    circuit = _circuit(cfg, 1, params, qubits, seed)
+    circuit = plan_circuit(cfg)
     try:
-        check_grid(circuit, max(resolutions), cfg.memory_budget)
+        check_grid(circuit.build(1), max(resolutions), cfg.memory_budget)
     except MemoryError as e:
         raise MemoryError(f"resolution/params: {e}") from None
-    cost = _cost(cfg, qubits, seed)
-    return {"sharing": sharing, "resolutions": resolutions, "tols": sorted(set(tols)), "rules": rules, "params": params, "qubits": qubits, "seed": seed, "cost": cost}
-
-
-def _circuit(cfg: Any, k: int, params: int, qubits: int, seed: int):
-    try:
-        return shared_ansatz(qubits, params, k, axes=cfg.axes, seed=seed, entangler=cfg.entangler)
-    except ValueError as e:
-        raise ValueError(f"axes/entangler: {e}") from None
-
-
-def _cost(cfg: Any, qubits: int, seed: int):
-    if cfg.cost == "infidelity":
-        return random_target_state(qubits, seed)
-    try:
-        return resolve_cost(cfg.cost, qubits)
-    except ValueError as e:
-        raise ValueError(f"cost: {e}") from None
+    return {"sharing": sharing, "resolutions": resolutions, "tols": sorted(set(tols)), "rules": rules, "circuit": circuit}
 
 
 def run(cfg: Any, out_dir: Path) -> dict[str, Any]:
     p = plan(cfg)
-    settings = {key: cfg[key] for key in ("seed", "params", "qubits", "axes", "entangler", "cost", "relative_tol", "method")}
     # The block every sharing degree repeats, by its gates: a folder made with another
     # circuit (an older default, say) is refused instead of mixing its rows with these.
-    block = _circuit(cfg, 1, p["params"], p["qubits"], p["seed"])
-    tables.check_run_settings(out_dir / "run.json", {"task": "deceptiveness", **settings, "circuit": block.fingerprint()}, {"circuit_gates": block.gate_list()})
+    settings, notes = circuit_settings(cfg, p["circuit"])
+    tables.check_run_settings(out_dir / "run.json", {"task": "deceptiveness", **settings, "relative_tol": cfg.relative_tol, "method": cfg.method}, notes)
     rows = [_typed(r) for r in tables.read_rows(out_dir / "results.csv")]
     norm_rows = [_typed(r) for r in tables.read_rows(out_dir / "gradient_norms.csv")]
     wanted = [(k, R) for k in p["sharing"] for R in p["resolutions"]]
@@ -109,8 +87,7 @@ def run(cfg: Any, out_dir: Path) -> dict[str, Any]:
     try:
         for k, R in tqdm([w for w in wanted if w not in done], desc="landscapes", disable=not cfg.progress):
             start = time.perf_counter()
-            circuit = _circuit(cfg, k, p["params"], p["qubits"], p["seed"])
-            landscape = sample_landscape(circuit, p["cost"], R, cfg.method, memory_budget=cfg.memory_budget)
+            landscape = sample_landscape(p["circuit"].build(k), p["circuit"].cost, R, cfg.method, memory_budget=cfg.memory_budget)
             grad_norm = landscape.grads.pow(2).sum(dim=0).sqrt_()
             exact_q = _quantiles(grad_norm)
             norm_rows = [r for r in norm_rows if (r["sharing"], r["resolution"]) != (k, R)]
@@ -121,7 +98,7 @@ def run(cfg: Any, out_dir: Path) -> dict[str, Any]:
                 for tol in p["tols"]:
                     result = classify(landscape.values, grad_norm, succ, terminal, tol, rule, bool(cfg.relative_tol))
                     rows = [r for r in rows if (r["sharing"], r["resolution"], r["tol"], r["rule"]) != (k, R, tol, rule)]
-                    rows.append(_row(k, R, tol, rule, p["params"], result, exact_q))
+                    rows.append(_row(k, R, tol, rule, p["circuit"].params, result, exact_q))
                     writer.add_scalar(f"deceptiveness/R={R}/tol={tol:g}/{rule}", result.ratio, k)
                     if R == max(p["resolutions"]) and tol == p["tols"][0] and rule == p["rules"][0]:
                         views[k] = result
@@ -138,7 +115,7 @@ def run(cfg: Any, out_dir: Path) -> dict[str, Any]:
         raise
     _figures(writer, rows, norm_rows, views, out_dir)
     report = write_report(out_dir / "report.md", rows, norm_rows, cfg)
-    log_hparams(writer, {"sharing": str(p["sharing"]), "resolution": str(p["resolutions"]), "tol": str(p["tols"]), "rule": str(p["rules"]), "params": p["params"], "qubits": p["qubits"], "seed": p["seed"], "cost": str(cfg.cost)}, report["metrics"])
+    log_hparams(writer, {"sharing": str(p["sharing"]), "resolution": str(p["resolutions"]), "tol": str(p["tols"]), "rule": str(p["rules"]), "params": cfg.params, "qubits": cfg.qubits, "circuit_seed": cfg.circuit_seed, "cost": str(cfg.cost)}, report["metrics"])
     writer.close()
     log.info("claims on this circuit: %s; report in %s", "; ".join(f"{name}: {verdict}" for name, verdict in report["verdicts"].items()), out_dir / "report.md")
     return {"rows": _sorted(rows, COLUMNS[:4]), "gradient_norms": norm_rows, "report": report}

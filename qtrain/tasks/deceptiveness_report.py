@@ -76,7 +76,7 @@ def write_report(path: Path, rows: list[dict[str, Any]], norm_rows: list[dict[st
         "# Parameter sharing and deceptive gradients: this run's verdicts",
         "",
         f"Circuit: qtrain's shared ansatz with {cfg.qubits} qubits, {cfg.params} parameters, axes {cfg.axes or 'seeded'}, "
-        f"{cfg.entangler} ring, seed {cfg.seed}; cost {cfg.cost}. Main comparison at R = {finest}, tol = {tol:g}"
+        f"{cfg.entangler} ring, circuit_seed {cfg.circuit_seed}; cost {cfg.cost}. Main comparison at R = {finest}, tol = {tol:g}"
         f"{' (relative)' if cfg.relative_tol else ''}, rule {rule}; sharing degrees {sharing}.",
         "",
         "A difference counts only above the claim's threshold; below it the values are \"within tolerance\" of each other.",

@@ -7,7 +7,7 @@ one batched Lightning run, scored by success rate against the global minimum.
 Lightning is imported only when a run starts (`import qtrain.training` stays light).
 """
 
-from qtrain.training.grid import LrGridResult, train_lr_grid
+from qtrain.training.grid import LrGridResult, global_min_of, rescore, train_lr_grid
 from qtrain.training.optimizers import COUPLING, OPTIMIZERS, check_lrs, check_optimizer, make_optimizer
 
-__all__ = ["COUPLING", "OPTIMIZERS", "LrGridResult", "check_lrs", "check_optimizer", "make_optimizer", "train_lr_grid"]
+__all__ = ["COUPLING", "OPTIMIZERS", "LrGridResult", "global_min_of", "rescore", "check_lrs", "check_optimizer", "make_optimizer", "train_lr_grid"]

@@ -44,6 +44,7 @@ class LrGridResult:
     predicted_success: torch.Tensor | None  # (G,): the predicted share (the same B starts for every learning rate)
     agreement: torch.Tensor | None  # (G,): share of starts whose outcome the prediction got right
     deceptiveness_ratio: float | None
+    landscape_min: float | None  # the R^d grid's minimum (d <= 3), which lies slightly above the continuous optimum
     trajectories: torch.Tensor  # (T + 1, G, K, d): the first K starts' angles, for plots
     rows: list[dict[str, Any]]  # one per learning rate: the results table
 
@@ -51,7 +52,7 @@ class LrGridResult:
 def train_lr_grid(
     circuit: Circuit,
     cost: Observable | torch.Tensor | Callable[[torch.Tensor], torch.Tensor],
-    optimizer: str = "adam",
+    optimizer: Any = "adam",
     lrs: Sequence[float] = (0.001, 0.01, 0.1),
     starts: int = 1000,
     steps: int = 500,
@@ -84,8 +85,9 @@ def train_lr_grid(
     is <= C* + tol. With `log_dir`, Lightning's TensorBoardLogger writes live
     metrics there; with `checkpoint_dir`, a checkpoint every
     `checkpoint_every` steps, from which the same call resumes.
-    optimizer_settings: the optimizer's own keywords (momentum, nesterov,
-    betas, weight_decay, ...).
+    optimizer: a name from `OPTIMIZERS` or a partial of one of their classes
+    (a Hydra `_partial_` config); optimizer_settings: its own keywords
+    (momentum, nesterov, betas, weight_decay, ...).
     """
     plan = _plan(circuit, cost, optimizer, lrs, starts, steps, tol, dtype, init, log_every, checkpoint_every)
     real = real_dtype(dtype)
@@ -103,7 +105,7 @@ def train_lr_grid(
         final = module.costs_and_grads()[0].detach().cpu()
     history = torch.cat([torch.stack(module.history), final.unsqueeze(0)])  # (T + 1, G, B)
     trajectories = torch.cat([torch.stack(module.trajectories), torch.stack([p.detach()[: module.track].cpu() for p in module.thetas]).unsqueeze(0)])
-    return _score(optimizer, plan["lrs"], history, trajectories, tol, global_min, landscape, theta0, resolution)
+    return _score(plan["name"], plan["lrs"], history, trajectories, tol, global_min, landscape, theta0, resolution)
 
 
 def _plan(circuit, cost, optimizer, lrs, starts, steps, tol, dtype, init, log_every, checkpoint_every) -> dict[str, Any]:
@@ -114,7 +116,7 @@ def _plan(circuit, cost, optimizer, lrs, starts, steps, tol, dtype, init, log_ev
         raise ValueError("the circuit has no parameters to train")
     if circuit.program().batch > 1:
         raise ValueError("train_lr_grid trains one circuit from many starts; this circuit holds per-sample gates (a batch of circuits)")
-    check_optimizer(optimizer)
+    name = check_optimizer(optimizer)[0]
     for key, value in (("starts", starts), ("steps", steps), ("log_every", log_every), ("checkpoint_every", checkpoint_every)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{key} must be an integer >= 1, got {value!r}")
@@ -128,7 +130,7 @@ def _plan(circuit, cost, optimizer, lrs, starts, steps, tol, dtype, init, log_ev
         resolved, landscape = cost, False  # the landscape's Fourier path needs an observable or a target
     else:
         resolved, landscape = checked_pauli_sum(cost, circuit.n_qubits, what="cost"), True
-    return {"lrs": check_lrs(lrs), "cost": resolved, "landscape": landscape and circuit.n_params <= LANDSCAPE_MAX_PARAMS}
+    return {"lrs": check_lrs(lrs), "cost": resolved, "landscape": landscape and circuit.n_params <= LANDSCAPE_MAX_PARAMS, "name": name}
 
 
 def _landscape(circuit: Circuit, cost: Any, resolution: int, tol: float, rule: str):
@@ -137,25 +139,43 @@ def _landscape(circuit: Circuit, cost: Any, resolution: int, tol: float, rule: s
     return deceptiveness(circuit, cost, resolution=resolution, tol=tol, rule=rule)
 
 
-def _score(optimizer, lrs, history, trajectories, tol, given, landscape, theta0, resolution) -> LrGridResult:
-    final = history[-1].double()
-    best = final.min().item()
+def global_min_of(given: float | None, landscape_min: float | None, best: float) -> tuple[float, str]:
+    """C* and where it came from: the given value; else the lower of the grid's
+    minimum and the best cost reached; else the best cost reached."""
     if given is not None:
-        c_star, source = float(given), "given"
-    elif landscape is not None and landscape.global_min <= best:
-        c_star, source = landscape.global_min, "landscape"
-    else:
-        c_star, source = best, "best found"
-    hit = history.double() <= c_star + tol  # (T + 1, G, B)
-    success = hit[-1]
-    first = torch.where(hit.any(dim=0), hit.double().argmax(dim=0), torch.full_like(success, -1, dtype=torch.long))
-    predicted = predicted_success = agreement = ratio = None
+        return float(given), "given"
+    if landscape_min is not None and landscape_min <= best:
+        return landscape_min, "landscape"
+    return best, "best found"
+
+
+def _score(optimizer, lrs, history, trajectories, tol, given, landscape, theta0, resolution) -> LrGridResult:
+    predicted = ratio = landscape_min = None
     if landscape is not None:
         index = torch.round((theta0.double() + math.pi) * resolution / (2 * math.pi)).long() % resolution  # nearest grid point
         predicted = ~landscape.mask[tuple(index.T)]
+        ratio, landscape_min = landscape.ratio, landscape.global_min
+    c_star, source = global_min_of(given, landscape_min, history[-1].double().min().item())
+    return score(optimizer, lrs, history, trajectories, tol, c_star, source, predicted, ratio, landscape_min)
+
+
+def rescore(result: LrGridResult, global_min: float, source: str) -> LrGridResult:
+    """The same runs judged against another C* (the final one of a sharing
+    degree, over all its optimizers): nothing is retrained."""
+    return score(result.optimizer, result.lrs, result.cost_history, result.trajectories, result.tol, global_min, source,
+                 result.predicted, result.deceptiveness_ratio, result.landscape_min)
+
+
+def score(optimizer, lrs, history, trajectories, tol, c_star, source, predicted, ratio, landscape_min) -> LrGridResult:
+    """Success, steps to success, the prediction's agreement and the table rows, against C* = `c_star`."""
+    final = history[-1].double()
+    hit = history.double() <= c_star + tol  # (T + 1, G, B)
+    success = hit[-1]
+    first = torch.where(hit.any(dim=0), hit.double().argmax(dim=0), torch.full_like(success, -1, dtype=torch.long))
+    predicted_success = agreement = None
+    if predicted is not None:
         predicted_success = predicted.double().mean().expand(len(lrs)).clone()
         agreement = (success == predicted.unsqueeze(0)).double().mean(dim=1)
-        ratio = landscape.ratio
     rate = success.double().mean(dim=1)
     rows = []
     for g, lr in enumerate(lrs):
@@ -168,4 +188,5 @@ def _score(optimizer, lrs, history, trajectories, tol, given, landscape, theta0,
             "global_min": c_star, "global_min_source": source,
             "steps_to_success_median": reached.double().median().item() if reached.numel() else None,
         })
-    return LrGridResult(optimizer, tuple(lrs), rate, final, history, first, c_star, source, tol, predicted, predicted_success, agreement, ratio, trajectories, rows)
+    return LrGridResult(optimizer, tuple(lrs), rate, final, history, first, c_star, source, tol, predicted, predicted_success, agreement, ratio,
+                        landscape_min, trajectories, rows)

@@ -9,6 +9,7 @@ clipping of the gradient's total norm would mix the starts, so it is refused.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -30,13 +31,21 @@ COUPLING = {
 }
 
 
-def check_optimizer(name: str) -> type[torch.optim.Optimizer]:
-    key = str(name).lower()
+def check_optimizer(optimizer: Any) -> tuple[str, type[torch.optim.Optimizer], dict[str, Any]]:
+    """A name ("adam", ...) or a partial of an optimizer class (a Hydra
+    `_partial_` config instantiated) -> (name, class, its settings)."""
+    if isinstance(optimizer, functools.partial):
+        cls = optimizer.func
+        names = [n for n, c in OPTIMIZERS.items() if c is cls]
+        if not names:
+            raise ValueError(f"optimizer {getattr(cls, '__name__', cls)!r} is not one of the elementwise optimizers {sorted(OPTIMIZERS)}")
+        return names[0], cls, dict(optimizer.keywords)
+    key = str(optimizer).lower()
     if key in COUPLING:
-        raise ValueError(f"optimizer {name!r} is refused: {COUPLING[key]}; use one of {sorted(OPTIMIZERS)}")
+        raise ValueError(f"optimizer {optimizer!r} is refused: {COUPLING[key]}; use one of {sorted(OPTIMIZERS)}")
     if key not in OPTIMIZERS:
-        raise ValueError(f"unknown optimizer {name!r}; known: {sorted(OPTIMIZERS)}")
-    return OPTIMIZERS[key]
+        raise ValueError(f"unknown optimizer {optimizer!r}; known: {sorted(OPTIMIZERS)}")
+    return key, OPTIMIZERS[key], {}
 
 
 def check_lrs(lrs: Sequence[float]) -> list[float]:
@@ -50,13 +59,13 @@ def check_lrs(lrs: Sequence[float]) -> list[float]:
     return [float(lr) for lr in values]
 
 
-def make_optimizer(name: str, groups: Sequence[torch.Tensor], lrs: Sequence[float], settings: Mapping[str, Any] | None = None) -> torch.optim.Optimizer:
+def make_optimizer(optimizer: Any, groups: Sequence[torch.Tensor], lrs: Sequence[float], settings: Mapping[str, Any] | None = None) -> torch.optim.Optimizer:
     """One parameter group per learning rate, each group one (B, d) tensor of starts."""
-    cls = check_optimizer(name)
-    settings = dict(settings or {})
+    name, cls, own = check_optimizer(optimizer)
+    settings = {**own, **(settings or {})}
     if "lr" in settings:
         raise ValueError("optimizer settings: give learning rates through lrs, not lr")
     try:
         return cls([{"params": [p], "lr": lr} for p, lr in zip(groups, lrs)], **settings)
-    except TypeError as e:
+    except (TypeError, ValueError) as e:
         raise ValueError(f"optimizer {name!r}: {e}") from None

@@ -1,0 +1,141 @@
+"""Stenzel et al. (2026): success rate of each optimizer against the learning
+rate and the sharing degree, with the landscape's prediction beside it.
+
+For every (optimizer, sharing) cell the default shared ansatz trains
+`starts` random starts (the same for every cell) at every learning rate of
+`lrs` as one batched Lightning run (`qtrain.training.train_lr_grid`). A
+finished cell is stored under cells/ and never retrained; at the end each
+sharing degree's C* is taken over all its cells (and its landscape) and every
+cell is scored against it. Writes results.csv, success_vs_lr.png,
+trajectories_sharingK.png, TensorBoard events (live metrics per cell under
+tb/, the hparams table with one row per (optimizer, sharing, learning rate))
+and run.json; checkpoints under checkpoints/ let a killed run resume.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import torch
+from hydra.utils import instantiate
+from tqdm import tqdm
+
+from qtrain import figures, tables
+from qtrain.tasks import checks
+from qtrain.tasks.shared_circuit import circuit_settings, plan_circuit
+from qtrain.training import check_lrs, check_optimizer, global_min_of, rescore, train_lr_grid
+from qtrain.training.grid import LrGridResult
+
+log = logging.getLogger(__name__)
+
+COLUMNS = ["optimizer", "lr", "sharing", "starts", "steps", "success_rate", "predicted_success", "agreement", "final_cost_median",
+           "final_cost_min", "global_min", "global_min_source", "steps_to_success_median", "deceptiveness_ratio"]
+
+
+def plan(cfg: Any) -> dict[str, Any]:
+    """Check every key before any work."""
+    names = [cfg.optimizers] if isinstance(cfg.optimizers, str) else list(cfg.optimizers)
+    if not names:
+        raise ValueError("optimizers: give at least one optimizer")
+    optimizers = {}
+    for name in names:
+        if name not in cfg.optimizer:
+            raise ValueError(f"optimizers: unknown optimizer {name!r}; known: {sorted(cfg.optimizer)} (conf/optimizer/)")
+        try:
+            optimizers[name] = instantiate(cfg.optimizer[name], _convert_="all")  # plain lists, not ListConfig
+            check_optimizer(optimizers[name])
+        except ValueError as e:
+            raise ValueError(f"optimizers: {e}") from None
+    try:
+        lrs = check_lrs(list(cfg.lrs) if not isinstance(cfg.lrs, (int, float)) else cfg.lrs)
+    except ValueError as e:
+        raise ValueError(str(e)) from None
+    sharing = checks.int_list(cfg.sharing, "sharing", minimum=1)
+    for key in ("starts", "steps", "log_every", "checkpoint_every"):
+        checks.positive_int(cfg[key], key)
+    checks.positive_int(cfg.resolution, "resolution", minimum=3)
+    if not float(cfg.tol) >= 0:
+        raise ValueError(f"tol: must be >= 0, got {cfg.tol!r}")
+    if cfg.rule not in ("gradient", "steepest"):
+        raise ValueError(f"rule: must be gradient or steepest, got {cfg.rule!r}")
+    if cfg.init not in ("uniform", "small", "zeros"):
+        raise ValueError(f"init: must be uniform, small or zeros, got {cfg.init!r}")
+    seed = checks.positive_int(cfg.seed, "seed", minimum=0)
+    return {"optimizers": optimizers, "lrs": lrs, "sharing": sharing, "seed": seed, "circuit": plan_circuit(cfg),
+            "device": checks.device(cfg.device), "dtype": checks.dtype(cfg.dtype)}
+
+
+def run(cfg: Any, out_dir: Path) -> dict[str, Any]:
+    p = plan(cfg)
+    settings, notes = circuit_settings(cfg, p["circuit"])
+    numbers = {key: cfg[key] for key in ("lrs", "starts", "steps", "seed", "tol", "global_min", "init", "init_width", "resolution", "rule", "dtype")}
+    numbers = {k: list(v) if k == "lrs" else v for k, v in numbers.items()}
+    optimizer_settings = {name: dict(part.keywords) for name, part in p["optimizers"].items()}
+    tables.check_run_settings(out_dir / "run.json", {"task": "lr_grid", **settings, **numbers, "optimizer_settings": optimizer_settings}, notes)
+    cells = [(name, k) for k in p["sharing"] for name in p["optimizers"]]
+    results: dict[tuple[str, int], LrGridResult] = {}
+    for name, k in tqdm(cells, desc="cells (optimizer, sharing)", disable=not cfg.progress):
+        results[(name, k)] = _cell(cfg, p, name, k, out_dir)
+    rows, scored = _final_scores(cfg, p, results)
+    tables.write_rows(out_dir / "results.csv", rows, COLUMNS)
+    _outputs(cfg, p, rows, scored, out_dir)
+    log.info("lr_grid: %s; results in %s", "; ".join(f"{r['optimizer']} k={r['sharing']} lr={r['lr']:g}: {r['success_rate']:.3f}" for r in rows[:6]), out_dir / "results.csv")
+    return {"rows": rows}
+
+
+def _cell(cfg: Any, p: dict[str, Any], name: str, k: int, out_dir: Path) -> LrGridResult:
+    """One (optimizer, sharing) cell: loaded when finished, else trained (resuming from its checkpoint)."""
+    stored = out_dir / "cells" / f"{name}_k{k}.pt"
+    if stored.is_file():
+        return torch.load(stored, weights_only=False)
+    log.info("training %s at sharing %d: %d learning rates x %d starts x %d steps", name, k, len(p["lrs"]), cfg.starts, cfg.steps)
+    result = train_lr_grid(
+        p["circuit"].build(k), p["circuit"].cost, p["optimizers"][name], p["lrs"], cfg.starts, cfg.steps, seed=p["seed"], tol=float(cfg.tol),
+        global_min=cfg.global_min, device=p["device"], dtype=p["dtype"], init=cfg.init, init_width=float(cfg.init_width), resolution=cfg.resolution,
+        rule=cfg.rule, log_dir=out_dir / "tb" / f"{name}_k{k}", log_every=cfg.log_every, checkpoint_dir=out_dir / "checkpoints" / f"{name}_k{k}",
+        checkpoint_every=cfg.checkpoint_every, progress=cfg.progress,
+    )
+    stored.parent.mkdir(parents=True, exist_ok=True)
+    tmp = stored.with_suffix(".tmp")
+    torch.save(result, tmp)
+    tmp.replace(stored)  # atomic: a cell is either whole on disk or absent
+    return result
+
+
+def _final_scores(cfg: Any, p: dict[str, Any], results: dict[tuple[str, int], LrGridResult]) -> tuple[list[dict], dict]:
+    """Each sharing degree's C* over all its cells, and every cell scored against it."""
+    rows, scored = [], {}
+    for k in p["sharing"]:
+        cells = {name: results[(name, k)] for name in p["optimizers"]}
+        best = min(r.final_cost.min().item() for r in cells.values())
+        landscape_min = next(iter(cells.values())).landscape_min
+        c_star, source = global_min_of(cfg.global_min, landscape_min, best)
+        for name, result in cells.items():
+            scored[(name, k)] = rescore(result, c_star, source)
+            rows += [{**row, "sharing": k, "deceptiveness_ratio": result.deceptiveness_ratio} for row in scored[(name, k)].rows]
+    return rows, scored
+
+
+def _outputs(cfg: Any, p: dict[str, Any], rows: list[dict], scored: dict, out_dir: Path) -> None:
+    from qtrain.tb import log_hparams, open_writer
+
+    writer = open_writer(out_dir)
+    made = {"success_vs_lr": figures.success_vs_lr(rows)}
+    for k in p["sharing"]:
+        first = scored[(next(iter(p["optimizers"])), k)]
+        if first.deceptiveness_ratio is not None:
+            writer.add_scalar("landscape/deceptiveness", first.deceptiveness_ratio, k)
+            writer.add_scalar("landscape/global_basin", 1 - first.deceptiveness_ratio, k)
+        view = figures.trajectories(p["circuit"].build(k), p["circuit"].cost, {name: scored[(name, k)] for name in p["optimizers"]}, cfg.resolution, f"sharing {k}")
+        if view is not None:
+            made[f"trajectories_sharing{k}"] = view
+    for name, fig in made.items():
+        fig.savefig(out_dir / f"{name}.png", dpi=110)
+        writer.add_figure(name, fig)
+    for row in rows:
+        hparams = {"optimizer": row["optimizer"], "sharing": row["sharing"], "lr": row["lr"], "starts": row["starts"], "steps": row["steps"]}
+        metrics = {"success_rate": row["success_rate"], "final_cost_median": row["final_cost_median"], "predicted_success": row["predicted_success"]}
+        log_hparams(writer, hparams, metrics, run_name=f"hparams/{row['optimizer']}_k{row['sharing']}_lr{row['lr']:g}")
+    writer.close()
