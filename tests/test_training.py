@@ -125,3 +125,27 @@ def test_bad_input_is_refused_before_work(kwargs, message):
     args = {"circuit": CIRCUIT, "cost": TARGET, "optimizer": "adam", "lrs": [0.1], "starts": 2, "steps": 2, **kwargs}
     with pytest.raises(ValueError, match=message):
         train_lr_grid(**args)
+
+
+def test_a_killed_lr_grid_run_resumes_to_the_numbers_of_an_uninterrupted_one(tmp_path):
+    """kill -9 mid-run, then the same command: it resumes from the last checkpoint."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    args = ["experiment=lr_grid", "optimizers=[adam]", "sharing=[2]", "lrs=[0.05,0.2]", "starts=16", "steps=120", "checkpoint_every=5",
+            "params=2", "qubits=2", "resolution=8", "progress=false", "dtype=complex128"]
+    command = [sys.executable, "-m", "qtrain.cli", *args]
+    subprocess.run([*command, f"hydra.run.dir={tmp_path / 'whole'}"], check=True, capture_output=True, timeout=300)
+    killed = tmp_path / "killed"
+    process = subprocess.Popen([*command, f"hydra.run.dir={killed}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while not list(killed.glob("checkpoints/*/step-epoch=*.ckpt")) and time.time() < deadline and process.poll() is None:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert list(killed.glob("checkpoints/*/last.ckpt")) and not (killed / "results.csv").exists()  # it died mid-run, after a checkpoint
+    subprocess.run([*command, f"hydra.run.dir={killed}"], check=True, capture_output=True, timeout=300)
+    assert "resuming from" in (killed / "cli.log").read_text()
+    assert (killed / "results.csv").read_text() == (tmp_path / "whole" / "results.csv").read_text()

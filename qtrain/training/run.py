@@ -16,6 +16,8 @@ from torch.utils.data import DataLoader
 
 from qtrain.training.module import MultiStartModule
 
+log = logging.getLogger(__name__)
+
 #: Lightning's start-up chatter (devices, TPU lines, tips) says nothing about a multi-start run.
 CHATTY = ("lightning.pytorch", "lightning.fabric", "lightning_utilities")
 
@@ -28,6 +30,8 @@ def fit(module: MultiStartModule, steps: int, device: torch.device, log_dir: str
         callbacks.append(ModelCheckpoint(dirpath=str(checkpoint_dir), filename="step-{epoch}", every_n_epochs=checkpoint_every, save_last=True))
         last = Path(checkpoint_dir) / "last.ckpt"
         resume = str(last) if last.is_file() else None
+        if resume:
+            log.info("resuming from %s", resume)
     levels = {name: logging.getLogger(name).level for name in CHATTY}
     try:
         for name in CHATTY:
