@@ -70,8 +70,9 @@ def main(cfg: DictConfig) -> Any:
 
 
 def _to_log_file(level: int, message: str) -> None:
-    """Write to the run's cli.log only (the console gets its own single line)."""
-    record = log.makeRecord(log.name, level, __file__, 0, message, None, None)
+    """Write to the run's cli.log only (the console gets its own single line);
+    an error's traceback goes there too, for the case it was a bug after all."""
+    record = log.makeRecord(log.name, level, __file__, 0, message, None, sys.exc_info() if level >= logging.ERROR else None)  # the file keeps the traceback
     for handler in logging.getLogger().handlers:
         if isinstance(handler, logging.FileHandler):
             handler.handle(record)

@@ -47,3 +47,6 @@ def test_every_package_ships_in_the_wheel():
     listed = set(tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
     found = {".".join(p.parent.relative_to(root).parts) for p in (root / "qtrain").rglob("__init__.py")}
     assert found <= listed, sorted(found - listed)
+    config = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]
+    groups = {"qtrain." + ".".join(p.relative_to(root).parts) for p in (root / "conf").rglob("*") if p.is_dir()} | {"qtrain.conf"}
+    assert groups <= listed and all(config["package-data"].get(g) == ["*.yaml"] for g in groups), sorted(groups)

@@ -89,7 +89,7 @@ def test_a_checkpointed_run_resumes_to_the_same_numbers(tmp_path):
 def test_live_metrics_reach_tensorboard(tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    train_lr_grid(CIRCUIT, TARGET, "adam", lrs=[0.1, 0.3], starts=8, steps=4, log_dir=tmp_path)
+    train_lr_grid(CIRCUIT, TARGET, "adam", lrs=[0.1, 0.3], starts=8, steps=4, log_dir=tmp_path, log_every=1)
     events = EventAccumulator(str(tmp_path))
     events.Reload()
     tags = set(events.Tags()["scalars"])

@@ -67,7 +67,7 @@ def train_lr_grid(
     resolution: int = 90,
     rule: str = "gradient",
     log_dir: str | Path | None = None,
-    log_every: int = 1,
+    log_every: int = 10,
     checkpoint_dir: str | Path | None = None,
     checkpoint_every: int = 50,
     progress: bool = False,

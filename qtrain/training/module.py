@@ -81,19 +81,22 @@ class MultiStartModule(pl.LightningModule):
         """Per learning rate: cost quantiles, the gradient variance across starts
         (mean over components, and per component), the mean gradient norm, and
         the success rate so far against the provisional C*."""
-        metrics: dict[str, float] = {}
         reference = self.reference()
         levels = torch.tensor(list(LOSS_QUANTILES.values()), dtype=values.dtype, device=values.device)
-        for lr, v, g in zip(self.lrs, values, grads):
+        # every statistic for all learning rates at once, then one host transfer each
+        quantiles = torch.quantile(values, levels, dim=1).T.tolist()  # (G, 3)
+        variance = (grads.var(dim=1) if grads.shape[1] > 1 else torch.zeros_like(grads[:, 0])).tolist()  # (G, d)
+        norms = grads.norm(dim=2).mean(dim=1).tolist()
+        success = (values <= reference + self.tol).double().mean(dim=1).tolist() if reference is not None else None
+        metrics: dict[str, float] = {}
+        for g, lr in enumerate(self.lrs):
             tag = f"lr={lr:g}"
-            for name, q in zip(LOSS_QUANTILES, torch.quantile(v, levels).tolist()):
-                metrics[f"{tag}/loss_{name}"] = q
-            variance = g.var(dim=0) if g.shape[0] > 1 else torch.zeros_like(g[0])
-            metrics[f"{tag}/grad_var_mean"] = variance.mean().item()
-            metrics.update({f"{tag}/grad_var/theta_{i}": x for i, x in enumerate(variance.tolist())})
-            metrics[f"{tag}/grad_norm_mean"] = g.norm(dim=1).mean().item()
-            if reference is not None:
-                metrics[f"{tag}/success_rate"] = (v <= reference + self.tol).double().mean().item()
+            metrics.update({f"{tag}/loss_{name}": q for name, q in zip(LOSS_QUANTILES, quantiles[g])})
+            metrics[f"{tag}/grad_var_mean"] = sum(variance[g]) / len(variance[g])
+            metrics.update({f"{tag}/grad_var/theta_{i}": x for i, x in enumerate(variance[g])})
+            metrics[f"{tag}/grad_norm_mean"] = norms[g]
+            if success is not None:
+                metrics[f"{tag}/success_rate"] = success[g]
         return metrics
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
