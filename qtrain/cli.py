@@ -26,6 +26,7 @@ TASKS = {
     "deceptiveness": "qtrain.tasks.deceptiveness",
     "demo": "qtrain.tasks.demo",
     "lr_grid": "qtrain.tasks.lr_grid",
+    "hybrid_digits": "qtrain.tasks.hybrid_digits",
 }
 
 

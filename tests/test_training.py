@@ -149,3 +149,53 @@ def test_a_killed_lr_grid_run_resumes_to_the_numbers_of_an_uninterrupted_one(tmp
     subprocess.run([*command, f"hydra.run.dir={killed}"], check=True, capture_output=True, timeout=300)
     assert "resuming from" in (killed / "cli.log").read_text()
     assert (killed / "results.csv").read_text() == (tmp_path / "whole" / "results.csv").read_text()
+
+
+def test_tensorboard_serves_the_tags(tmp_path):
+    """A real TensorBoard server on the run directory, read through its HTTP data API."""
+    import json
+    import shutil
+    import socket
+    import subprocess
+    import time
+    import urllib.request
+
+    if shutil.which("tensorboard") is None:
+        pytest.skip("the tensorboard command is not installed")
+    train_lr_grid(CIRCUIT, TARGET, "adam", lrs=[0.1], starts=8, steps=3, log_dir=tmp_path / "run", log_every=1)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen(["tensorboard", "--logdir", str(tmp_path), "--host", "127.0.0.1", "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline, tags = time.time() + 60, {}
+        while time.time() < deadline and "lr=0.1/loss_median" not in tags.get("run", {}):
+            time.sleep(0.5)
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/data/plugin/scalars/tags", timeout=5) as response:
+                    tags = json.load(response)
+            except OSError:
+                continue
+        assert {"lr=0.1/loss_median", "lr=0.1/grad_var_mean", "lr=0.1/success_rate"} <= set(tags["run"])
+        query = f"http://127.0.0.1:{port}/data/plugin/scalars/scalars?run=run&tag=lr%3D0.1%2Floss_median"
+        with urllib.request.urlopen(query, timeout=5) as response:
+            assert [step for _, step, _ in json.load(response)] == [0, 1, 2]
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def test_hybrid_digits_logs_the_quantum_layer_and_beats_chance(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from qtrain import cli
+    from tests.test_cli import compose_experiment, rows_of
+
+    result = cli.run(compose_experiment("hybrid_digits", ["epochs=2", "qubits=3", "layers=1", "monitor_samples=8"]), tmp_path)
+    rows = {r["model"]: r for r in rows_of(tmp_path / "results.csv")}
+    assert set(rows) == {"hybrid", "classical"} and int(rows["classical"]["trainable_parameters"]) <= int(rows["hybrid"]["trainable_parameters"])
+    assert all(float(r["test_accuracy"]) > 0.2 for r in result["rows"])  # ten classes: chance is 0.1
+    events = EventAccumulator(str(tmp_path / "tb" / "hybrid"))
+    events.Reload()
+    tags = set(events.Tags()["scalars"])
+    assert {"train/loss", "val/accuracy", "plateau/model.3/init_grad_var_mean", "quantum/model.3/grad_norm", "quantum/model.3/grad_var"} <= tags, tags

@@ -4,8 +4,10 @@ whole steps and a resumed run continues exactly where the saved one was."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import lightning.pytorch as pl
@@ -32,11 +34,8 @@ def fit(module: MultiStartModule, steps: int, device: torch.device, log_dir: str
         resume = str(last) if last.is_file() else None
         if resume:
             log.info("resuming from %s", resume)
-    levels = {name: logging.getLogger(name).level for name in CHATTY}
-    try:
-        for name in CHATTY:
-            logging.getLogger(name).setLevel(logging.WARNING)
-        cuda = device.type == "cuda"
+    cuda = device.type == "cuda"
+    with quiet():
         trainer = pl.Trainer(
             max_epochs=steps,  # one optimizer step per epoch
             accelerator="gpu" if cuda else "cpu",
@@ -48,12 +47,23 @@ def fit(module: MultiStartModule, steps: int, device: torch.device, log_dir: str
             enable_model_summary=False,
             num_sanity_val_steps=0,
         )
+        trainer.fit(module, DataLoader([0], batch_size=1), ckpt_path=resume)
+
+
+@contextlib.contextmanager
+def quiet() -> Iterator[None]:
+    """Lightning without its start-up chatter and the warnings that do not
+    apply to qtrain's runs; its real warnings and errors still show."""
+    levels = {name: logging.getLogger(name).level for name in CHATTY}
+    try:
+        for name in CHATTY:
+            logging.getLogger(name).setLevel(logging.WARNING)
         with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+            warnings.filterwarnings("ignore", message=".*does not have many workers.*")  # tensors in memory need no workers
             warnings.filterwarnings("ignore", message=".*is smaller than the logging interval.*")
             warnings.filterwarnings("ignore", message=".*exists and is not empty.*")  # a resumed run writes into its own folder
             warnings.filterwarnings("ignore", message=".*isinstance\\(treespec, LeafSpec\\)` is deprecated.*")
-            trainer.fit(module, DataLoader([0], batch_size=1), ckpt_path=resume)
+            yield
     finally:
         for name, level in levels.items():
             logging.getLogger(name).setLevel(level)
