@@ -18,6 +18,8 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
+from qtrain.errors import UsageError
+
 log = logging.getLogger(__name__)
 
 #: experiment name -> module in qtrain.tasks with `run(cfg, out_dir)`.
@@ -41,15 +43,19 @@ def config_dir() -> str:
 
 
 def run(cfg: DictConfig, out_dir: Path) -> Any:
-    """Run the experiment `cfg.task` writing into `out_dir`; returns its results."""
+    """Run the experiment `cfg.task` writing into `out_dir`; returns its results.
+
+    The task's `plan` checks every key first: whatever it refuses is bad input
+    (a `UsageError`), raised before any work or output."""
     if cfg.task not in TASKS:
-        raise ValueError(f"unknown task {cfg.task!r}; known: {sorted(TASKS)}")
+        raise UsageError(f"unknown task {cfg.task!r}; known: {sorted(TASKS)}")
+    task = importlib.import_module(TASKS[cfg.task])
+    try:
+        task.plan(cfg)
+    except (ValueError, TypeError, MemoryError) as e:
+        raise UsageError(str(e)) from e
     out_dir.mkdir(parents=True, exist_ok=True)
-    return importlib.import_module(TASKS[cfg.task]).run(cfg, out_dir)
-
-
-#: Errors a user's input causes: one `qtrain: error:` line, no traceback.
-USER_ERRORS = (ValueError, TypeError, MemoryError)
+    return task.run(cfg, out_dir)
 
 
 @hydra.main(version_base=None, config_path=config_dir(), config_name="config")
@@ -61,7 +67,7 @@ def main(cfg: DictConfig) -> Any:
         # the task has already said what it kept and how to resume
         _to_log_file(logging.WARNING, "interrupted by the user")
         raise SystemExit(130) from None
-    except USER_ERRORS as e:
+    except UsageError as e:
         _to_log_file(logging.ERROR, f"error: {e}")
         print(f"qtrain: error: {e}", file=sys.stderr)
         raise SystemExit(2) from None

@@ -10,6 +10,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from qtrain.errors import UsageError
+
 
 def read_rows(path: Path) -> list[dict[str, str]]:
     if not path.is_file():
@@ -42,6 +44,6 @@ def check_run_settings(path: Path, settings: Mapping[str, Any], notes: Mapping[s
         changed = {k: (recorded.get(k), v) for k, v in settings.items() if recorded.get(k) != v}
         if changed:
             detail = ", ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in changed.items())
-            raise ValueError(f"{path.parent} holds results of a run with other settings ({detail}); use a new hydra.run.dir or the same settings to resume")
+            raise UsageError(f"{path.parent} holds results of a run with other settings ({detail}); use a new hydra.run.dir or the same settings to resume")
     else:
         path.write_text(json.dumps({**settings, **(notes or {})}, indent=2, sort_keys=True))

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from qtrain import cli
+from qtrain.errors import UsageError  # cli.run turns what plan refuses (a MemoryError too) into this
 from qtrain.tasks import barren_plateau
 from tests.test_cli import compose_experiment, rows_of
 
@@ -108,7 +109,7 @@ def test_interrupt_keeps_finished_points_and_resumes(tmp_path, monkeypatch):
         ("cost=Z7", ValueError, "cost: cost 'Z7' acts on qubit 7"),
         ("memory_budget=lots", ValueError, "memory_budget: cannot read memory size 'lots'"),
         ("chunk_size=0", ValueError, "chunk_size: must be an integer >= 1, got 0"),
-        ("qubits=[40]", MemoryError, r"qubits: qubits=40 needs 96.0 TiB for a single sample"),
+        ("qubits=[40]", UsageError, r"qubits: qubits=40 needs 96.0 TiB for a single sample"),
     ],
 )
 def test_bad_input_is_refused_before_work(tmp_path, override, error, message):

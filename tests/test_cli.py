@@ -96,3 +96,12 @@ def test_demo_writes_tensorboard_events_and_a_labelled_figure(tmp_path):
     assert list(tmp_path.glob("events.out.tfevents.*")) and (tmp_path / "loss.png").stat().st_size > 0
     assert list(rows_of(tmp_path / "results.csv")[0]) == ["step", "loss", "train_accuracy"]
     assert 0 <= result["final_train_accuracy"] <= 1
+
+
+def test_what_plan_refuses_is_a_usage_error_before_any_output(tmp_path):
+    from qtrain.errors import UsageError
+
+    with pytest.raises(UsageError, match="qubits: every entry must be >= 2, got 1"):
+        cli.run(compose_experiment("barren_plateau", ["qubits=[1]"]), tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+    assert issubclass(UsageError, ValueError)  # library callers catching ValueError still do

@@ -5,6 +5,7 @@ import csv
 import pytest
 
 from qtrain import cli
+from qtrain.errors import UsageError  # cli.run turns what plan refuses (a MemoryError too) into this
 from qtrain.tasks import deceptiveness, deceptiveness_report
 from tests.test_cli import compose_experiment, rows_of
 
@@ -65,7 +66,7 @@ def test_same_seed_same_numbers_and_resume(tmp_path, monkeypatch):
         ("axes=XQ", ValueError, "axes/entangler: axes must be 3 letters from XYZ, got 'XQ'"),
         ("cost=Z9", ValueError, "cost: cost 'Z9' acts on qubit 9"),
         ("method=guess", ValueError, "method: must be one of .* got 'guess'"),
-        ("params=9", MemoryError, "resolution/params: a grid of resolution 16 over 9 parameters has 6.87e\\+10 points"),
+        ("params=9", UsageError, "resolution/params: a grid of resolution 16 over 9 parameters has 6.87e\\+10 points"),
     ],
 )
 def test_bad_input_is_refused_before_work(tmp_path, override, error, message):

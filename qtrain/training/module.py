@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from qtrain.circuit import Circuit
+from qtrain.errors import UsageError
 from qtrain.training.optimizers import make_optimizer
 
 #: cost quantiles logged per learning rate
@@ -66,7 +67,7 @@ class MultiStartModule(pl.LightningModule):
         bad = ~torch.isfinite(values)
         if bad.any():
             group = int(bad.any(dim=1).nonzero()[0])
-            raise ValueError(f"the cost became {values[bad][0].item()} at learning rate {self.lrs[group]:g}, step {len(self.history)}; lower the learning rate")
+            raise UsageError(f"the cost became {values[bad][0].item()} at learning rate {self.lrs[group]:g}, step {len(self.history)}; lower the learning rate")
         self.trajectories.append(torch.stack([p.detach()[: self.track].cpu() for p in self.thetas]))
         optimizer = self.optimizers()
         optimizer.zero_grad()
