@@ -105,3 +105,16 @@ def test_what_plan_refuses_is_a_usage_error_before_any_output(tmp_path):
         cli.run(compose_experiment("barren_plateau", ["qubits=[1]"]), tmp_path / "run")
     assert not (tmp_path / "run").exists()
     assert issubclass(UsageError, ValueError)  # library callers catching ValueError still do
+
+
+def test_a_local_parallel_sweep_runs_through_joblib(tmp_path):
+    pytest.importorskip("hydra_plugins.hydra_joblib_launcher")
+    result = subprocess.run(
+        [sys.executable, "-m", "qtrain.cli", "-m", "hydra/launcher=local_parallel", "experiment=demo", "steps=2", "samples=8", "seed=0,1",
+         "progress=false", f"hydra.sweep.dir={tmp_path}"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Joblib" in result.stdout + result.stderr
+    first, second = rows_of(tmp_path / "0" / "results.csv"), rows_of(tmp_path / "1" / "results.csv")
+    assert len(first) == len(second) == 2 and first != second  # two seeds, two runs
