@@ -79,6 +79,9 @@ def test_ctrl_c_keeps_what_finished_without_a_traceback(tmp_path):
     process = subprocess.Popen(
         [sys.executable, "-m", "qtrain.cli", "qubits=[2,4,6,8,10,12]", "layers=1:300", "samples=400", "progress=false", f"hydra.run.dir={tmp_path}"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        # a shell's background job inherits SIGINT ignored, and Python then installs no
+        # KeyboardInterrupt handler: give the run the disposition a terminal gives it
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.time() + 120
     while not (tmp_path / "results.csv").exists() and time.time() < deadline and process.poll() is None:

@@ -134,7 +134,7 @@ def test_a_killed_lr_grid_run_resumes_to_the_numbers_of_an_uninterrupted_one(tmp
     import sys
     import time
 
-    args = ["experiment=lr_grid", "optimizers=[adam]", "sharing=[2]", "lrs=[0.05,0.2]", "starts=16", "steps=120", "checkpoint_every=5",
+    args = ["experiment=lr_grid", "optimizers=[adam]", "sharing=[2]", "lrs=[0.05,0.2]", "starts=16", "steps=120", "trainer.checkpoint_every=5",
             "params=2", "qubits=2", "resolution=8", "progress=false", "dtype=complex128"]
     command = [sys.executable, "-m", "qtrain.cli", *args]
     subprocess.run([*command, f"hydra.run.dir={tmp_path / 'whole'}"], check=True, capture_output=True, timeout=300)

@@ -53,8 +53,10 @@ def plan(cfg: Any) -> dict[str, Any]:
     except ValueError as e:
         raise ValueError(str(e)) from None
     sharing = checks.int_list(cfg.sharing, "sharing", minimum=1)
-    for key in ("starts", "steps", "log_every", "checkpoint_every"):
+    for key in ("starts", "steps"):
         checks.positive_int(cfg[key], key)
+    for key in ("log_every", "checkpoint_every"):
+        checks.positive_int(cfg.trainer[key], f"trainer.{key}")
     checks.positive_int(cfg.resolution, "resolution", minimum=3)
     if not float(cfg.tol) >= 0:
         raise ValueError(f"tol: must be >= 0, got {cfg.tol!r}")
@@ -94,8 +96,8 @@ def _cell(cfg: Any, p: dict[str, Any], name: str, k: int, out_dir: Path) -> LrGr
     result = train_lr_grid(
         p["circuit"].build(k), p["circuit"].cost, p["optimizers"][name], p["lrs"], cfg.starts, cfg.steps, seed=p["seed"], tol=float(cfg.tol),
         global_min=cfg.global_min, device=p["device"], dtype=p["dtype"], init=cfg.init, init_width=float(cfg.init_width), resolution=cfg.resolution,
-        rule=cfg.rule, log_dir=out_dir / "tb" / f"{name}_k{k}", log_every=cfg.log_every, checkpoint_dir=out_dir / "checkpoints" / f"{name}_k{k}",
-        checkpoint_every=cfg.checkpoint_every, progress=cfg.progress,
+        rule=cfg.rule, log_dir=out_dir / "tb" / f"{name}_k{k}", log_every=cfg.trainer.log_every, checkpoint_dir=out_dir / "checkpoints" / f"{name}_k{k}",
+        checkpoint_every=cfg.trainer.checkpoint_every, progress=cfg.progress,
     )
     stored.parent.mkdir(parents=True, exist_ok=True)
     tmp = stored.with_suffix(".tmp")
