@@ -23,6 +23,8 @@ from hydra.utils import instantiate
 from tqdm import tqdm
 
 from qtrain import figures, tables
+from qtrain.landscape import RULES
+from qtrain.layers import INITS
 from qtrain.tasks import checks
 from qtrain.tasks.shared_circuit import circuit_settings, plan_circuit
 from qtrain.training import check_lrs, check_optimizer, global_min_of, rescore, train_lr_grid
@@ -60,10 +62,10 @@ def plan(cfg: Any) -> dict[str, Any]:
     checks.positive_int(cfg.resolution, "resolution", minimum=3)
     if not float(cfg.tol) >= 0:
         raise ValueError(f"tol: must be >= 0, got {cfg.tol!r}")
-    if cfg.rule not in ("gradient", "steepest"):
-        raise ValueError(f"rule: must be gradient or steepest, got {cfg.rule!r}")
-    if cfg.init not in ("uniform", "small", "zeros"):
-        raise ValueError(f"init: must be uniform, small or zeros, got {cfg.init!r}")
+    if cfg.rule not in RULES:
+        raise ValueError(f"rule: must be one of {RULES}, got {cfg.rule!r}")
+    if cfg.init not in INITS:
+        raise ValueError(f"init: must be one of {INITS}, got {cfg.init!r}")
     seed = checks.positive_int(cfg.seed, "seed", minimum=0)
     return {"optimizers": optimizers, "lrs": lrs, "sharing": sharing, "seed": seed, "circuit": plan_circuit(cfg),
             "device": checks.device(cfg.device), "dtype": checks.dtype(cfg.dtype)}
