@@ -50,10 +50,7 @@ def plan(cfg: Any) -> dict[str, Any]:
             check_optimizer(optimizers[name])
         except ValueError as e:
             raise ValueError(f"optimizers: {e}") from None
-    try:
-        lrs = check_lrs(list(cfg.lrs) if not isinstance(cfg.lrs, (int, float)) else cfg.lrs)
-    except ValueError as e:
-        raise ValueError(str(e)) from None
+    lrs = check_lrs(list(cfg.lrs) if not isinstance(cfg.lrs, (int, float)) else cfg.lrs)  # its messages name `lrs`
     sharing = checks.int_list(cfg.sharing, "sharing", minimum=1)
     for key in ("starts", "steps"):
         checks.positive_int(cfg[key], key)

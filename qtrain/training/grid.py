@@ -104,7 +104,7 @@ def train_lr_grid(
     with torch.no_grad():
         final = module.costs_and_grads()[0].detach().cpu()
     history = torch.cat([torch.stack(module.history), final.unsqueeze(0)])  # (T + 1, G, B)
-    trajectories = torch.cat([torch.stack(module.trajectories), torch.stack([p.detach()[: module.track].cpu() for p in module.thetas]).unsqueeze(0)])
+    trajectories = torch.stack([*module.trajectories, module.tracked()])  # (T + 1, G, K, d)
     return _score(plan["name"], plan["lrs"], history, trajectories, tol, global_min, landscape, theta0, resolution)
 
 

@@ -62,13 +62,17 @@ class MultiStartModule(pl.LightningModule):
         shape = (len(self.lrs), -1)
         return values.reshape(shape), grads.reshape(*shape, theta.shape[1])
 
+    def tracked(self) -> torch.Tensor:
+        """The first `track` starts' angles now, (G, track, d), on the CPU."""
+        return torch.stack([p.detach()[: self.track].cpu() for p in self.thetas])
+
     def training_step(self, batch: Any, batch_idx: int) -> None:
         values, grads = self.costs_and_grads()
         bad = ~torch.isfinite(values)
         if bad.any():
             group = int(bad.any(dim=1).nonzero()[0])
             raise UsageError(f"the cost became {values[bad][0].item()} at learning rate {self.lrs[group]:g}, step {len(self.history)}; lower the learning rate")
-        self.trajectories.append(torch.stack([p.detach()[: self.track].cpu() for p in self.thetas]))
+        self.trajectories.append(self.tracked())
         optimizer = self.optimizers()
         optimizer.zero_grad()
         for theta, grad in zip(self.thetas, grads):
