@@ -2,7 +2,9 @@
 
 Constants (fixed gates, fixed-angle rotations, user unitaries) become fixed
 operators; every trainable rotation becomes a slot of the angle matrix. Runs
-of constant diagonals are then fused (`fuse_diagonals`).
+of basis-permuting constants are then fused into one gather
+(`fuse_permutations`), runs of constant diagonals into one diagonal
+(`fuse_diagonals`), and one-qubit gates into layers (`plan_schedule`).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from qtrain.engine import Program, Step, fuse_diagonals, plan_schedule
+from qtrain.engine.permutations import fuse_permutations
 from qtrain.engine.gates import (
     GATES,
     PAULI_MATRICES,
@@ -25,9 +28,12 @@ if TYPE_CHECKING:
     from qtrain.circuit import Op
 
 
-def lower(ops: Sequence[Op], n_qubits: int) -> Program:
+def lower(ops: Sequence[Op], n_qubits: int, fuse: bool = True) -> Program:
     """Turn gates into engine steps: constants become fixed operators, trainable
-    rotations become slots of the angle matrix."""
+    rotations become slots of the angle matrix. With `fuse` (the default),
+    runs of basis-permuting gates become one gather, runs of constant
+    diagonals one diagonal, and one-qubit gates fused layers; without it every
+    gate is its own pass (the reference the fused plan is tested against)."""
     steps: list[Step] = []
     paulis = pauli_stack(torch.complex128, "cpu")
     slot = 0
@@ -57,7 +63,9 @@ def lower(ops: Sequence[Op], n_qubits: int) -> Program:
                 steps.append(Step("fixed", op.qubits, math.cos(half) * eye - 1j * math.sin(half) * generator))
             else:
                 steps.append(_constant_step(op.qubits, rotation_matrix_fixed(spec.generator, op.angle), False))
-    fused = tuple(fuse_diagonals(steps))
+    if not fuse:
+        return Program(n_qubits, tuple(steps), slot)
+    fused = tuple(fuse_diagonals(fuse_permutations(steps, n_qubits)))
     return Program(n_qubits, fused, slot, plan_schedule(fused, n_qubits))
 
 

@@ -171,10 +171,10 @@ def test_operators_held_for_a_run_grow_with_the_parameters_not_the_blocks():
         program = circuit.program()
         angles = mcclean_angles(9, layers, 8)
         operators = Operators(program, angles, torch.complex64, torch.device("cpu"), (3, 3, 3))
-        tensors = [*operators.steps, operators.matrices, *operators.layer_rows.values()]
+        tensors = [*operators.steps, *operators.qubit_ops.values()]
         return sum(t.untyped_storage().nbytes() for t in {t.untyped_storage().data_ptr(): t for t in tensors}.values())
 
     per_layer = (held_bytes(20) - held_bytes(10)) / 10
     gate_samples = 9 * 8  # rotations per layer, times samples
-    # a rotation's operator and its copy among the stacked matrices, 2x2 complex64 each
+    # a rotation's operator and its qubit's product in its layer, 2x2 complex64 each
     assert per_layer <= 2 * 4 * 8 * gate_samples * 1.1

@@ -24,9 +24,11 @@ def test_block_widths():
 def test_mcclean_layers_are_fused():
     program = mcclean_circuit(6, 3, 4, seed=0).program()
     kinds = ["layer" if isinstance(item, Layer) else program.steps[item].kind for item in program.plan]
-    # R_Y(pi/4) layer, then (rotation layer, fused CZ ladder) per layer
-    assert kinds == ["layer"] + ["layer", "fixed"] * 3
-    assert all(len(item.members) == 6 for item in program.plan if isinstance(item, Layer))
+    # (rotation layer, fused CZ ladder) per layer; the R_Y(pi/4) layer joins the first
+    assert kinds == ["layer", "fixed"] * 3
+    layers = [item for item in program.plan if isinstance(item, Layer)]
+    assert [len(item.members) for item in layers] == [12, 6, 6]
+    assert all(len(chain) == 2 for chain in layers[0].chains)
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])

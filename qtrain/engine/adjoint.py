@@ -23,8 +23,6 @@ import torch
 from qtrain.engine.fusion import (
     Layer,
     apply_block,
-    as_matrix,
-    block_overlap,
     qubit_traces,
 )
 from qtrain.engine.kernels import Scratch, reduced_overlap
@@ -117,11 +115,11 @@ class AdjointVJP(torch.autograd.Function):
             # allocated between state-sized temporaries fragment the heap.
             overlaps = torch.zeros(program.n_slots, batch, dtype=dtype, device=device)
             grad_initial = torch.empty_like(final) if want_initial else None
-            scratches = (Scratch(), Scratch())  # never `final`: that one is the caller's output
+            scratch = Scratch()  # never `final`: the sweep copies it into its pair first
             for chunk in forward.chunks:
-                mu = sweep.run(chunk, final[chunk], grad_state[chunk].conj().resolve_conj(), overlaps[:, chunk], scratches)
+                lam = sweep.run(chunk, final[chunk], grad_state[chunk], overlaps[:, chunk], scratch)
                 if grad_initial is not None:
-                    torch.conj_physical(mu, out=grad_initial[chunk])
+                    grad_initial[chunk] = lam
         grads = (0.5 * overlaps.imag.T).to(angles.dtype)  # (B, n_slots)
         return (grads, grad_initial) if want_initial else grads
 
@@ -231,7 +229,7 @@ def value_and_grad(run: Run, cost: Callable[[torch.Tensor], torch.Tensor]) -> tu
         if grad_state is None:  # the cost ignores the state
             continue
         with torch.no_grad():
-            sweep.run(chunk, psi, grad_state.conj().resolve_conj(), overlaps[:, chunk], scratches)
+            sweep.run(chunk, psi, grad_state, overlaps[:, chunk], scratches[1])
     return values, (0.5 * overlaps.imag.T).to(angles.dtype)
 
 
@@ -247,40 +245,46 @@ class Sweep:
         self.generators: dict[int, torch.Tensor] = {}
         for indices, stacked in program.generators(dtype, device).values():
             self.generators.update(zip(indices, stacked))
+        dressed = operators.dressed_generators() if any(isinstance(item, Layer) for item in program.plan[start:]) else None
         self.readouts = {
-            k: _layer_readouts(program, item, operators.widths, self.generators, device)
+            k: _layer_readouts(operators, item, dressed, device)
             for k, item in enumerate(program.plan)
             if isinstance(item, Layer) and k >= start
         }
 
-    def run(self, chunk: slice, psi: torch.Tensor, mu: torch.Tensor, overlaps: torch.Tensor, scratches: tuple[Scratch, Scratch]) -> torch.Tensor:
-        """Undo the plan on one chunk of (psi, mu = conj(lambda)), writing
+    def run(self, chunk: slice, psi: torch.Tensor, lam: torch.Tensor, overlaps: torch.Tensor, scratch: Scratch) -> torch.Tensor:
+        """Undo the plan on one chunk of (psi, lambda), writing
         <lambda_k|G|psi_k> for every rotation slot into `overlaps` (n_slots,
-        chunk). -> the final mu.
+        chunk). -> the final lambda (the gradient of the initial state).
 
-        The sweep carries mu = conj(lambda): undoing U on lambda is applying
-        conj(U^dagger) = U^T to mu, and every overlap <lambda|G|psi> becomes a
-        plain product with mu, so no conjugated copy of a state is ever made.
-        """
+        psi and lambda are both undone by U^dagger, so they travel as one
+        stacked pair (2, chunk, ...): one GEMM, gather or product per item
+        undoes both (the inputs are copied, never written)."""
         program, operators = self.program, self.operators
+        size = psi.shape[0]
+        pair = torch.stack([psi, lam])  # (2, c, 2, ..., 2)
         for k in range(len(program.plan) - 1, self.start - 1, -1):
             item = program.plan[k]
             if isinstance(item, Layer):
-                blocks = operators.blocks(k, chunk)
-                undo = ([b.mH for b in blocks], [b.mT for b in blocks])
-                psi, mu = _undo_layer(undo, self.readouts[k], chunk, psi, mu, overlaps, scratches)
+                undo = [b.mH for b in operators.blocks(k, chunk)]
+                pair = _undo_layer(undo, self.readouts[k], chunk, pair, overlaps, scratch)
                 continue
             step, op = program.steps[item], operators.step(item, chunk)
-            if step.kind == "rotation":
-                # <lambda_k| G |psi_k> = sum_ij G_ij M_ij: one read of both states
-                m = reduced_overlap(mu, psi, step.qubits[0])  # (B, 2, 2)
-                g = rows(self.generators[item], chunk)
-                weighted = m.diagonal(dim1=-2, dim2=-1) * g if step.diagonal else m * g
-                torch.sum(weighted.reshape(weighted.shape[0], -1), dim=1, out=overlaps[step.slot])
-            undo_psi, undo_mu = (op.conj(), op) if step.diagonal else (op.mH, op.mT)
-            psi = apply_step(psi, step, undo_psi, scratches[0])
-            mu = apply_step(mu, step, undo_mu, scratches[1])
-        return mu
+            flat = pair.reshape(2 * size, *pair.shape[2:])
+            if step.kind == "permutation":
+                undo = program.permutation(step, operators.dtype, operators.device)["undo_psi"]
+            else:
+                if step.kind == "rotation":
+                    # <lambda_k| G |psi_k> = sum_ij G_ij M_ij: one read of both states
+                    m = reduced_overlap(pair[1].conj(), pair[0], step.qubits[0])  # (B, 2, 2)
+                    g = rows(self.generators[item], chunk)
+                    weighted = m.diagonal(dim1=-2, dim2=-1) * g if step.diagonal else m * g
+                    torch.sum(weighted.reshape(weighted.shape[0], -1), dim=1, out=overlaps[step.slot])
+                undo = op.conj() if step.diagonal else op.mH
+                if undo.shape[0] > 1:  # per-sample operators: the same ones for psi and lambda
+                    undo = torch.cat([undo, undo])
+            pair = apply_step(flat, step, undo, scratch).reshape(pair.shape)
+        return pair[1]
 
 
 def first_rotation(program: Program) -> int:
@@ -310,38 +314,58 @@ class _Readout:
     generators_t: torch.Tensor  # (B or 1, k, 2, 2): each rotation's generator, transposed
 
 
-def _layer_readouts(program: Program, layer: Layer, widths: Sequence[int], generators: dict[int, torch.Tensor], device: torch.device) -> list[_Readout | None]:
-    """One `_Readout` per block of the layer (None for a block without rotations)."""
-    member_at = {program.steps[i].qubits[0]: i for i in layer.members}
+def _layer_readouts(operators: Operators, layer: Layer, dressed: torch.Tensor, device: torch.device) -> list[_Readout | None]:
+    """One `_Readout` per block of the layer (None for a block without
+    rotations), reading each rotation's gradient with its generator as seen
+    from the end of the layer (`Operators.dressed_generators`)."""
+    program, rows = operators.program, operators.table.dressed_row
+    static = program.cached(("readouts", id(layer), operators.widths, device), lambda: _readout_layout(program, layer, operators.widths, rows, device))
     readouts: list[_Readout | None] = []
-    first = 0
-    for width in widths:
-        found = [(q - first, member_at[q]) for q in range(first, first + width) if q in member_at and program.steps[member_at[q]].kind == "rotation"]
-        first += width
-        if not found:
+    for layout in static:
+        if layout is None:
             readouts.append(None)
             continue
-        positions, indices = zip(*found)
-        gens = [as_matrix(generators[i], program.steps[i].diagonal) for i in indices]
-        batch = max(g.shape[0] for g in gens)
-        stacked = torch.stack([g.expand(batch, 2, 2) for g in gens], dim=1).transpose(-1, -2)
-        slots = torch.tensor([program.steps[i].slot for i in indices], device=device)
-        readouts.append(_Readout(slots, qubit_traces(width, tuple(positions), stacked.dtype, device), stacked))
+        slots, width, positions, dressed_rows = layout
+        traces = qubit_traces(width, positions, dressed.dtype, device)
+        readouts.append(_Readout(slots, traces, dressed[dressed_rows].transpose(0, 1).transpose(-1, -2)))
     return readouts
 
 
-def _undo_layer(blocks, readouts: list[_Readout | None], chunk: slice, psi: torch.Tensor, mu: torch.Tensor, overlaps: torch.Tensor, scratches):
-    """Undo a fused layer block by block; before each block is undone, read
-    <lambda| G |psi> for its rotations from the block's reduced overlap."""
-    shape = psi.shape
-    psi, mu = psi.reshape(shape[0], -1), mu.reshape(mu.shape[0], -1)
-    for a, b, readout in zip(*blocks, readouts):
+def _readout_layout(program: Program, layer: Layer, widths: Sequence[int], rows: dict[int, int], device: torch.device) -> list[tuple | None]:
+    """Per block of the layer: (slots, width, positions in the block, rows of
+    the dressed generators) of its rotations, or None."""
+    layout: list[tuple | None] = []
+    first = 0
+    rotations = [i for i in layer.members if program.steps[i].kind == "rotation"]
+    for width in widths:
+        found = [(program.steps[i].qubits[0] - first, i) for i in rotations if first <= program.steps[i].qubits[0] < first + width]
+        first += width
+        if not found:
+            layout.append(None)
+            continue
+        positions, indices = zip(*found)
+        slots = torch.tensor([program.steps[i].slot for i in indices], device=device)
+        dressed_rows = torch.tensor([rows[i] for i in indices], device=device)
+        layout.append((slots, width, tuple(positions), dressed_rows))
+    return layout
+
+
+def _undo_layer(blocks: Sequence[torch.Tensor], readouts: list[_Readout | None], chunk: slice, pair: torch.Tensor, overlaps: torch.Tensor, scratch: Scratch) -> torch.Tensor:
+    """Undo a fused layer block by block on the stacked (psi, lambda); before
+    each block is undone, read <lambda| G |psi> for its rotations from the
+    block's reduced overlap."""
+    shape, size = pair.shape, pair.shape[1]
+    # (2 c, 2^n), so each GEMM reads its strided operand as it lies (a 4-d
+    # batched matmul would copy it first)
+    flat = pair.reshape(2 * size, -1)
+    for block, readout in zip(blocks, readouts):
         if readout is not None:
-            width = a.shape[-1].bit_length() - 1
-            overlap = block_overlap(psi, mu, width)  # O[x, y] = sum psi_x conj(lambda_y)
+            d = block.shape[-1]
+            # O[x, y] = sum_r psi[x, r] conj(lambda[y, r]): one GEMM reading both states
+            overlap = torch.matmul(flat[:size].reshape(size, d, -1), flat[size:].reshape(size, d, -1).mH)
             # each rotation's 2x2 reduced overlap o, then <lambda| G |psi> = sum_uv G_vu o_uv
             reduced = torch.matmul(overlap.reshape(overlap.shape[0], -1), readout.traces)
             value = (reduced.reshape(reduced.shape[0], -1, 4) * rows(readout.generators_t, chunk).reshape(-1, readout.slots.shape[0], 4)).sum(-1)
             overlaps.index_copy_(0, readout.slots, value.T)
-        psi, mu = apply_block(psi, a, scratches[0]), apply_block(mu, b, scratches[1])
-    return psi.reshape(shape), mu.reshape(shape)
+        flat = apply_block(flat, block if block.shape[0] == 1 else torch.cat([block, block]), scratch)
+    return flat.reshape(shape)

@@ -67,7 +67,17 @@ LAYER_SHARE = 6
 
 @dataclass(frozen=True)
 class Layer:
-    members: tuple[int, ...]  # step indices, at most one per qubit
+    """One-qubit gates fused into one pass per block. `chains` holds, for each
+    qubit the layer touches, its gates' step indices in the order they act
+    (a qubit's gates multiply into one 2x2 operator; different qubits'
+    commute)."""
+
+    chains: tuple[tuple[int, ...], ...]
+
+    @property
+    def members(self) -> tuple[int, ...]:
+        """Every step index, chain by chain (each qubit's gates in order)."""
+        return tuple(i for chain in self.chains for i in chain)
 
 
 def block_widths(n_qubits: int, widest: int = BLOCK_QUBITS) -> tuple[int, ...]:
@@ -79,23 +89,28 @@ def block_widths(n_qubits: int, widest: int = BLOCK_QUBITS) -> tuple[int, ...]:
 
 def plan_schedule(steps: Sequence[Step], n_qubits: int) -> tuple[int | Layer, ...]:
     """The order of execution: a step index, or a Layer of one-qubit steps.
-    A group becomes a Layer when it has at least n / LAYER_SHARE gates (and
-    two), where saving passes outweighs the blocks' identity work."""
+
+    Consecutive one-qubit steps (up to the next multi-qubit step) form a
+    group, every qubit's gates chained in order: R_Y then R_Z on a qubit is
+    one 2x2 operator, one block pass. A group becomes a Layer when it has at
+    least n / LAYER_SHARE gates (and two), where saving passes outweighs the
+    blocks' identity work; otherwise its steps run one by one."""
     schedule: list[int | Layer] = []
-    group: dict[int, int] = {}
+    chains: dict[int, list[int]] = {}
+    order: list[int] = []
 
     def flush() -> None:
-        if len(group) >= 2 and LAYER_SHARE * len(group) >= n_qubits:
-            schedule.append(Layer(tuple(group.values())))
+        if len(order) >= 2 and LAYER_SHARE * len(order) >= n_qubits:
+            schedule.append(Layer(tuple(tuple(chain) for chain in chains.values())))
         else:
-            schedule.extend(group.values())
-        group.clear()
+            schedule.extend(order)
+        chains.clear()
+        order.clear()
 
     for i, step in enumerate(steps):
         if len(step.qubits) == 1:
-            if step.qubits[0] in group:
-                flush()
-            group[step.qubits[0]] = i
+            chains.setdefault(step.qubits[0], []).append(i)
+            order.append(i)
         else:
             flush()
             schedule.append(i)
@@ -133,15 +148,16 @@ def kron_blocks(operators: torch.Tensor, widths: Sequence[int]) -> list[torch.Te
 
 
 def apply_block(state: torch.Tensor, block: torch.Tensor, scratch: Scratch | None = None) -> torch.Tensor:
-    """state (B, 2^w * R) with the block's qubits leading -> (B, R * 2^w) with
-    them trailing, as one batched GEMM: out = (U s)^T."""
+    """state (..., B, 2^w * R) with the block's qubits leading -> (..., B, R * 2^w)
+    with them trailing, as one batched GEMM: out = (U s)^T. Leading axes
+    (the adjoint's stacked pair of states) share the block (B or 1, d, d)."""
     d = block.shape[-1]
-    batch = max(state.shape[0], block.shape[0])
-    leading = state.reshape(state.shape[0], d, -1)
+    lead, batch = state.shape[:-2], max(state.shape[-2], block.shape[0])
+    leading = state.reshape(*state.shape[:-1], d, -1)
     if scratch is None:
-        return torch.matmul(leading.transpose(1, 2), block.transpose(1, 2)).reshape(batch, -1)
-    out = scratch.target(state, (batch, leading.shape[2], d))
-    return torch.matmul(leading.transpose(1, 2), block.transpose(1, 2), out=out).reshape(batch, -1)
+        return torch.matmul(leading.transpose(-1, -2), block.transpose(-1, -2)).reshape(*lead, batch, -1)
+    out = scratch.target(state, (*lead, batch, leading.shape[-1], d))
+    return torch.matmul(leading.transpose(-1, -2), block.transpose(-1, -2), out=out).reshape(*lead, batch, -1)
 
 
 def apply_layer(state: torch.Tensor, blocks: Sequence[torch.Tensor], scratch: Scratch | None = None) -> torch.Tensor:
@@ -182,3 +198,62 @@ def qubit_traces(width: int, positions: tuple[int, ...], dtype: torch.dtype, dev
     (d^2, 4 k), cached (every layer of a circuit shares a few layouts)."""
     columns = [4 * p + c for p in positions for c in range(4)]
     return _qubit_traces(width)[:, columns].to(dtype=dtype, device=device)
+
+
+@dataclass(frozen=True, eq=False)
+class LayerTable:
+    """Index tables that let a run build every fused layer's per-qubit
+    operators, and every rotation's generator as seen from the end of its
+    layer, in a few batched products for the whole program rather than a
+    few per gate (per-gate Python dominates small states).
+
+    Rows refer to a run's `sources`: the stacked one-qubit operators of the
+    run, in the order [rotation matrices, rotation diagonals, fixed
+    one-qubit gates of layers, identity] (see `Operators`).
+    """
+
+    chain_rows: torch.Tensor  # (Q, longest): each chain's gates as source rows, padded with the identity row
+    qubit_rows: torch.Tensor  # (n_layers, n): each layer's qubits as rows of the chain products (Q = identity)
+    layer_of: dict[int, int]  # plan position -> layer number
+    fixed: tuple[int, ...]  # the fixed one-qubit steps in layers, in source order
+    rotations_by_position: tuple[tuple[torch.Tensor, torch.Tensor], ...]  # per chain position: (chain numbers, generator rows)
+    dressed_row: dict[int, int]  # rotation step -> its row of the dressed generators
+
+
+def layer_table(program, generator_order: dict[bool, list[int]], device: torch.device) -> LayerTable:
+    """The `LayerTable` of a program whose rotation generators are stacked in
+    `generator_order` ({diagonal: step indices}, as `Program.generators`)."""
+    layers = [(k, item) for k, item in enumerate(program.plan) if isinstance(item, Layer)]
+    matrices, diagonals = generator_order.get(False, []), generator_order.get(True, [])
+    fixed = tuple(i for _, layer in layers for i in layer.members if program.steps[i].kind == "fixed")
+    source_row = {i: r for r, i in enumerate([*matrices, *diagonals, *fixed])}
+    identity = len(source_row)
+    chains = [chain for _, layer in layers for chain in layer.chains]
+    longest = max((len(c) for c in chains), default=1)
+    chain_rows = torch.tensor([[source_row[i] for i in c] + [identity] * (longest - len(c)) for c in chains], dtype=torch.long).reshape(-1, longest)
+    qubit_rows, number = [], 0
+    for _, layer in layers:
+        row = [len(chains)] * program.n_qubits
+        for chain in layer.chains:
+            row[program.steps[chain[0]].qubits[0]] = number
+            number += 1
+        qubit_rows.append(row)
+    # rotations grouped by their position in their chain; generators as rows of [matrices, diagonals]
+    by_position: list[list[tuple[int, int]]] = [[] for _ in range(longest)]
+    for c, chain in enumerate(chains):
+        for p, i in enumerate(chain):
+            if program.steps[i].kind == "rotation":
+                by_position[p].append((c, i))
+    dressed_row, groups = {}, []
+    for found in by_position:
+        for c, i in found:
+            dressed_row[i] = len(dressed_row)
+        groups.append((torch.tensor([c for c, _ in found], dtype=torch.long, device=device), torch.tensor([source_row[i] for _, i in found], dtype=torch.long, device=device)))
+    return LayerTable(
+        chain_rows.to(device),
+        torch.tensor(qubit_rows, dtype=torch.long, device=device).reshape(-1, program.n_qubits),
+        {k: j for j, (k, _) in enumerate(layers)},
+        fixed,
+        tuple(groups),
+        dressed_row,
+    )

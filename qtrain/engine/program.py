@@ -1,11 +1,14 @@
 """The engine's instruction set: a `Program` of `Step`s.
 
-The circuit front end (`qtrain.circuit`) lowers its gates to two kinds of
+The circuit front end (`qtrain.circuit`) lowers its gates to three kinds of
 step, validated once, so the hot loop never looks at gate names:
 
-  fixed     a constant operator: a matrix (1|B, d, d) or a diagonal (1|B, d)
-  rotation  exp(-i theta G / 2) for a generator G (1|B, 2, 2), or its diagonal
-            (1|B, 2) for R_Z; theta is column `slot` of the angle matrix
+  fixed        a constant operator: a matrix (1|B, d, d) or a diagonal (1|B, d)
+  rotation     exp(-i theta G / 2) for a generator G (1|B, 2, 2), or its diagonal
+               (1|B, 2) for R_Z; theta is column `slot` of the angle matrix
+  permutation  psi'[x] = phase[x] psi[index[x]] over the whole register: a
+               fused run of CNOTs, SWAPs, Xs and phases (`engine.permutations`);
+               `tensor` is the phase (1, 2^n), or (1, 0) when every phase is 1
 
 Trainable angles arrive as one (B or 1, n_slots) tensor, already gathered from
 theta by the circuit (`theta[..., slot_params]`): that gather is all there is
@@ -15,7 +18,7 @@ slots. `schedule` says in which order, and in which fused groups, steps run.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,11 +40,13 @@ class Step:
     """One instruction. `tensor` is kept as given (usually complex128 on the
     CPU) and converted per run by `Program.operand`."""
 
-    kind: str  # "fixed" or "rotation"
+    kind: str  # "fixed", "rotation" or "permutation"
     qubits: tuple[int, ...]
-    tensor: torch.Tensor  # fixed: the operator; rotation: the generator
+    tensor: torch.Tensor  # fixed: the operator; rotation: the generator; permutation: the phase
     diagonal: bool = False
     slot: int = -1  # rotation: column of the angle matrix
+    index: torch.Tensor | None = None  # permutation: the source of each basis state
+    inverse: torch.Tensor | None = None  # permutation: the inverse permutation
 
     @property
     def batch(self) -> int:
@@ -78,6 +83,30 @@ class Program:
         if key not in self._operands:
             with plain_tensors():
                 self._operands[key] = step.tensor.to(dtype=dtype, device=device)
+        return self._operands[key]
+
+    def cached(self, key: tuple, build: Callable[[], Any]) -> Any:
+        """A constant derived from the program, built once (as a plain tensor,
+        whatever transform the first run is in) and kept with it."""
+        if key not in self._operands:
+            with plain_tensors():
+                self._operands[key] = build()
+        return self._operands[key]
+
+    def permutation(self, step: Step, dtype: torch.dtype, device: torch.device) -> dict[str, tuple[torch.Tensor, torch.Tensor | None]]:
+        """A permutation step's gathers as (index, phase or None), converted
+        once and cached: "forward" applies it; "undo_psi" applies its inverse
+        U^dagger, "undo_mu" applies U^T (the adjoint sweep's two undos)."""
+        key = ("permutation", id(step), dtype, device)
+        if key not in self._operands:
+            with plain_tensors():
+                index, inverse = step.index.to(device), step.inverse.to(device)  # type: ignore[union-attr]
+                if step.tensor.shape[-1] == 0:
+                    self._operands[key] = {"forward": (index, None), "undo_psi": (inverse, None), "undo_mu": (inverse, None)}
+                else:
+                    phase = step.tensor[0].to(dtype=dtype, device=device)
+                    undone = phase[inverse.long()]
+                    self._operands[key] = {"forward": (index, phase), "undo_psi": (inverse, undone.conj()), "undo_mu": (inverse, undone)}
         return self._operands[key]
 
     def generators(self, dtype: torch.dtype, device: torch.device) -> dict[bool, tuple[list[int], torch.Tensor]]:

@@ -12,13 +12,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch.autograd import forward_ad
 
-from qtrain.engine.fusion import Layer, apply_layer, as_matrix, kron_blocks, layer_widths
+from qtrain.engine.fusion import Layer, apply_layer, as_matrix, kron_blocks, layer_table, layer_widths
 from qtrain.engine.kernels import Scratch, apply_diagonal, apply_matrix
-from qtrain.engine.program import Program, Step
+from qtrain.engine.permutations import apply_permutation
+from qtrain.engine.program import Program, Step, plain_tensors
 
 #: Bytes of state per chunk on the CPU. Measured at n = 16 on 2 cores (Zen 4,
 #: 1 MiB L2 per core, 32 MiB L3): a 3-qubit block pass over 64 samples takes
@@ -27,7 +29,13 @@ from qtrain.engine.program import Program, Step
 CHUNK_BYTES = 4 * 2**20
 
 
-def apply_step(state: torch.Tensor, step: Step, operator: torch.Tensor, scratch: Scratch | None = None) -> torch.Tensor:
+def apply_step(state: torch.Tensor, step: Step, operator: Any, scratch: Scratch | None = None) -> torch.Tensor:
+    """Apply one step with its operator: a matrix, a diagonal, or for a
+    permutation step its (index, phase or None)."""
+    if step.kind == "permutation":
+        index, phase = operator
+        out = None if scratch is None else scratch.target(state, state.shape)
+        return apply_permutation(state, index, phase, out)
     if step.diagonal:
         return apply_diagonal(state, operator, step.qubits, scratch)
     return apply_matrix(state, operator, step.qubits)
@@ -38,15 +46,18 @@ def half_angle_trig(angles: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.cos(half), torch.sin(half)
 
 
-def step_operators(program: Program, cos: torch.Tensor, sin: torch.Tensor, dtype: torch.dtype, device: torch.device) -> list[torch.Tensor]:
-    """Every step's operator for this batch of angles, one per step.
+def step_operators(program: Program, cos: torch.Tensor, sin: torch.Tensor, dtype: torch.dtype, device: torch.device) -> tuple[list[Any], dict[bool, torch.Tensor]]:
+    """Every step's operator for this batch of angles, one per step, and the
+    rotations' operators stacked per kind ({diagonal: (R, B, 2[, 2])}, rows in
+    `Program.generators` order).
 
     cos, sin: (B or 1, n_slots) of theta / 2, real. All rotations are built in
     one vectorized expression per kind (matrix or diagonal) before the state
     is touched: hundreds of tiny allocations interleaved with state-sized ones
     would fragment the heap and grow resident memory with depth.
     """
-    operators: list[torch.Tensor | None] = [None] * len(program.steps)
+    operators: list[Any] = [None] * len(program.steps)
+    stacks: dict[bool, torch.Tensor] = {}
     for diagonal, (indices, generators) in program.generators(dtype, device).items():  # (R, Bg, 2[, 2])
         slots = [program.steps[i].slot for i in indices]
         c = cos[:, slots].T.to(dtype)  # (R, B)
@@ -57,12 +68,15 @@ def step_operators(program: Program, cos: torch.Tensor, sin: torch.Tensor, dtype
         else:
             eye = torch.eye(2, dtype=dtype, device=device)
             stacked = c[..., None, None] * eye + s[..., None, None] * generators  # (R, B, 2, 2)
+        stacks[diagonal] = stacked
         for j, i in enumerate(indices):
             operators[i] = stacked[j]
     for i, step in enumerate(program.steps):
         if step.kind == "fixed":
             operators[i] = program.operand(step, dtype, device)
-    return operators  # type: ignore[return-value]
+        elif step.kind == "permutation":
+            operators[i] = program.permutation(step, dtype, device)["forward"]
+    return operators, stacks
 
 
 def rows(tensor: torch.Tensor, chunk: slice) -> torch.Tensor:
@@ -73,39 +87,95 @@ def rows(tensor: torch.Tensor, chunk: slice) -> torch.Tensor:
 
 class Operators:
     """What a batch of angles makes of a program's plan, kept at the size of
-    the parameters: every step's operator for the whole batch, and the
-    one-qubit ones also stacked as 2x2 matrices. A fused layer's blocks
-    (2^w x 2^w per sample, five times the size of its gates at w = 3) are built
-    from these when the layer runs, for one chunk at a time, so the memory of a
-    run does not grow with depth by more than its angles do."""
+    the parameters: every step's operator for the whole batch, and for each
+    fused layer one 2x2 operator per qubit (the product of that qubit's
+    chain). A layer's blocks (2^w x 2^w per sample, five times the size of its
+    gates at w = 3) are built from these when the layer runs, for one chunk at
+    a time, so the memory of a run does not grow with depth by more than its
+    angles do."""
 
     def __init__(self, program: Program, angles: torch.Tensor, dtype: torch.dtype, device: torch.device, widths: Sequence[int]) -> None:
         cos, sin = half_angle_trig(angles)
         self.program, self.widths, self.dtype, self.device = program, tuple(widths), dtype, device
-        self.steps = step_operators(program, cos, sin, dtype, device)
-        layers = {k: item for k, item in enumerate(program.plan) if isinstance(item, Layer)}
-        members = sorted({i for layer in layers.values() for i in layer.members})
-        self.layer_rows: dict[int, torch.Tensor] = {}
-        if not members:
-            return
-        matrices = [as_matrix(self.steps[i], program.steps[i].diagonal) for i in members]
-        batch = max(m.shape[0] for m in matrices)
-        identity = torch.eye(2, dtype=dtype, device=device)
-        # (members + 1, B or 1, 2, 2): the last row is the identity, for a qubit without a gate
-        self.matrices = torch.stack([m.expand(batch, 2, 2) for m in matrices] + [identity.expand(batch, 2, 2)])
-        row_of = {i: r for r, i in enumerate(members)}
-        for k, layer in layers.items():
-            by_qubit = {program.steps[i].qubits[0]: row_of[i] for i in layer.members}
-            self.layer_rows[k] = torch.tensor([by_qubit.get(q, len(members)) for q in range(program.n_qubits)], device=device)
+        self.steps, self.rotations = step_operators(program, cos, sin, dtype, device)
+        self.table = program.cached(("layer table", device), lambda: layer_table(program, {d: ix for d, (ix, _) in program.generators(dtype, device).items()}, device))
+        self.qubit_ops: dict[int, torch.Tensor] = {}
+        if self.table.layer_of:
+            self.sources = self._sources()
+            products = self.sources[self.table.chain_rows[:, 0]]
+            for p in range(1, self.table.chain_rows.shape[1]):
+                products = self.sources[self.table.chain_rows[:, p]] @ products
+            products = torch.cat([products, self.sources[-1:]])  # the last row: the identity
+            per_layer = products[self.table.qubit_rows]  # (n_layers, n, B or 1, 2, 2)
+            self.qubit_ops = {k: per_layer[j] for k, j in self.table.layer_of.items()}
 
-    def step(self, item: int, chunk: slice) -> torch.Tensor:
-        """Step `item`'s operator for the chunk's samples."""
-        return rows(self.steps[item], chunk)
+    def _sources(self) -> torch.Tensor:
+        """(rotations + fixed layer gates + 1, B or 1, 2, 2): the one-qubit
+        operators the layers are made of, as rows [rotation matrices, rotation
+        diagonals, fixed gates, identity] (the rows `LayerTable` refers to)."""
+        dtype, device = self.dtype, self.device
+        parts = [self.rotations[False]] if False in self.rotations else []
+        if True in self.rotations:
+            parts.append(torch.diag_embed(self.rotations[True]))
+        fixed = self.program.cached(("layer fixed", dtype, device), lambda: self._fixed_matrices())
+        if fixed is not None:
+            parts.append(fixed)
+        parts.append(torch.eye(2, dtype=dtype, device=device)[None, None])
+        batch = max(p.shape[1] for p in parts)
+        return torch.cat([p.expand(p.shape[0], batch, 2, 2) for p in parts])
+
+    def _fixed_matrices(self) -> torch.Tensor | None:
+        """The fixed one-qubit gates of layers as (F, 1 or B, 2, 2), or None."""
+        with plain_tensors():
+            mats = [as_matrix(self.program.operand(self.program.steps[i], self.dtype, self.device), self.program.steps[i].diagonal) for i in self.table.fixed]
+            batch = max((m.shape[0] for m in mats), default=1)
+            return torch.stack([m.expand(batch, 2, 2) for m in mats]) if mats else None
+
+    def dressed_generators(self) -> torch.Tensor:
+        """(rotations in layers, B or 1, 2, 2): each rotation's generator as seen
+        from the end of its layer, in `table.dressed_row` order: A G A^dagger
+        for the gates A that follow it on its qubit (G itself for the last).
+
+        The sweep reads every gradient off the layer's final states, and
+        <lambda_j|G|psi_j> = <lambda|A G A^dagger|psi> for the states
+        psi_j = A^dagger psi, lambda_j = A^dagger lambda right after gate j."""
+        generators = self.program.cached(("generator matrices", self.dtype, self.device), self._generator_matrices)
+        rows, after, groups = self.table.chain_rows, None, []
+        for p in range(rows.shape[1] - 1, -1, -1):
+            chains, gens = self.table.rotations_by_position[p]
+            g = generators[gens]
+            if after is None:
+                groups.append(g)
+            else:
+                a = after[chains]
+                groups.append(a @ g @ a.mH)
+            step = self.sources[rows[:, p]]
+            after = step if after is None else after @ step
+        groups.reverse()
+        if not groups:  # layers of fixed gates only (a light cone can prune every rotation)
+            return generators
+        batch = max(g.shape[1] for g in groups)
+        return torch.cat([g.expand(g.shape[0], batch, 2, 2) for g in groups])
+
+    def _generator_matrices(self) -> torch.Tensor:
+        """Every rotation's generator as (R, Bg, 2, 2), rows [matrices, diagonals]."""
+        with plain_tensors():
+            stacks = self.program.generators(self.dtype, self.device)
+            parts = ([stacks[False][1]] if False in stacks else []) + ([torch.diag_embed(stacks[True][1])] if True in stacks else [])
+            if not parts:
+                return torch.zeros(0, 1, 2, 2, dtype=self.dtype, device=self.device)
+            batch = max(p.shape[1] for p in parts)
+            return torch.cat([p.expand(p.shape[0], batch, 2, 2) for p in parts])
+
+    def step(self, item: int, chunk: slice) -> Any:
+        """Step `item`'s operator for the chunk's samples (a permutation's is
+        shared by every sample)."""
+        operator = self.steps[item]
+        return operator if isinstance(operator, tuple) else rows(operator, chunk)
 
     def blocks(self, k: int, chunk: slice) -> list[torch.Tensor]:
         """The blocks of the layer at plan position `k`, for the chunk's samples."""
-        matrices = self.matrices if self.matrices.shape[1] == 1 else self.matrices[:, chunk]
-        return kron_blocks(matrices[self.layer_rows[k]], self.widths)
+        return kron_blocks(self.qubit_ops[k][:, chunk] if self.qubit_ops[k].shape[1] > 1 else self.qubit_ops[k], self.widths)
 
 
 def sample_chunks(batch: int, sample_bytes: int, device: torch.device) -> list[slice]:
@@ -145,18 +215,25 @@ def product_prefix(program: Program) -> int:
     return count
 
 
-def product_state(program: Program, step_ops: Sequence[torch.Tensor], prefix: int, chunk: slice, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+def product_state(operators: Operators, prefix: int, chunk: slice) -> torch.Tensor:
     """|0...0> through the first `prefix` plan items, qubit by qubit, then
     expanded to the full state: (chunk size or 1, 2^n)."""
+    program, dtype, device = operators.program, operators.dtype, operators.device
     n = program.n_qubits
-    vectors = [torch.tensor([[1, 0]], dtype=dtype, device=device)] * n  # (1, 2) per qubit
-    for item in program.plan[:prefix]:
-        for i in item.members if isinstance(item, Layer) else (item,):
-            step, op = program.steps[i], rows(step_ops[i], chunk)
-            q = step.qubits[0]
-            vectors[q] = op * vectors[q] if step.diagonal else (op @ vectors[q].unsqueeze(-1)).squeeze(-1)
-    state = vectors[0]
-    for v in vectors[1:]:  # qubit 0 is the most significant bit
+    vectors = torch.tensor([[1], [0]], dtype=dtype, device=device).expand(n, 1, 2, 1)  # (qubit, B, 2, 1)
+    for k, item in enumerate(program.plan[:prefix]):
+        if isinstance(item, Layer):
+            ops = operators.qubit_ops[k]
+            vectors = (ops if ops.shape[1] == 1 else ops[:, chunk]) @ vectors
+            continue
+        step, op = program.steps[item], rows(operators.steps[item], chunk)
+        q = step.qubits[0]
+        one = op.unsqueeze(-1) * vectors[q] if step.diagonal else op @ vectors[q]  # (B or 1, 2, 1)
+        batch = max(vectors.shape[1], one.shape[0])
+        vectors = vectors.expand(n, batch, 2, 1)
+        vectors = torch.cat([vectors[:q], one.expand(batch, 2, 1)[None], vectors[q + 1 :]])
+    state = vectors[0, :, :, 0]
+    for v in vectors[1:, :, :, 0]:  # qubit 0 is the most significant bit
         state = (state[:, :, None] * v[:, None, :]).reshape(max(state.shape[0], v.shape[0]), -1)
     return state
 
@@ -192,7 +269,7 @@ class Forward:
         `scratch`, they may live in one of its buffers."""
         size, n = chunk.stop - chunk.start, self.program.n_qubits
         if self.initial_state is None:
-            product = product_state(self.program, self.operators.steps, self.prefix, chunk, self.dtype, self.device)
+            product = product_state(self.operators, self.prefix, chunk)
             state = product.expand(size, -1).reshape(size, *([2] * n))
         else:
             state = rows(self.initial_state, chunk).expand(size, *self.initial_state.shape[1:])
