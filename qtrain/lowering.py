@@ -16,13 +16,13 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from qtrain.engine import Program, Step, fuse_diagonals, plan_schedule
-from qtrain.engine.permutations import fuse_permutations
 from qtrain.engine.gates import (
     GATES,
     PAULI_MATRICES,
     pauli_stack,
     rotation_matrix_fixed,
 )
+from qtrain.engine.permutations import fuse_permutations
 
 if TYPE_CHECKING:
     from qtrain.circuit import Op
