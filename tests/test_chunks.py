@@ -46,13 +46,20 @@ def test_sample_chunks_cover_the_batch():
 
 def test_layer_widths_in_cache_and_streaming():
     small, large = 2**20, 2**30
-    assert layer_widths(16, small) == (3, 3, 3, 3, 4)
-    assert layer_widths(17, small) == (3, 3, 3, 3, 3, 2)
-    assert layer_widths(12, small) == (3, 3, 3, 3)
-    assert layer_widths(4, small) == (4,)
-    assert layer_widths(16, large) == (4, 4, 4, 4)
+    # per-sample blocks: three qubits in cache, four streaming, one for tiny states
+    assert layer_widths(16, small, True) == (3, 3, 3, 3, 4)
+    assert layer_widths(17, small, True) == (3, 3, 3, 3, 3, 2)
+    assert layer_widths(12, small, True) == (3, 3, 3, 3)
+    assert layer_widths(5, small, True) == (3, 2)
+    assert layer_widths(4, small, True) == (1, 1, 1, 1)
+    assert layer_widths(16, large, True) == (4, 4, 4, 4)
+    # blocks shared by the batch: four qubits wherever the state lives
+    assert layer_widths(12, small, False) == (4, 4, 4)
+    assert layer_widths(8, small, False) == (4, 4)
+    assert layer_widths(4, small, False) == (4,)
     for n in range(1, 30):
-        assert sum(layer_widths(n, small)) == n and sum(layer_widths(n, large)) == n
+        for per_sample in (True, False):
+            assert sum(layer_widths(n, small, per_sample)) == n and sum(layer_widths(n, large, per_sample)) == n
 
 
 @pytest.mark.parametrize("seed", [0, 1])

@@ -367,5 +367,14 @@ def _undo_layer(blocks: Sequence[torch.Tensor], readouts: list[_Readout | None],
             reduced = torch.matmul(overlap.reshape(overlap.shape[0], -1), readout.traces)
             value = (reduced.reshape(reduced.shape[0], -1, 4) * rows(readout.generators_t, chunk).reshape(-1, readout.slots.shape[0], 4)).sum(-1)
             overlaps.index_copy_(0, readout.slots, value.T)
-        flat = apply_block(flat, block if block.shape[0] == 1 else torch.cat([block, block]), scratch)
+        if block.shape[0] == 1:
+            flat = apply_block(flat, block, scratch)
+        else:
+            # per-sample blocks: undo psi and lambda by two GEMMs into the two
+            # halves of one buffer; stacking the blocks twice instead copies
+            # B d^2 numbers, up to d times the state where states are tiny
+            out = scratch.target(flat, flat.shape)
+            apply_block(flat[:size], block, out=out[:size])
+            apply_block(flat[size:], block, out=out[size:])
+            flat = out
     return flat.reshape(shape)
