@@ -34,6 +34,7 @@ from qtrain.engine import (
 from qtrain.engine.gates import GATES, PAULI_AXES
 from qtrain.engine.observables import Observable, PauliSum, checked_pauli_sum, checked_target_state
 from qtrain.engine.simulate import Run, autograd_records, chunked_values
+from qtrain.engine.summary import PlanSummary, summarize
 from qtrain.lightcone import reduced_ops, remap
 from qtrain.lowering import lower
 
@@ -337,6 +338,28 @@ class Circuit:
         index = torch.tensor(circuit.slot_params, dtype=torch.long, device=theta.device)
         grads = torch.zeros(run.batch, self.n_params, dtype=theta.dtype, device=theta.device)
         return values.to(theta.dtype), grads.index_add_(1, index, slot_grads.to(theta.dtype))  # a shared parameter: the sum over its gates
+
+    def plan_summary(
+        self,
+        batch: int = 1,
+        *,
+        dtype: torch.dtype = torch.complex64,
+        observable: Observable | None = None,
+        per_sample: bool | None = None,
+        device: torch.device | str = "cpu",
+    ) -> PlanSummary:
+        """What the engine's plan makes of this circuit for `batch` samples:
+        passes over the state, block widths, chunks and bytes moved (see
+        `qtrain.engine.summary.PlanSummary`; `str()` gives one line).
+
+        With an `observable`, the plan of its light cone (what `expval` and
+        `value_and_grad` run). `per_sample`: whether the angles differ between
+        samples (default: when batch > 1)."""
+        check_complex_dtype(dtype)
+        if not isinstance(batch, int) or isinstance(batch, bool) or batch < 1:
+            raise ValueError(f"plan_summary: batch must be a positive int, got {batch!r}")
+        circuit = self._cone([checked_pauli_sum(observable, self.n_qubits)])[0] if observable is not None else self
+        return summarize(circuit.program(), batch, dtype, batch > 1 if per_sample is None else per_sample, device)
 
     def _cone(self, sums: list[PauliSum]) -> tuple[Circuit, list[PauliSum]]:
         """The light-cone circuit of these observables and the observables on

@@ -64,9 +64,9 @@ def lower(ops: Sequence[Op], n_qubits: int, fuse: bool = True) -> Program:
             else:
                 steps.append(_constant_step(op.qubits, rotation_matrix_fixed(spec.generator, op.angle), False))
     if not fuse:
-        return Program(n_qubits, tuple(steps), slot)
+        return Program(n_qubits, tuple(steps), slot, n_gates=len(ops))
     fused = tuple(fuse_diagonals(fuse_permutations(steps, n_qubits)))
-    return Program(n_qubits, fused, slot, plan_schedule(fused, n_qubits))
+    return Program(n_qubits, fused, slot, plan_schedule(fused, n_qubits), n_gates=len(ops))
 
 
 def _constant_step(qubits: tuple[int, ...], rows: Any, diagonal: bool) -> Step:

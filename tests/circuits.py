@@ -43,11 +43,16 @@ class RandomCircuit:
         return out
 
 
-def random_circuit(rng: np.random.Generator, n: int, n_gates: int, batch: int, n_names: int = 3, per_sample: bool = True) -> RandomCircuit:
-    """Every gate kind, parameters drawn from a small pool of names (so they
-    are shared), per-sample axes and unitaries when `per_sample`."""
+def random_circuit(
+    rng: np.random.Generator, n: int, n_gates: int, batch: int, n_names: int = 3, per_sample: bool = True, kinds: tuple[str, ...] | None = None
+) -> RandomCircuit:
+    """Every gate kind (or those of `kinds`, drawn with repetition: name a
+    kind twice to draw it twice as often), parameters drawn from a small pool
+    of names (so they are shared), per-sample axes and unitaries when
+    `per_sample`."""
     circuit, gates = Circuit(n), []
-    kinds = ROTATIONS + FIXED_1Q + ("unitary",) + (FIXED_2Q if n > 1 else ())
+    if kinds is None:
+        kinds = ROTATIONS + FIXED_1Q + ("unitary",) + (FIXED_2Q if n > 1 else ())
     for _ in range(n_gates):
         name = str(rng.choice(kinds))
         if name == "pauli_rot" and not per_sample:

@@ -11,11 +11,7 @@ import torch
 from qtrain.builders import mcclean_layer
 from qtrain.circuit import Circuit
 from qtrain.diagnostics import gradient_samples, resolve_cost
-from qtrain.engine.adjoint import first_rotation
-from qtrain.engine.conventions import real_dtype
-from qtrain.engine.fusion import Layer
-from qtrain.engine.program import Program
-from qtrain.engine.simulate import product_prefix, run_widths, sample_chunks
+from qtrain.engine import real_dtype
 
 
 class QtrainPeer:
@@ -41,11 +37,9 @@ class QtrainPeer:
         self.theta = torch.as_tensor(angles, dtype=real)
         self.dtype = dtype
         self.cost = resolve_cost("global", n)
-        self.run_circuit().program()  # lower once, outside the timed work
-
-    def run_circuit(self) -> Circuit:
-        """The circuit the engine actually runs: the cost's light cone, or all of it."""
-        return self.circuit._cone([self.cost])[0] if self.light_cone else self.circuit
+        self.plan = self.circuit.plan_summary(  # lowers (and cuts the light cone) once, outside the timed work
+            self.theta.shape[0], dtype=dtype, observable=self.cost if self.light_cone else None
+        )
 
     def grad_first(self) -> np.ndarray:
         return gradient_samples(self.circuit, self.theta, self.cost, 0, self.dtype, self.light_cone).double().numpy()
@@ -54,7 +48,10 @@ class QtrainPeer:
         return gradient_samples(self.circuit, self.theta, self.cost, None, self.dtype, self.light_cone).double().numpy()
 
     def traffic_bytes(self) -> tuple[float, float]:
-        return state_traffic_bytes(self.run_circuit().program(), self.theta.shape[0])
+        """Bytes of state that qtrain's passes read and write for (a), two
+        no-grad runs, and (b), the adjoint value and gradient, from the plan's
+        public summary (`Circuit.plan_summary`)."""
+        return 2 * self.plan.forward_bytes, self.plan.value_and_grad_bytes
 
 
 class QtrainFullRegister(QtrainPeer):
@@ -63,28 +60,3 @@ class QtrainFullRegister(QtrainPeer):
     name = "qtrain-full"
     light_cone = False
     mode = "every gate on all n qubits (light_cone=False); otherwise as qtrain"
-
-
-def state_traffic_bytes(program: Program, samples: int) -> tuple[float, float]:
-    """Bytes of state that qtrain's passes read and write for (a) and (b).
-
-    A pass (a fused block's GEMM, a diagonal) reads and writes one state: 2 x
-    state bytes. The leading one-qubit layers cost no pass (a product state).
-    (a): two runs of the circuit. (b): one run, then, back down to the first
-    rotation layer, two undo passes (psi and conj(lambda)) per pass plus one
-    overlap read of both states per block holding rotations. Block widths are
-    those of the cache-sized chunks the engine runs in.
-    """
-    n = program.n_qubits
-    state = samples * 2**n * 8
-    chunk = sample_chunks(samples, 2**n * 8, torch.device("cpu"))[0]
-    blocks = len(run_widths(program, chunk.stop - chunk.start, torch.complex64))
-
-    def passes(items) -> int:
-        return sum(blocks if isinstance(item, Layer) else 1 for item in items)
-
-    forward = passes(program.plan[product_prefix(program) :])
-    start = first_rotation(program)
-    backward = passes(program.plan[start:])
-    overlap_reads = blocks * sum(isinstance(item, Layer) for item in program.plan[start:])
-    return 2 * forward * 2 * state, (forward + 2 * backward) * 2 * state + overlap_reads * 2 * state

@@ -59,6 +59,7 @@ class Program:
     steps: tuple[Step, ...]
     n_slots: int
     schedule: tuple[Any, ...] = ()  # step indices and fusion.Layer groups; empty = every step alone
+    n_gates: int | None = None  # the circuit gates lowered into the steps (None: as many as steps)
     _operands: dict = field(default_factory=dict, repr=False)
 
     @property
