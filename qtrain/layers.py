@@ -40,6 +40,12 @@ class QuantumLayer(nn.Module):
     init: "uniform" on [-pi, pi) (default), "zeros", or "small", uniform on
     [-init_width, init_width].
 
+    diff_method: "auto" (default) differentiates by the adjoint from 8 qubits
+    on (of the light cone that runs), where it is faster and holds one state
+    per chunk instead of every step's, and by backprop below, where it is
+    faster (`qtrain.engine.conventions.AUTO_ADJOINT_QUBITS` holds the
+    measurement); "backprop" or "adjoint" forces one.
+
     Precision follows torch's convention: `dtype` sets the initial one (the
     weights are float32 for complex64, float64 for complex128), and `.double()`,
     `.float()` or `.to(torch.float64)` change it as they change the weights.
@@ -55,7 +61,7 @@ class QuantumLayer(nn.Module):
         *,
         init: str = "uniform",
         init_width: float = 0.1,
-        diff_method: str = "backprop",
+        diff_method: str = "auto",
         dtype: torch.dtype = torch.complex64,
         generator: torch.Generator | None = None,
     ) -> None:

@@ -8,6 +8,7 @@ from torch import nn
 
 from qtrain import Circuit, QuantumLayer
 from qtrain.builders import encoder_circuit
+from qtrain.engine.conventions import AUTO_ADJOINT_QUBITS, resolve_diff_method
 
 
 def test_forward_shape_and_weights():
@@ -139,3 +140,34 @@ def test_compiled_hybrid_model_gives_the_eager_outputs(diff_method):
     compiled.sum().backward()
     assert torch.allclose(compiled, eager, atol=1e-6)
     assert all(torch.allclose(p.grad, g, atol=1e-6) for p, g in zip(model.parameters(), grads))
+
+
+def test_auto_picks_the_adjoint_from_eight_qubits_of_light_cone_and_backprop_below():
+    assert resolve_diff_method("auto", AUTO_ADJOINT_QUBITS, needs_tensor_grad=False) == "adjoint"
+    assert resolve_diff_method("auto", AUTO_ADJOINT_QUBITS - 1, needs_tensor_grad=False) == "backprop"
+    assert resolve_diff_method("auto", 20, needs_tensor_grad=True) == "backprop"  # only autograd differentiates a gate's matrix
+    assert resolve_diff_method("backprop", 20, needs_tensor_grad=False) == "backprop"
+    with pytest.raises(ValueError, match="'adjiont'"):
+        resolve_diff_method("adjiont", 8, needs_tensor_grad=False)
+
+
+def test_auto_layer_runs_the_adjoint_where_the_cone_is_wide_and_its_gradients_equal_backprop(monkeypatch):
+    import qtrain.engine as engine
+
+    calls = []
+    real = engine.adjoint_state
+    monkeypatch.setattr(engine, "adjoint_state", lambda run: calls.append(run.program.n_qubits) or real(run))
+    n = 8
+    circuit = encoder_circuit(n)
+    x = torch.randn(3, n, dtype=torch.float64)
+    grads = {}
+    for method in ("auto", "backprop"):
+        layer = QuantumLayer(circuit, ["Z0", f"Z{n - 1}"], inputs=[f"x{q}" for q in range(n)], diff_method=method, dtype=torch.complex128, generator=torch.Generator().manual_seed(1))
+        xi = x.clone().requires_grad_(True)
+        layer(xi).sum().backward()
+        grads[method] = (layer.weight.grad, xi.grad)
+    assert calls and all(width >= AUTO_ADJOINT_QUBITS for width in calls)
+    assert torch.allclose(grads["auto"][0], grads["backprop"][0], atol=1e-12) and torch.allclose(grads["auto"][1], grads["backprop"][1], atol=1e-12)
+    calls.clear()
+    QuantumLayer(Circuit(n).ry(0, "a").ry(1, "b").cnot(0, 1), ["Z1"])().sum().backward()  # a two-qubit cone: backprop
+    assert calls == []

@@ -12,7 +12,8 @@ qubit: (B, n). Task: the outputs, then the backward pass of out.sum() with
 gradients for both the weights and the inputs x (x.requires_grad).
 
 Libraries: qtrain's `QuantumLayer` (complex64) with its default
-diff_method="backprop" ("qtrain") and with "adjoint" ("qtrain-adjoint");
+diff_method="auto" ("qtrain": the adjoint from 8 qubits, backprop below), and
+forced to "backprop" ("qtrain-backprop") and "adjoint" ("qtrain-adjoint");
 torchquantum-ng (batched QuantumDevice, autograd); PennyLane default.qubit
 (torch interface, parameter broadcasting over the batch, backprop); and
 "torch-einsum", a hand-written batched statevector simulation in plain torch
@@ -238,7 +239,8 @@ def _einsum_setup(w: dict[str, Any]) -> Any:
 
 def libraries() -> list[Library]:
     return [
-        Library("qtrain", "QuantumLayer, complex64, diff_method backprop (the default); torch autograd", _qtrain_setup("backprop", torch.complex64)),
+        Library("qtrain", "QuantumLayer, complex64, diff_method auto (the default: adjoint from 8 qubits, backprop below)", _qtrain_setup("auto", torch.complex64)),
+        Library("qtrain-backprop", "QuantumLayer, complex64, diff_method backprop; torch autograd", _qtrain_setup("backprop", torch.complex64)),
         Library("qtrain-adjoint", "QuantumLayer, complex64, diff_method adjoint (inputs and weights are both circuit parameters)", _qtrain_setup("adjoint", torch.complex64)),
         Library(
             "torchquantum",

@@ -17,6 +17,7 @@ from qtrain.engine.conventions import (
     check_diff_method,
     complex_dtype,
     real_dtype,
+    resolve_diff_method,
 )
 from qtrain.engine.fusion import plan_schedule
 from qtrain.engine.observables import PauliString, PauliSum, expval, expvals, infidelity
@@ -25,10 +26,11 @@ from qtrain.engine.simulate import Run, run_program
 
 
 def simulate_run(run: Run, diff_method: str = "backprop") -> torch.Tensor:
-    """Final states (batch, 2, ..., 2) of a `Run`, differentiable by `diff_method`."""
-    check_diff_method(diff_method)
+    """Final states (batch, 2, ..., 2) of a `Run`, differentiable by `diff_method`
+    ("auto": the adjoint from `AUTO_ADJOINT_QUBITS` qubits on, else backprop)."""
+    method = resolve_diff_method(diff_method, run.program.n_qubits, run.program.needs_tensor_grad)
     check_complex_dtype(run.dtype)
-    return adjoint_state(run) if diff_method == "adjoint" else run_program(run)
+    return adjoint_state(run) if method == "adjoint" else run_program(run)
 
 
 def simulate(
@@ -61,6 +63,7 @@ __all__ = [
     "plan_schedule",
     "check_complex_dtype",
     "check_diff_method",
+    "resolve_diff_method",
     "complex_dtype",
     "real_dtype",
     "simulate",
