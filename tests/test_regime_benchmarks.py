@@ -1,5 +1,5 @@
 """The regime benchmarks (experiments/benchmarks/hea.py, hybrid.py,
-many_starts.py) and their harness, at the tiniest sizes: each script's main
+many_starts.py, levers.py) and their harness, at the tiniest sizes: each script's main
 checks, times and writes its CSV with the libraries that need no peer
 installed; every installed peer passes the check (none is needed); and the
 check stops a library whose gradient is off from being timed."""
@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from experiments.benchmarks import harness, hea, hybrid, many_starts
+from experiments.benchmarks import harness, hea, hybrid, levers, many_starts
 from qtrain.tables import read_rows
 
 # (module, arguments for the tiniest size, size columns, libraries that need no peer)
@@ -96,3 +96,19 @@ def test_time_interleaved_rotates_the_start_and_warms_up_short_calls():
     times = harness.time_interleaved([(lambda: order.append("a"), True), (lambda: order.append("b"), False)], repeats=2)
     assert [len(t) for t in times] == [2, 2]
     assert order == ["a", "a", "b", "b", "a", "a"]  # round 1 starts at b; a gets a warm-up before each timed call
+
+
+def test_each_lever_switched_off_changes_the_plan_and_keeps_the_results(tmp_path):
+    """levers.py patches engine internals by name: a refactor that renames one
+    must fail here, not leave a variant silently timing the shipped plan."""
+    simulate = levers.simulate
+    plans = {}
+    for name, variant in levers.VARIANTS.items():
+        with variant():
+            program = hea.hea_circuit(4, 2).program()
+            plans[name] = (len(program.plan), simulate.run_widths(program, 7000, torch.complex64, True), simulate.run_widths(program, 1, torch.complex64, False))
+    assert len(set(plans.values())) == len(plans), plans  # every variant plans differently
+    csv = tmp_path / "levers.csv"
+    rows = levers.main(["--workloads", "hea-3x1", "hybrid-2x3", "starts-5", "--repeats", "1", "--csv", str(csv)])
+    assert [(r["workload"], r["variant"]) for r in read_rows(csv)] == [(w, v) for w in ("hea-3x1", "hybrid-2x3", "starts-5") for v in levers.VARIANTS]
+    assert all(r["median_ms"] > 0 for r in rows)
