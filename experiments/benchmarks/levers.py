@@ -43,7 +43,6 @@ import torch
 import qtrain.circuit as circuit_module
 import qtrain.lowering as lowering
 from experiments.benchmarks import harness, hea, hybrid, many_starts
-from qtrain import QuantumLayer
 from qtrain.engine import fusion
 from qtrain.engine.fusion import Layer
 
@@ -107,43 +106,18 @@ VARIANTS: dict[str, Callable[[], contextlib.AbstractContextManager]] = {
 }
 
 
-def _setup(workload: str) -> Callable[[], dict[str, torch.Tensor]]:
-    """A fresh call for the workload (its circuit built now, under whatever patch is active)."""
+def _setup(workload: str) -> Callable[[], Any]:
+    """A fresh call for the workload: the regime benchmark's own qtrain call,
+    its circuit built now, under whatever patch is active."""
     kind, size = workload.split("-")
     if kind == "hea":
         n, layers = (int(v) for v in size.split("x"))
-        circuit, obs = hea.hea_circuit(n, layers), hea.observable(n)
-        theta = torch.as_tensor(hea.make_workload({"n": n, "L": layers})["theta"], dtype=torch.float32)
-        circuit.program()
-
-        def call() -> dict[str, torch.Tensor]:
-            values, grads = circuit.value_and_grad(theta, obs, dtype=torch.complex64)
-            return {"value": values, "grad": grads}
-
-        return call
+        return hea._qtrain_setup(torch.complex64)(hea.make_workload({"n": n, "L": layers}))
     if kind == "hybrid":
         n, batch = (int(v) for v in size.split("x"))
-        w = hybrid.make_workload({"n": n, "B": batch})
-        layer = QuantumLayer(hybrid.hybrid_circuit(n), [f"Z{q}" for q in range(n)], inputs=[f"x{q}" for q in range(n)])
-        with torch.no_grad():
-            layer.weight.copy_(w["weights"])
-        x = w["x"].float().clone().requires_grad_(True)
-
-        def call() -> dict[str, torch.Tensor]:
-            out = layer(x)
-            grad_x, grad_w = torch.autograd.grad(out.sum(), [x, layer.weight])
-            return {"out": out.detach(), "grad_x": grad_x, "grad_w": grad_w}
-
-        return call
+        return hybrid._qtrain_setup("auto", torch.complex64)(hybrid.make_workload({"n": n, "B": batch}))
     if kind == "starts":
-        w = many_starts.make_workload({"S": int(size)})  # a fresh circuit, planned under the patch
-        circuit, theta = w["circuit"], w["theta"].float()
-
-        def call() -> dict[str, torch.Tensor]:
-            values, grads = circuit.value_and_grad(theta, w["target"])
-            return {"value": values, "grad": grads}
-
-        return call
+        return many_starts._qtrain_setup(many_starts.make_workload({"S": int(size)}))
     raise ValueError(f"unknown workload {workload!r}: expected hea-NxL, hybrid-NxB or starts-S")
 
 
