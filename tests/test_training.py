@@ -86,6 +86,26 @@ def test_a_checkpointed_run_resumes_to_the_same_numbers(tmp_path):
     assert torch.equal(resumed.cost_history, whole.cost_history) and torch.equal(resumed.final_cost, whole.final_cost)
 
 
+def test_a_run_killed_between_the_step_checkpoint_and_last_resumes_from_the_newer_one(tmp_path):
+    """Lightning writes step-epoch=N.ckpt, then last.ckpt: a kill in between leaves last.ckpt older."""
+    import os
+    import shutil
+
+    from qtrain.training.run import newest_checkpoint
+
+    whole = train_lr_grid(CIRCUIT, TARGET, "adam", lrs=[0.1], starts=6, steps=10, seed=4, dtype=torch.complex128)
+    train_lr_grid(CIRCUIT, TARGET, "adam", lrs=[0.1], starts=6, steps=3, seed=4, dtype=torch.complex128, checkpoint_dir=tmp_path, checkpoint_every=3)
+    shutil.copy(tmp_path / "last.ckpt", tmp_path / "stale")
+    train_lr_grid(CIRCUIT, TARGET, "adam", lrs=[0.1], starts=6, steps=6, seed=4, dtype=torch.complex128, checkpoint_dir=tmp_path, checkpoint_every=3)
+    step = tmp_path / "step-epoch=5.ckpt"
+    os.replace(tmp_path / "stale", tmp_path / "last.ckpt")
+    os.utime(tmp_path / "last.ckpt", ns=(step.stat().st_mtime_ns - 10**9,) * 2)  # the step-3 state, written before the step-6 file
+    assert newest_checkpoint(tmp_path) == str(step)
+    resumed = train_lr_grid(CIRCUIT, TARGET, "adam", lrs=[0.1], starts=6, steps=10, seed=4, dtype=torch.complex128, checkpoint_dir=tmp_path, checkpoint_every=3)
+    assert torch.equal(resumed.cost_history, whole.cost_history) and torch.equal(resumed.final_cost, whole.final_cost)
+    assert newest_checkpoint(tmp_path / "missing") is None
+
+
 def test_live_metrics_reach_tensorboard(tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -145,7 +165,8 @@ def test_a_killed_lr_grid_run_resumes_to_the_numbers_of_an_uninterrupted_one(tmp
         time.sleep(0.05)
     process.send_signal(signal.SIGKILL)
     process.wait()
-    assert list(killed.glob("checkpoints/*/last.ckpt")) and not (killed / "results.csv").exists()  # it died mid-run, after a checkpoint
+    # it died mid-run, after a checkpoint (perhaps between the step file and last.ckpt: the resume takes the newest)
+    assert list(killed.glob("checkpoints/*/*.ckpt")) and not (killed / "results.csv").exists()
     subprocess.run([*command, f"hydra.run.dir={killed}"], check=True, capture_output=True, timeout=300)
     assert "resuming from" in (killed / "cli.log").read_text()
     assert (killed / "results.csv").read_text() == (tmp_path / "whole" / "results.csv").read_text()

@@ -25,13 +25,12 @@ CHATTY = ("lightning.pytorch", "lightning.fabric", "lightning_utilities")
 
 
 def fit(module: MultiStartModule, steps: int, device: torch.device, log_dir: str | Path | None, checkpoint_dir: str | Path | None, checkpoint_every: int, progress: bool) -> None:
-    """Run `steps` optimizer steps; resume from `checkpoint_dir/last.ckpt` when it exists."""
+    """Run `steps` optimizer steps; resume from the newest checkpoint in `checkpoint_dir` when there is one."""
     logger = TensorBoardLogger(str(log_dir), name="", version="", default_hp_metric=False) if log_dir is not None else False
     callbacks, resume = [], None
     if checkpoint_dir is not None:
         callbacks.append(ModelCheckpoint(dirpath=str(checkpoint_dir), filename="step-{epoch}", every_n_epochs=checkpoint_every, save_last=True))
-        last = Path(checkpoint_dir) / "last.ckpt"
-        resume = str(last) if last.is_file() else None
+        resume = newest_checkpoint(Path(checkpoint_dir))
         if resume:
             log.info("resuming from %s", resume)
     cuda = device.type == "cuda"
@@ -48,6 +47,15 @@ def fit(module: MultiStartModule, steps: int, device: torch.device, log_dir: str
             num_sanity_val_steps=0,
         )
         trainer.fit(module, DataLoader([0], batch_size=1), ckpt_path=resume)
+
+
+def newest_checkpoint(checkpoint_dir: Path) -> str | None:
+    """The checkpoint written last, or None. Lightning writes `step-epoch=N.ckpt`
+    and then `last.ckpt`, each atomically; a run killed between the two leaves
+    the step file newer than `last.ckpt`, so the newest file, not the name, says
+    where to resume."""
+    candidates = list(checkpoint_dir.glob("*.ckpt")) if checkpoint_dir.is_dir() else []
+    return str(max(candidates, key=lambda path: path.stat().st_mtime_ns)) if candidates else None
 
 
 @contextlib.contextmanager
