@@ -31,7 +31,7 @@ from qtrain.engine import (
     simulate_run,
     value_and_grad,
 )
-from qtrain.engine.gates import GATES, PAULI_AXES
+from qtrain.engine.gates import GATES, PAULI_AXES, Rotation
 from qtrain.engine.observables import Observable, PauliSum, checked_pauli_sum, checked_target_state
 from qtrain.engine.simulate import Run, autograd_records, chunked_values
 from qtrain.engine.summary import PlanSummary, summarize
@@ -47,16 +47,37 @@ eager = torch.compiler.disable
 
 @dataclass(frozen=True, eq=False)
 class Op:
-    """One gate. `param` indexes theta for a trainable rotation; `angle` is a
-    fixed angle; `axes` holds per-sample Pauli axes (0=X, 1=Y, 2=Z) for
-    `pauli_rot`; `matrix` the user's operator for `unitary`."""
+    """One gate. Per angle argument of the gate, `params` holds the index of
+    its trainable parameter (or None) and `angles` its fixed value (or None);
+    `axes` holds per-sample Pauli axes (0=X, 1=Y, 2=Z) for `pauli_rot`;
+    `matrix` the user's operator for `unitary`."""
 
     name: str
     qubits: tuple[int, ...]
-    param: int | None = None
-    angle: float | None = None
+    params: tuple[int | None, ...] = ()
+    angles: tuple[float | None, ...] = ()
     axes: torch.Tensor | None = None
     matrix: torch.Tensor | None = None
+
+    @property
+    def param(self) -> int | None:
+        """The parameter of a one-argument gate (None when its angle is fixed)."""
+        return self._only(self.params)
+
+    @property
+    def angle(self) -> float | None:
+        """The fixed angle of a one-argument gate (None when it is trainable)."""
+        return self._only(self.angles)
+
+    def _only(self, values: tuple) -> Any:
+        if len(values) > 1:
+            raise AttributeError(f"{self.name} takes {len(values)} angles: use .params and .angles")
+        return values[0] if values else None
+
+    @property
+    def arguments(self) -> tuple[int | float, ...]:
+        """Per angle argument, its parameter index (int) or fixed angle (float)."""
+        return tuple(p if p is not None else a for p, a in zip(self.params, self.angles))
 
 
 class Circuit:
@@ -89,11 +110,49 @@ class Circuit:
 
     @property
     def slot_params(self) -> tuple[int, ...]:
-        """For each trainable gate, in circuit order, the index of its parameter."""
-        return tuple(op.param for op in self._ops if op.param is not None)
+        """For each trainable rotation the engine runs (a parametric gate runs
+        its recipe: u3 has up to five), in circuit order, its parameter."""
+        return tuple(param for param, _ in self._slots())
 
-    def add(self, name: str, qubits: int | Sequence[int], angle: Angle | None = None, *, axes: Any = None, matrix: Any = None) -> Circuit:
-        """Append a gate by name (see `qtrain.engine.gates.GATES`); returns self."""
+    @property
+    def slot_scales(self) -> tuple[float, ...]:
+        """Per slot, the factor between its parameter and its angle (1, or
+        +-1/2 in a controlled rotation)."""
+        return tuple(scale for _, scale in self._slots())
+
+    @property
+    def slot_frequencies(self) -> tuple[float, ...]:
+        """Per slot, the highest frequency its rotation adds to a cost as a
+        function of its parameter: |scale| for a Pauli generator, 0 for a
+        global phase (which no cost sees). A parameter's degree is the sum
+        over its slots; a half-integer one (a controlled rotation) makes the
+        cost periodic only in 4 pi."""
+        return tuple(frequency for _, _, frequency in self._slots(with_frequency=True))
+
+    @property
+    def arg_params(self) -> tuple[int, ...]:
+        """For each trainable gate argument, in circuit order, its parameter
+        (what `untied` gives a parameter of its own)."""
+        return tuple(p for op in self._ops for p in op.params if p is not None)
+
+    def _slots(self, with_frequency: bool = False) -> list[tuple]:
+        """(parameter, scale[, frequency]) per slot, in the order lowering makes them."""
+        slots = []
+        for op in self._ops:
+            spec = GATES[op.name]
+            if spec.kind == "pauli_rotation" and op.params[0] is not None:
+                slots.append((op.params[0], 1.0, 1.0))
+            for part in spec.recipe:
+                if isinstance(part, Rotation) and op.params[part.arg] is not None:
+                    slots.append((op.params[part.arg], part.scale, 0.0 if part.generator == "phase" else abs(part.scale)))
+        return slots if with_frequency else [slot[:2] for slot in slots]
+
+    def add(self, name: str, qubits: int | Sequence[int], angle: Angle | Sequence[Angle] | None = None, *, axes: Any = None, matrix: Any = None) -> Circuit:
+        """Append a gate by name (see `qtrain.engine.gates.GATES`); returns self.
+
+        `angle`: a float (fixed) or a str (a parameter's name) for a
+        one-angle gate; a tuple of them for a gate of several, e.g.
+        `add("u3", 0, ("t", 0.3, "t"))`."""
         index = len(self._ops)
         where = f"gate {index} ({name!r})"
         spec = GATES.get(name)
@@ -110,13 +169,24 @@ class Circuit:
         if len(set(qubits)) != len(qubits):
             raise ValueError(f"{where}: repeated qubit in {qubits}")
         axes = _check_axes(where, axes) if spec.kind == "pauli_rotation" else _forbid(where, "axes", axes)
-        param, fixed = None, None
-        if spec.takes_angle:
-            param, fixed = self._resolve_angle(where, angle)
-        elif angle is not None:
-            raise ValueError(f"{where}: takes no angle, got {angle!r}")
-        self._ops.append(Op(name, qubits, param, fixed, axes, matrix))
+        params, fixed = self._resolve_angles(where, spec.n_params, angle)
+        self._ops.append(Op(name, qubits, params, fixed, axes, matrix))
         return self
+
+    def _resolve_angles(self, where: str, n_params: int, angle: Any) -> tuple[tuple[int | None, ...], tuple[float | None, ...]]:
+        if n_params == 0:
+            if angle is not None:
+                raise ValueError(f"{where}: takes no angle, got {angle!r}")
+            return (), ()
+        many = isinstance(angle, (tuple, list))
+        if n_params > 1 and (not many or len(angle) != n_params):
+            raise ValueError(f"{where}: takes {n_params} angles (a tuple of floats or parameter names), got {angle!r}")
+        if many and n_params == 1:
+            if len(angle) != 1:
+                raise ValueError(f"{where}: takes 1 angle, got {angle!r}")
+            angle = angle[0]
+        resolved = [self._resolve_angle(where, a) for a in (angle if n_params > 1 else [angle])]
+        return tuple(p for p, _ in resolved), tuple(a for _, a in resolved)
 
     def _resolve_angle(self, where: str, angle: Any) -> tuple[int | None, float | None]:
         if isinstance(angle, str):
@@ -178,8 +248,9 @@ class Circuit:
 
     @classmethod
     def from_gates(cls, gates: Iterable[Sequence[Any]], n_qubits: int) -> Circuit:
-        """Build from (name, qubits, angle_or_param_or_None[, axes]) tuples; for
-        "unitary" the third entry is the matrix."""
+        """Build from (name, qubits, angle_or_param_or_None[, axes]) tuples; a
+        gate of several angles takes a tuple of them (`("u3", (0,), ("a",
+        0.3, "b"))`); for "unitary" the third entry is the matrix."""
         circuit = cls(n_qubits)
         for i, gate in enumerate(gates):
             if not 3 <= len(gate) <= 4:
@@ -191,14 +262,33 @@ class Circuit:
                 circuit.add(name, qubits, arg, axes=gate[3] if len(gate) == 4 else None)
         return circuit
 
+    def to_qasm(self, version: int = 3, theta: Any = None) -> str:
+        """OpenQASM text of this circuit (`qtrain.interop.qasm.to_qasm`): version 3
+        keeps the parameters as `input float`s, version 2 binds them from `theta`.
+        QASM's q[i] is qubit i (only statevector layouts differ: Qiskit's is
+        little-endian, qtrain's qubit 0 is the most significant bit)."""
+        from qtrain.interop.qasm import to_qasm
+
+        return to_qasm(self, version=version, theta=theta)
+
+    @classmethod
+    def from_qasm(cls, text: str) -> Circuit:
+        """A circuit from OpenQASM 2 or 3 text (`qtrain.interop.qasm.from_qasm`;
+        needs the `interop` extra's parser); `input float`s become parameters."""
+        from qtrain.interop.qasm import from_qasm
+
+        return from_qasm(text)
+
     def untied(self) -> Circuit:
-        """The same circuit with every trainable gate given its own parameter
-        (named "<name>@<gate index>"), in the order of `slot_params`."""
+        """The same circuit with every trainable gate argument given its own
+        parameter, in the order of `arg_params`: "<name>@<gate index>", or
+        "<name>@<gate index>.<argument>" in a gate of several angles."""
         out = Circuit(self.n_qubits)
         names = self.parameters
         for i, op in enumerate(self._ops):
-            angle = f"{names[op.param]}@{i}" if op.param is not None else op.angle
-            out.add(op.name, op.qubits, angle, axes=op.axes, matrix=op.matrix)
+            suffix = (lambda k: f"@{i}") if len(op.params) == 1 else (lambda k: f"@{i}.{k}")
+            args = tuple(f"{names[p]}{suffix(k)}" if p is not None else a for k, (p, a) in enumerate(zip(op.params, op.angles)))
+            out.add(op.name, op.qubits, args if len(args) > 1 else (args[0] if args else None), axes=op.axes, matrix=op.matrix)
         return out
 
     def __len__(self) -> int:
@@ -217,10 +307,8 @@ class Circuit:
         lines = []
         for op in self._ops:
             line = f"{op.name} {','.join(map(str, op.qubits))}"
-            if op.param is not None:
-                line += f" {self.parameters[op.param]}"
-            elif op.angle is not None:
-                line += f" {op.angle!r}"
+            if op.params:
+                line += " " + ",".join(self.parameters[p] if p is not None else repr(a) for p, a in zip(op.params, op.angles))
             for extra in (op.axes, op.matrix):
                 if extra is not None:
                     line += f" {tuple(extra.shape)}"
@@ -336,8 +424,9 @@ class Circuit:
             raise ValueError("value_and_grad differentiates only the rotation angles, but a gate's matrix requires grad; use expval and autograd")
         values, slot_grads = value_and_grad(run, per_state)
         index = torch.tensor(circuit.slot_params, dtype=torch.long, device=theta.device)
+        slot_grads = slot_grads.to(theta.dtype) * torch.tensor(circuit.slot_scales, dtype=theta.dtype, device=theta.device)  # d angle / d parameter
         grads = torch.zeros(run.batch, self.n_params, dtype=theta.dtype, device=theta.device)
-        return values.to(theta.dtype), grads.index_add_(1, index, slot_grads.to(theta.dtype))  # a shared parameter: the sum over its gates
+        return values.to(theta.dtype), grads.index_add_(1, index, slot_grads)  # a shared parameter: the sum over its gates
 
     def plan_summary(
         self,
@@ -397,6 +486,9 @@ class Circuit:
         dtype = complex_dtype(theta.dtype) if dtype is None else check_complex_dtype(dtype)
         index = torch.tensor(self.slot_params, dtype=torch.long, device=theta.device)
         angles = theta[:, index]  # (B or 1, n_slots): parameter sharing is this one gather
+        scales = self.slot_scales
+        if any(scale != 1 for scale in scales):  # the half angles of controlled rotations
+            angles = angles * torch.tensor(scales, dtype=theta.dtype, device=theta.device)
         batch = theta.shape[0]
         gate_batch = self._gate_batch or program.batch
         if gate_batch > 1:

@@ -18,15 +18,17 @@ if TYPE_CHECKING:
 WIRE, LINK = "─", "│"
 #: Symbols of the two-qubit gates, one per qubit in the gate's order.
 TWO_QUBIT = {"cz": ("●", "●"), "cnot": ("●", "⊕"), "swap": ("×", "×")}
+CONTROLLED = ("crx", "cry", "crz")
 
 
 def gate_label(op: Op, names: tuple[str, ...]) -> str:
-    """A gate's text: its name in capitals, its parameter name or fixed angle."""
+    """A gate's text: its name in capitals, its parameter names or fixed angles."""
+    args = ", ".join(names[p] if p is not None else f"{a:.3g}" for p, a in zip(op.params, op.angles))
     if op.name in ("rx", "ry", "rz", "pauli_rot"):
         axis = op.name[1].upper() if op.name != "pauli_rot" else "P"  # P: a Pauli axis per sample
-        angle = names[op.param] if op.param is not None else f"{op.angle:.3g}"
-        return f"R{axis}({angle})"
-    return "U" if op.name == "unitary" else op.name.upper()
+        return f"R{axis}({args})"
+    label = "U" if op.name == "unitary" else op.name.upper()
+    return f"{label}({args})" if args else label
 
 
 def _columns(circuit: Circuit) -> list[tuple[dict[int, str], set[int]]]:
@@ -43,6 +45,8 @@ def _columns(circuit: Circuit) -> list[tuple[dict[int, str], set[int]]]:
             columns.append({})
             links.append(set())
         symbols = TWO_QUBIT.get(op.name, (gate_label(op, circuit.parameters),) * len(op.qubits))
+        if op.name in CONTROLLED:  # the control as a dot, the rotation on the target
+            symbols = ("●", gate_label(op, circuit.parameters)[1:])
         for q, symbol in zip(op.qubits, symbols):
             columns[column][q] = symbol
         if high > low:

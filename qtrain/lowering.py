@@ -1,7 +1,9 @@
 """Lowering: a circuit's validated gates -> the engine's steps.
 
 Constants (fixed gates, fixed-angle rotations, user unitaries) become fixed
-operators; every trainable rotation becomes a slot of the angle matrix. Runs
+operators; a parametric gate becomes the steps of its recipe (the gate
+table), and every trainable rotation in it a slot of the angle matrix (its
+angle scaled by the circuit, `Circuit.slot_scales`). Runs
 of basis-permuting constants are then fused into one gather
 (`fuse_permutations`), runs of constant diagonals into one diagonal
 (`fuse_diagonals`), and one-qubit gates into layers (`plan_schedule`).
@@ -17,8 +19,10 @@ import torch
 
 from qtrain.engine import Program, Step, fuse_diagonals, plan_schedule
 from qtrain.engine.gates import (
+    DIAGONAL_GENERATORS,
     GATES,
-    PAULI_MATRICES,
+    GENERATORS,
+    Fixed,
     pauli_stack,
     rotation_matrix_fixed,
 )
@@ -42,31 +46,38 @@ def lower(ops: Sequence[Op], n_qubits: int, fuse: bool = True) -> Program:
         if spec.kind == "unitary":
             tensor = op.matrix if op.matrix.dim() == 3 else op.matrix.unsqueeze(0)
             steps.append(Step("fixed", op.qubits, tensor))
-            continue
-        if spec.kind == "fixed":
+        elif spec.kind == "fixed":
             steps.append(_constant_step(op.qubits, spec.matrix, spec.diagonal))
-            continue
-        if spec.kind == "pauli_rotation":
+        elif spec.kind == "pauli_rotation":
             generator = paulis[op.axes.cpu()]  # (B, 2, 2)
-        else:
-            g = PAULI_MATRICES[spec.generator]
-            generator = torch.tensor([[g[0][0], g[1][1]]] if spec.diagonal else [g], dtype=torch.complex128)
-        if op.param is not None:
-            steps.append(Step("rotation", op.qubits, generator, spec.diagonal, slot))
-            slot += 1
-        else:
-            half = op.angle / 2
-            eye = torch.eye(2, dtype=torch.complex128)
-            if spec.diagonal:
-                steps.append(Step("fixed", op.qubits, math.cos(half) - 1j * math.sin(half) * generator, True))
-            elif spec.kind == "pauli_rotation":
-                steps.append(Step("fixed", op.qubits, math.cos(half) * eye - 1j * math.sin(half) * generator))
+            if op.params[0] is not None:
+                steps.append(Step("rotation", op.qubits, generator, False, slot))
+                slot += 1
             else:
-                steps.append(_constant_step(op.qubits, rotation_matrix_fixed(spec.generator, op.angle), False))
+                half = op.angles[0] / 2
+                steps.append(Step("fixed", op.qubits, math.cos(half) * torch.eye(2, dtype=torch.complex128) - 1j * math.sin(half) * generator))
+        else:  # parametric: its recipe, one step per part; every trainable rotation is a slot
+            for part in spec.recipe:
+                if isinstance(part, Fixed):
+                    fixed = GATES[part.name]
+                    steps.append(_constant_step(tuple(op.qubits[q] for q in part.qubits), fixed.matrix, fixed.diagonal))
+                    continue
+                qubits, diagonal = (op.qubits[part.qubit],), part.generator in DIAGONAL_GENERATORS
+                if op.params[part.arg] is not None:
+                    steps.append(Step("rotation", qubits, _generator(part.generator), diagonal, slot))
+                    slot += 1
+                else:
+                    steps.append(_constant_step(qubits, rotation_matrix_fixed(part.generator, part.scale * op.angles[part.arg]), diagonal))
     if not fuse:
         return Program(n_qubits, tuple(steps), slot, n_gates=len(ops))
     fused = tuple(fuse_diagonals(fuse_permutations(steps, n_qubits)))
     return Program(n_qubits, fused, slot, plan_schedule(fused, n_qubits), n_gates=len(ops))
+
+
+def _generator(name: str) -> torch.Tensor:
+    """A rotation step's generator: (1, 2) for a diagonal one, else (1, 2, 2)."""
+    g = torch.tensor(GENERATORS[name], dtype=torch.complex128)
+    return torch.diagonal(g).unsqueeze(0) if name in DIAGONAL_GENERATORS else g.unsqueeze(0)
 
 
 def _constant_step(qubits: tuple[int, ...], rows: Any, diagonal: bool) -> Step:

@@ -12,15 +12,17 @@ from qtrain import Circuit
 from tests import reference
 
 AXES = "XYZ"
-ROTATIONS = ("rx", "ry", "rz", "pauli_rot")
-FIXED_1Q = ("h", "x", "y", "z", "s", "t", "sx")
+ROTATIONS = ("rx", "ry", "rz", "p", "pauli_rot")
+MULTI_ANGLE = ("u3", "rot")  # gates of three angles
+ROTATIONS_2Q = ("rxx", "ryy", "rzz", "crx", "cry", "crz")
+FIXED_1Q = ("h", "x", "y", "z", "s", "sdg", "t", "tdg", "sx")
 FIXED_2Q = ("cz", "cnot", "swap")
 
 
 @dataclass
 class RandomCircuit:
     circuit: Circuit
-    gates: list[dict]  # reference gates; "param" names an entry of theta instead of "angle"
+    gates: list[dict]  # reference gates; "param" names an entry of theta instead of "angle"; "args" holds names or angles of u3, rot
     batch: int
 
     def reference_states(self, theta: np.ndarray) -> np.ndarray:
@@ -35,6 +37,8 @@ class RandomCircuit:
             g = dict(g)
             if "param" in g:
                 g["angle"] = float(theta_b[index[g.pop("param")]])
+            if "args" in g:
+                g["angles"] = [float(theta_b[index[a]]) if isinstance(a, str) else a for a in g.pop("args")]
             if "axes" in g:
                 g["axis"] = AXES[g.pop("axes")[b]]
             if "matrix" in g and g["matrix"].ndim == 3:
@@ -52,15 +56,18 @@ def random_circuit(
     `per_sample`."""
     circuit, gates = Circuit(n), []
     if kinds is None:
-        kinds = ROTATIONS + FIXED_1Q + ("unitary",) + (FIXED_2Q if n > 1 else ())
+        kinds = ROTATIONS + MULTI_ANGLE + FIXED_1Q + ("unitary",) + (FIXED_2Q + ROTATIONS_2Q if n > 1 else ())
     for _ in range(n_gates):
         name = str(rng.choice(kinds))
         if name == "pauli_rot" and not per_sample:
             name = "ry"
-        width = 2 if name in FIXED_2Q or (name == "unitary" and n > 1 and rng.random() < 0.5) else 1
+        width = 2 if name in FIXED_2Q + ROTATIONS_2Q or (name == "unitary" and n > 1 and rng.random() < 0.5) else 1
         qubits = tuple(int(q) for q in rng.choice(n, size=width, replace=False))
         gate = {"name": name, "qubits": qubits}
-        if name in ROTATIONS:
+        if name in MULTI_ANGLE:
+            gate["args"] = [f"p{rng.integers(n_names)}" if rng.random() < 0.7 else float(rng.uniform(-np.pi, np.pi)) for _ in range(3)]
+            circuit.add(name, qubits, tuple(gate["args"]))
+        elif name in ROTATIONS + ROTATIONS_2Q:
             shared = rng.random() < 0.7
             gate["param" if shared else "angle"] = f"p{rng.integers(n_names)}" if shared else float(rng.uniform(-np.pi, np.pi))
             angle = gate.get("param", gate.get("angle"))

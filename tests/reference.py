@@ -5,8 +5,9 @@ It shares no code with qtrain. Gates are built from their definitions
 space by explicit index arithmetic, and applied as dense matrices. Slow and
 obviously right, for n <= 6.
 
-A gate is a dict: {"name", "qubits", "angle" (float), "axis" ('X'|'Y'|'Z'),
-"matrix" (ndarray)}; only the keys a gate needs are read.
+A gate is a dict: {"name", "qubits", "angle" (float), "angles" (floats, for
+u3 and rot), "axis" ('X'|'Y'|'Z'), "matrix" (ndarray)}; only the keys a gate
+needs are read.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ FIXED = {
     "z": PAULI["Z"],
     "s": np.diag([1, 1j]),
     "t": np.diag([1, np.exp(1j * np.pi / 4)]),
+    "sdg": np.diag([1, -1j]),
+    "tdg": np.diag([1, np.exp(-1j * np.pi / 4)]),
     "cz": np.diag([1, 1, 1, -1]).astype(complex),
     "cnot": np.array([[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 0, 1], [0, 0, 1, 0]], dtype=complex),
     "swap": np.array([[1, 0, 0, 0], [0, 0, 1, 0], [0, 1, 0, 0], [0, 0, 0, 1]], dtype=complex),
@@ -48,12 +51,42 @@ def rotation(axis: str, angle: float) -> np.ndarray:
     return v @ np.diag(np.exp(-0.5j * angle * w)) @ v.conj().T
 
 
+def two_qubit_rotation(axis: str, angle: float) -> np.ndarray:
+    """exp(-i angle P (x) P / 2), by diagonalizing P (x) P."""
+    w, v = np.linalg.eigh(np.kron(PAULI[axis], PAULI[axis]))
+    return v @ np.diag(np.exp(-0.5j * angle * w)) @ v.conj().T
+
+
+def controlled(u: np.ndarray) -> np.ndarray:
+    """|0><0| (x) I + |1><1| (x) u: the control is the first qubit."""
+    out = np.eye(4, dtype=complex)
+    out[2:, 2:] = u
+    return out
+
+
+def u3(theta: float, phi: float, lam: float) -> np.ndarray:
+    """Qiskit's U3Gate / OpenQASM 2's u3, from its defining matrix."""
+    c, s = np.cos(theta / 2), np.sin(theta / 2)
+    return np.array([[c, -np.exp(1j * lam) * s], [np.exp(1j * phi) * s, np.exp(1j * (phi + lam)) * c]])
+
+
 def gate_matrix(gate: dict) -> np.ndarray:
     name = gate["name"]
     if name in FIXED:
         return FIXED[name]
     if name in ("rx", "ry", "rz"):
         return rotation(name[1].upper(), gate["angle"])
+    if name in ("rxx", "ryy", "rzz"):
+        return two_qubit_rotation(name[1].upper(), gate["angle"])
+    if name in ("crx", "cry", "crz"):
+        return controlled(rotation(name[2].upper(), gate["angle"]))
+    if name == "p":
+        return np.diag([1, np.exp(1j * gate["angle"])])
+    if name == "u3":
+        return u3(*gate["angles"])
+    if name == "rot":  # PennyLane's Rot(phi, theta, omega) = RZ(omega) RY(theta) RZ(phi)
+        phi, theta, omega = gate["angles"]
+        return rotation("Z", omega) @ rotation("Y", theta) @ rotation("Z", phi)
     if name == "pauli_rot":
         return rotation(gate["axis"], gate["angle"])
     if name == "unitary":

@@ -123,8 +123,8 @@ def test_running_in_two_halves_through_initial_state_equals_whole(rng):
     whole = Circuit(4)
     for part in (first, second):
         for op in part.circuit.ops:
-            name = part.circuit.parameters[op.param] if op.param is not None else op.angle
-            whole.add(op.name, op.qubits, name if op.param is None else f"{id(part)}{name}", axes=op.axes, matrix=op.matrix)
+            args = tuple(f"{id(part)}{part.circuit.parameters[p]}" if p is not None else a for p, a in zip(op.params, op.angles))
+            whole.add(op.name, op.qubits, args or None, axes=op.axes, matrix=op.matrix)
     t1, t2 = random_theta(rng, first.circuit, 3), random_theta(rng, second.circuit, 3)
     theta_whole = np.concatenate([t1, t2], axis=1)
     middle = first.circuit.state(torch.tensor(t1))

@@ -15,7 +15,11 @@ from tests.conftest import REAL, TOLERANCE
 CASES = [
     ("rx", (1,), 0.7), ("ry", (0,), -1.3), ("rz", (2,), 2.9),
     ("h", (1,), None), ("x", (0,), None), ("y", (2,), None), ("z", (1,), None),
-    ("s", (0,), None), ("t", (2,), None), ("sx", (1,), None),
+    ("s", (0,), None), ("t", (2,), None), ("sx", (1,), None), ("sdg", (2,), None), ("tdg", (0,), None),
+    ("p", (1,), 0.9),
+    ("rxx", (0, 2), 1.1), ("ryy", (2, 1), -0.8), ("rzz", (1, 0), 2.3),
+    ("crx", (0, 2), 1.7), ("cry", (2, 1), -2.6), ("crz", (1, 0), 0.6),
+    ("u3", (1,), (0.7, -1.2, 2.1)), ("rot", (2,), (-0.4, 1.9, 0.8)),
     ("cz", (0, 1), None), ("cz", (2, 0), None),
     ("cnot", (0, 1), None), ("cnot", (2, 0), None), ("cnot", (1, 2), None),
     ("swap", (0, 2), None), ("swap", (2, 1), None),
@@ -39,6 +43,8 @@ def _to_circuit(gates, n, param_name=None):
     for g in gates:
         if g["name"] == "unitary":
             c.unitary(g["qubits"], torch.tensor(g["matrix"]))
+        elif "angles" in g:
+            c.add(g["name"], g["qubits"], tuple(f"{param_name}{k}" for k in range(len(g["angles"]))) if param_name else tuple(g["angles"]))
         elif "angle" in g:
             c.add(g["name"], g["qubits"], param_name or g["angle"])
         else:
@@ -53,10 +59,11 @@ def _to_circuit(gates, n, param_name=None):
 )
 def test_gate_matches_reference(rng, dtype, name, qubits, angle, trainable):
     n = 3
-    gates = _scrambled(rng, n) + [{"name": name, "qubits": qubits, **({"angle": angle} if angle is not None else {})}]
+    key = "angles" if isinstance(angle, tuple) else "angle"
+    gates = _scrambled(rng, n) + [{"name": name, "qubits": qubits, **({key: angle} if angle is not None else {})}]
     expected = reference.run(gates, n)
     circuit = _to_circuit(gates, n, "a" if trainable else None)
-    theta = torch.tensor([angle], dtype=REAL[dtype]) if trainable else None
+    theta = torch.tensor(angle if key == "angles" else [angle], dtype=REAL[dtype]) if trainable else None
     got = circuit.state(theta, dtype=dtype)[0].numpy()
     assert np.abs(got - expected).max() < TOLERANCE[dtype]
 

@@ -62,28 +62,37 @@ def test_adjoint_with_broadcast_theta(case):
 
 
 def test_parameter_shift_on_reference_equals_autograd(case):
-    """Shift each gate of the untied circuit by +-pi/2 in the reference
-    simulator, then sum the per-gate derivatives into their shared parameter."""
+    """Shift each gate argument of the untied circuit in the reference
+    simulator, then sum the per-argument derivatives into their shared
+    parameter. Two terms at +-pi/2 for frequencies {0, 1}; a controlled
+    rotation (frequencies 1/2 and 1) takes the four-term rule at +-pi/2 and
+    +-3pi/2 with weights (sqrt2 +- 1) / (4 sqrt2)."""
     rc, theta = case
     circuit = rc.circuit
     untied = rc.__class__(circuit.untied(), rc.gates, rc.batch)
-    slots = np.array(circuit.slot_params)
-    # reference gates address parameters by name: rename each param gate like untied() does
+    args = np.array(circuit.arg_params)
+    # reference gates address parameters by name: rename each argument like untied() does
     names = circuit.parameters
-    untied.gates = [dict(g) for g in rc.gates]
+    untied.gates, controlled = [dict(g) for g in rc.gates], []
     for i, g in enumerate(untied.gates):
         if "param" in g:
             g["param"] = f"{g['param']}@{i}"
-    assert [g["param"] for g in untied.gates if "param" in g] == list(untied.circuit.parameters)
-    theta_untied = theta[:, slots]
+            controlled.append(g["name"].startswith("cr"))
+        if "args" in g:
+            g["args"] = [f"{a}@{i}.{k}" if isinstance(a, str) else a for k, a in enumerate(g["args"])]
+            controlled += [False] * sum(isinstance(a, str) for a in g["args"])
+    renamed = [a for g in untied.gates for a in ([g["param"]] if "param" in g else [x for x in g.get("args", []) if isinstance(x, str)])]
+    assert renamed == list(untied.circuit.parameters)
+    theta_untied = theta[:, args]
+    rules = {False: [(np.pi / 2, 0.5)], True: [(np.pi / 2, (np.sqrt(2) + 1) / (4 * np.sqrt(2))), (3 * np.pi / 2, -(np.sqrt(2) - 1) / (4 * np.sqrt(2)))]}
     shift = np.zeros((theta.shape[0], circuit.n_params))
-    for j, p in enumerate(slots):
-        e = np.zeros(len(slots))
-        e[j] = np.pi / 2
-        plus, minus = _reference_energies(untied, theta_untied + e), _reference_energies(untied, theta_untied - e)
-        shift[:, p] += (plus - minus) / 2
+    for j, p in enumerate(args):
+        for offset, weight in rules[controlled[j]]:
+            e = np.zeros(len(args))
+            e[j] = offset
+            shift[:, p] += weight * (_reference_energies(untied, theta_untied + e) - _reference_energies(untied, theta_untied - e))
     auto = _grad(circuit, torch.tensor(theta), "backprop").numpy()
-    assert len(names) < len(slots)
+    assert len(names) < len(args)
     assert np.abs(shift - auto).max() < 1e-9
 
 
@@ -103,7 +112,7 @@ def test_finite_difference_on_reference_equals_adjoint(case):
 def test_shared_gradient_is_sum_of_untied_gradients(case, diff_method):
     rc, theta = case
     circuit = rc.circuit
-    slots = torch.tensor(circuit.slot_params)
+    slots = torch.tensor(circuit.arg_params)
     tied = _grad(circuit, torch.tensor(theta), diff_method)
     untied = _grad(circuit.untied(), torch.tensor(theta)[:, slots], diff_method)
     summed = torch.zeros_like(tied).index_add_(1, slots, untied)
@@ -144,3 +153,16 @@ def test_gradient_with_respect_to_the_initial_state(rng):
         grads.append((t.grad, psi.grad))
     assert torch.allclose(grads[0][0], grads[1][0], atol=1e-10)
     assert torch.allclose(grads[0][1], grads[1][1], atol=1e-10)
+
+
+def test_gradient_samples_of_a_controlled_rotation_are_exact():
+    """Its half angles make the two-term shift wrong: the adjoint is used, and
+    it matches central finite differences."""
+    from qtrain.diagnostics.gradients import gradient_samples
+
+    c = Circuit(2).h(0).ry(1, "a").add("crx", (0, 1), "b").rx(0, "c").add("cry", (1, 0), "b")
+    theta = torch.tensor(np.random.default_rng(3).uniform(-np.pi, np.pi, size=(4, 3)))
+    got = gradient_samples(c, theta, "X0 + Z1", parameter=1)
+    h = torch.tensor([0.0, 1e-6, 0.0], dtype=torch.float64)
+    fd = (c.expval(theta + h, "X0 + Z1", dtype=torch.complex128) - c.expval(theta - h, "X0 + Z1", dtype=torch.complex128)) / 2e-6
+    assert torch.allclose(got, fd, atol=1e-7) and fd.abs().max() > 1e-2

@@ -11,7 +11,7 @@ from qtrain import Circuit
 from qtrain.builders import random_target_state, shared_ansatz
 from qtrain.landscape import analyse_grid, deceptiveness, grid_axis, sample_landscape
 from qtrain.landscape.deceptive import has_lower_neighbour
-from tests.circuits import random_circuit
+from tests.circuits import FIXED_1Q, FIXED_2Q, MULTI_ANGLE, ROTATIONS, ROTATIONS_2Q, random_circuit
 
 
 def grid(resolution: int, d: int) -> list[torch.Tensor]:
@@ -109,7 +109,9 @@ def test_terminals_are_local_minima():
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_fourier_equals_direct_on_random_shared_circuits(seed):
     rng = np.random.default_rng(seed)
-    rc = random_circuit(rng, 3, n_gates=30, batch=1, n_names=2 + seed % 2, per_sample=False)
+    whole_periods = tuple(k for k in ROTATIONS + MULTI_ANGLE + ROTATIONS_2Q + FIXED_1Q + FIXED_2Q + ("unitary",) if not k.startswith("cr"))
+    rc = random_circuit(rng, 3, n_gates=30, batch=1, n_names=2 + seed % 2, per_sample=False, kinds=whole_periods)
+    assert {"u3", "rot", "rzz", "p"} & {op.name for op in rc.circuit.ops}
     for cost in ("0.5*Z0 Z1 - X2 + 0.3*Y1", random_target_state(3, seed)):
         for resolution in (7, 16):
             f = sample_landscape(rc.circuit, cost, resolution, "fourier")
@@ -179,3 +181,17 @@ def test_finite_difference_norm_is_the_exact_norm_times_sinc():
     exact = torch.sqrt(torch.sin(a) ** 2 + torch.sin(b) ** 2)
     spacing = 2 * math.pi / resolution
     assert torch.allclose(finite_difference_grad_norm(values), exact * math.sin(spacing) / spacing, atol=1e-12)
+
+
+@pytest.mark.parametrize("gate", ["crx", "cry", "crz"])
+def test_a_controlled_rotation_parameter_is_refused_by_the_landscape(gate):
+    """Its cost repeats only every 4 pi; the grid covers [-pi, pi)."""
+    c = Circuit(2).ry(0, "a").add(gate, (0, 1), "b").rx(1, 0.3)
+    theta = torch.tensor([0.4, 1.3], dtype=torch.float64)
+    shifted = theta + torch.tensor([0.0, 2 * math.pi], dtype=torch.float64)
+    assert not torch.allclose(c.expval(theta, "X0 + Z1", dtype=torch.complex128), c.expval(shifted, "X0 + Z1", dtype=torch.complex128))
+    with pytest.raises(ValueError, match=rf"\['b'\] drive a controlled rotation \({gate}\).*4 pi"):
+        sample_landscape(c, "X0 + Z1", 8)
+    Circuit(2).ry(0, "a").add(gate, (0, 1), 0.7).rx(1, "b")  # a fixed angle is fine
+    fixed = Circuit(2).ry(0, "a").add(gate, (0, 1), 0.7).rx(1, "b")
+    assert sample_landscape(fixed, "X0 + Z1", 8, "fourier").values.shape == (8, 8)

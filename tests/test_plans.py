@@ -20,7 +20,7 @@ from qtrain.engine.fusion import Layer
 from qtrain.engine.permutations import apply_permutation, compose
 from qtrain.lowering import lower
 from tests import reference
-from tests.circuits import FIXED_1Q, FIXED_2Q, ROTATIONS, random_circuit, random_theta
+from tests.circuits import FIXED_1Q, FIXED_2Q, MULTI_ANGLE, ROTATIONS, ROTATIONS_2Q, random_circuit, random_theta
 
 #: Permutation-heavy: runs of CNOT / SWAP / CZ / X / phases between rotations,
 #: so that runs of several monomial gates (with phases riding along) get fused.
@@ -55,7 +55,8 @@ def test_fused_equals_unfused_and_reference(seed, kinds, dtype):
     if kinds is not None:
         assert "permutation" in kinds_in(fused)
     theta = random_theta(rng, rc.circuit, batch)
-    angles = torch.tensor(theta)[:, list(rc.circuit.slot_params)].to(torch.float32 if dtype == torch.complex64 else torch.float64)
+    scales = torch.tensor(rc.circuit.slot_scales, dtype=torch.float64)  # the engine takes angles, not parameters
+    angles = (torch.tensor(theta)[:, list(rc.circuit.slot_params)] * scales).to(torch.float32 if dtype == torch.complex64 else torch.float64)
     tol = TOLERANCE[dtype]
     expected = torch.tensor(rc.reference_states(theta))
     for diff_method in ("backprop", "adjoint"):
@@ -142,5 +143,5 @@ def test_fixed_one_qubit_gates_cover_every_kind():
     # the random circuits above draw these; keep the lists in step with the gate table
     from qtrain.engine.gates import GATES
 
-    drawn = set(ROTATIONS) | set(FIXED_1Q) | set(FIXED_2Q) | {"unitary"}
+    drawn = set(ROTATIONS) | set(MULTI_ANGLE) | set(ROTATIONS_2Q) | set(FIXED_1Q) | set(FIXED_2Q) | {"unitary"}
     assert drawn == set(GATES)

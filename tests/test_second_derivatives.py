@@ -16,7 +16,7 @@ HAMILTONIAN = "0.7*Z0 Z1 - 0.4*X0 Y2 + 0.3*Y1 + Z2"
 TERMS = [(0.7, {0: "Z", 1: "Z"}), (-0.4, {0: "X", 2: "Y"}), (0.3, {1: "Y"}), (1.0, {2: "Z"})]
 
 
-def _reference_hessian(rc, theta: np.ndarray, h: float = 1e-3) -> np.ndarray:
+def _reference_hessian(rc, theta: np.ndarray, h: float = 2e-4) -> np.ndarray:
     """Central second differences of the reference's summed energy (truncation ~h^2)."""
     def energy(t):
         return sum(reference.expval(s, TERMS) for s in rc.reference_states(t))

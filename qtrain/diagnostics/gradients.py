@@ -20,6 +20,7 @@ import torch
 
 from qtrain.circuit import Circuit
 from qtrain.engine.conventions import real_dtype
+from qtrain.engine.gates import GATES
 from qtrain.engine.observables import (
     Observable,
     PauliString,
@@ -150,11 +151,11 @@ def gradient_samples(
     memory of a few chunks of states); the cheaper is used. An observable cost
     runs in its light cone unless `light_cone=False`."""
     options = {} if isinstance(cost, torch.Tensor) else {"light_cone": light_cone}
-    slots = [j for j, p in enumerate(circuit.slot_params) if p == parameter]
-    if parameter is not None and 2 * len(slots) <= 4:
+    slots = [j for j, p in enumerate(circuit.arg_params) if p == parameter]
+    if parameter is not None and 2 * len(slots) <= 4 and not _has_half_angles(circuit, parameter):
         # A parameter on one gate shifts in place; a shared one is untied so
         # that each of its gates is shifted alone, and the shifts are summed.
-        target, shifted, columns = (circuit, theta, [parameter]) if len(slots) == 1 else (circuit.untied(), theta[:, list(circuit.slot_params)], slots)
+        target, shifted, columns = (circuit, theta, [parameter]) if len(slots) == 1 else (circuit.untied(), theta[:, list(circuit.arg_params)], slots)
         total = torch.zeros(theta.shape[0], dtype=theta.dtype, device=theta.device)
         with torch.no_grad():
             for j in columns:
@@ -164,6 +165,11 @@ def gradient_samples(
         return total
     _, grads = circuit.value_and_grad(theta.detach(), cost, dtype=dtype, **options)
     return grads if parameter is None else grads[:, parameter]
+
+
+def _has_half_angles(circuit: Circuit, parameter: int) -> bool:
+    """Whether the parameter drives a controlled rotation, for which the two-term shift is not exact."""
+    return any(GATES[op.name].half_angles and parameter in op.params for op in circuit.ops)
 
 
 def gradient_variance(
@@ -265,7 +271,7 @@ def _parameter_index(circuit: Circuit, names: tuple[str, ...], parameter: int | 
     if not names:
         raise ValueError("the model has no trainable parameters")
     if parameter == "first":
-        return next(p for p in circuit.slot_params if circuit.parameters[p] in names)
+        return next(p for p in circuit.arg_params if circuit.parameters[p] in names)
     if isinstance(parameter, str):
         if parameter not in names:
             raise ValueError(f"parameter {parameter!r} is not one of the trainable parameters {names}")

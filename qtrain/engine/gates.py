@@ -26,45 +26,124 @@ PAULI_MATRICES: dict[str, tuple[tuple[complex, ...], ...]] = {
 
 
 @dataclass(frozen=True)
+class Rotation:
+    """One factor exp(-i scale * a * G / 2) of a parametric gate: the gate's
+    argument number `arg` (a), a generator G on the gate's own qubit number
+    `qubit`. G is a Pauli axis "X", "Y", "Z", or "phase" (-I, so the factor
+    is the phase e^{i a / 2}: U3's and the phase gate's exact global phase)."""
+
+    generator: str
+    qubit: int = 0
+    arg: int = 0
+    scale: float = 1.0
+
+
+@dataclass(frozen=True)
+class Fixed:
+    """A constant gate of the table applied to the gate's own qubits `qubits`."""
+
+    name: str
+    qubits: tuple[int, ...]
+
+
+@dataclass(frozen=True)
 class GateSpec:
     """One row of the gate table.
 
     kind:
       "fixed"           no angle; `matrix` is the gate.
-      "rotation"        exp(-i theta G / 2) with the Pauli `generator` G; needs an angle.
-      "pauli_rotation"  like "rotation", but the axis is given per sample.
+      "parametric"      a matrix that is a function of `n_params` angles,
+                        written as its `recipe`: one-qubit rotations of the
+                        arguments (`Rotation`) and constant gates (`Fixed`),
+                        in the order they apply. The engine runs the recipe,
+                        so sharing, the adjoint, the light cone and fusion
+                        work for every such gate, and a parameter's
+                        frequencies follow from its rotations' scales.
+      "pauli_rotation"  exp(-i theta P / 2) with the Pauli axis P given per sample.
       "unitary"         the user supplies the matrix (shared or per sample).
+
     """
 
     name: str
     n_qubits: int
     kind: str
     matrix: tuple[tuple[complex, ...], ...] | None = None
-    generator: str | None = None
+    recipe: tuple[Rotation | Fixed, ...] = ()
+    n_params: int = 0
     diagonal: bool = False
 
     @property
     def takes_angle(self) -> bool:
-        return self.kind in ("rotation", "pauli_rotation")
+        return self.n_params > 0
+
+    @property
+    def half_angles(self) -> bool:
+        """Whether an argument enters at half its value (controlled rotations):
+        then a cost has frequencies 1/2 and 1 in it, repeats only every 4 pi,
+        and the two-term parameter shift is not its derivative. Otherwise
+        every argument has frequencies {0, 1}, and (E(a + pi/2) - E(a - pi/2)) / 2 is."""
+        return any(isinstance(part, Rotation) and part.scale != int(part.scale) for part in self.recipe)
+
+    @property
+    def generator(self) -> str | None:
+        """The Pauli axis of a one-rotation gate (rx, ry, rz), else None."""
+        if len(self.recipe) == 1 and isinstance(self.recipe[0], Rotation) and self.recipe[0].scale == 1:
+            return self.recipe[0].generator
+        return None
 
 
 def _cz() -> tuple[tuple[complex, ...], ...]:
     return tuple(tuple(complex(-1 if i == j == 3 else int(i == j)) for j in range(4)) for i in range(4))
 
 
+def _rotation(name: str, axis: str) -> GateSpec:
+    return GateSpec(name, 1, "parametric", recipe=(Rotation(axis),), n_params=1, diagonal=axis == "Z")
+
+
+def _controlled(name: str, axis: str) -> GateSpec:
+    """C-R_P(a) = R_P(a/2) on the target, then the target flipped against P
+    when the control is 1 (CNOT for Y and Z, CZ for X: it anticommutes with
+    P), R_P(-a/2), the flip again: the halves cancel for control 0 and add
+    for control 1."""
+    flip = Fixed("cz" if axis == "X" else "cnot", (0, 1))
+    return GateSpec(name, 2, "parametric", recipe=(Rotation(axis, 1, 0, 0.5), flip, Rotation(axis, 1, 0, -0.5), flip), n_params=1, diagonal=axis == "Z")
+
+
+#: P(a) = diag(1, e^{i a}) = e^{i a/2} R_Z(a): the phase gate as two rotations of one argument.
+def _phase(arg: int) -> tuple[Rotation, ...]:
+    return (Rotation("phase", 0, arg), Rotation("Z", 0, arg))
+
+
 GATES: dict[str, GateSpec] = {
     spec.name: spec
     for spec in (
-        GateSpec("rx", 1, "rotation", generator="X"),
-        GateSpec("ry", 1, "rotation", generator="Y"),
-        GateSpec("rz", 1, "rotation", generator="Z", diagonal=True),
-        GateSpec("pauli_rot", 1, "pauli_rotation"),
+        _rotation("rx", "X"),
+        _rotation("ry", "Y"),
+        _rotation("rz", "Z"),
+        GateSpec("p", 1, "parametric", recipe=_phase(0), n_params=1, diagonal=True),
+        # exp(-i a P P / 2): a CNOT maps Z_1 to Z_0 Z_1 and X_0 to X_0 X_1; S S maps X X to Y Y
+        GateSpec("rzz", 2, "parametric", recipe=(Fixed("cnot", (0, 1)), Rotation("Z", 1), Fixed("cnot", (0, 1))), n_params=1, diagonal=True),
+        GateSpec("rxx", 2, "parametric", recipe=(Fixed("cnot", (0, 1)), Rotation("X", 0), Fixed("cnot", (0, 1))), n_params=1),
+        GateSpec(
+            "ryy", 2, "parametric", n_params=1,
+            recipe=(Fixed("sdg", (0,)), Fixed("sdg", (1,)), Fixed("cnot", (0, 1)), Rotation("X", 0), Fixed("cnot", (0, 1)), Fixed("s", (0,)), Fixed("s", (1,))),
+        ),
+        _controlled("crx", "X"),
+        _controlled("cry", "Y"),
+        _controlled("crz", "Z"),
+        # u3(t, p, l) = P(p) R_Y(t) P(l) exactly (Qiskit's U3Gate, OpenQASM 2's u3)
+        GateSpec("u3", 1, "parametric", recipe=(*_phase(2), Rotation("Y", 0, 0), *_phase(1)), n_params=3),
+        # PennyLane's Rot(phi, theta, omega) = R_Z(omega) R_Y(theta) R_Z(phi)
+        GateSpec("rot", 1, "parametric", recipe=(Rotation("Z", 0, 0), Rotation("Y", 0, 1), Rotation("Z", 0, 2)), n_params=3),
+        GateSpec("pauli_rot", 1, "pauli_rotation", n_params=1),
         GateSpec("h", 1, "fixed", ((_R, _R), (_R, -_R))),
         GateSpec("x", 1, "fixed", PAULI_MATRICES["X"]),
         GateSpec("y", 1, "fixed", PAULI_MATRICES["Y"]),
         GateSpec("z", 1, "fixed", PAULI_MATRICES["Z"], diagonal=True),
         GateSpec("s", 1, "fixed", ((1, 0), (0, 1j)), diagonal=True),
+        GateSpec("sdg", 1, "fixed", ((1, 0), (0, -1j)), diagonal=True),
         GateSpec("t", 1, "fixed", ((1, 0), (0, complex(_R, _R))), diagonal=True),
+        GateSpec("tdg", 1, "fixed", ((1, 0), (0, complex(_R, -_R))), diagonal=True),
         GateSpec("sx", 1, "fixed", ((0.5 + 0.5j, 0.5 - 0.5j), (0.5 - 0.5j, 0.5 + 0.5j))),
         GateSpec("cz", 2, "fixed", _cz(), diagonal=True),
         GateSpec("cnot", 2, "fixed", ((1, 0, 0, 0), (0, 1, 0, 0), (0, 0, 0, 1), (0, 0, 1, 0))),
@@ -73,12 +152,16 @@ GATES: dict[str, GateSpec] = {
     )
 }
 
+#: The generators a `Rotation` may name, and which of them are diagonal.
+GENERATORS: dict[str, tuple[tuple[complex, ...], ...]] = {**{a: PAULI_MATRICES[a] for a in PAULI_AXES}, "phase": ((-1, 0), (0, -1))}
+DIAGONAL_GENERATORS = frozenset({"Z", "phase"})
 
 
 def rotation_matrix_fixed(generator: str, angle: float) -> tuple[tuple[complex, ...], ...]:
-    """exp(-i angle G / 2) for a Python float angle, in double precision."""
+    """exp(-i angle G / 2) for a Python float angle and a generator of
+    `GENERATORS` (each squares to the identity), in double precision."""
     c, s = math.cos(angle / 2), math.sin(angle / 2)
-    g = PAULI_MATRICES[generator]
+    g = GENERATORS[generator]
     return tuple(tuple(c * (i == j) - 1j * s * g[i][j] for j in range(2)) for i in range(2))
 
 

@@ -16,7 +16,6 @@ fourier  a parameter that drives k Pauli rotations enters every amplitude
 from __future__ import annotations
 
 import math
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -24,6 +23,7 @@ import torch
 
 from qtrain.circuit import Circuit
 from qtrain.diagnostics import evaluate, resolve_cost, warn_if_redundant
+from qtrain.engine.gates import GATES
 from qtrain.engine.observables import Observable, PauliSum
 from qtrain.memory import budget_bytes, format_bytes
 
@@ -54,9 +54,28 @@ def grid_axis(resolution: int) -> torch.Tensor:
 
 
 def degrees(circuit: Circuit) -> list[int]:
-    """How many rotations each parameter drives (its trigonometric degree)."""
-    counts = Counter(circuit.slot_params)
-    return [counts[i] for i in range(circuit.n_params)]
+    """Each parameter's trigonometric degree: the sum of the frequencies of
+    the rotations it drives (one per Pauli rotation; a global phase adds
+    none). Refuses a half-integer degree (`check_periods`)."""
+    check_periods(circuit)
+    total = [0.0] * circuit.n_params
+    for param, frequency in zip(circuit.slot_params, circuit.slot_frequencies):
+        total[param] += frequency
+    return [round(t) for t in total]
+
+
+def check_periods(circuit: Circuit) -> None:
+    """The grid covers one period [-pi, pi) per axis: refuse a parameter with
+    half-integer frequencies (a controlled rotation's half angles), whose
+    cost repeats only every 4 pi, rather than analyse half a landscape."""
+    halves = {circuit.parameters[p] for p, f in zip(circuit.slot_params, circuit.slot_frequencies) if f != int(f)}
+    if halves:
+        gates = sorted({op.name for op in circuit.ops if any(circuit.parameters[p] in halves for p in op.params if p is not None) and GATES[op.name].half_angles})
+        raise ValueError(
+            f"parameter(s) {sorted(halves)} drive a controlled rotation ({', '.join(gates)}): a cost in them repeats only every 4 pi, "
+            "but the landscape grid covers one 2 pi period [-pi, pi) per parameter; give controlled rotations fixed angles "
+            "or parameters of their own outside the landscape"
+        )
 
 
 def grid_bytes(resolution: int, n_params: int) -> int:
@@ -70,6 +89,7 @@ def check_grid(circuit: Circuit, resolution: int, budget: int | str | None = Non
     d = circuit.n_params
     if d < 1:
         raise ValueError("the circuit has no parameters to put on a grid")
+    check_periods(circuit)
     if circuit.program().batch > 1:
         raise ValueError("landscapes need a circuit without per-sample gates (one landscape, not a batch of circuits)")
     need, have = grid_bytes(resolution, d), budget_bytes("cpu", budget)
