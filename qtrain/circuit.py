@@ -90,6 +90,7 @@ class Circuit:
         self._ops: list[Op] = []
         self._names: dict[str, int] = {}
         self._program: tuple[int, Program] | None = None
+        self._slot_cache: tuple[int, list] = (-1, [])
         self._cones: dict = {}  # light-cone circuits per observable, for the current gates
         self._gate_batch: int | None = None  # set on a light-cone circuit: the batch of the circuit it came from
 
@@ -136,7 +137,14 @@ class Circuit:
         return tuple(p for op in self._ops for p in op.params if p is not None)
 
     def _slots(self, with_frequency: bool = False) -> list[tuple]:
-        """(parameter, scale[, frequency]) per slot, in the order lowering makes them."""
+        """(parameter, scale[, frequency]) per slot, in the order lowering makes
+        them; kept until the next gate (every run gathers its angles by them)."""
+        if self._slot_cache[0] != len(self._ops):
+            self._slot_cache = (len(self._ops), self._list_slots())
+        slots = self._slot_cache[1]
+        return slots if with_frequency else [slot[:2] for slot in slots]
+
+    def _list_slots(self) -> list[tuple[int, float, float]]:
         slots = []
         for op in self._ops:
             spec = GATES[op.name]
@@ -145,7 +153,7 @@ class Circuit:
             for part in spec.recipe:
                 if isinstance(part, Rotation) and op.params[part.arg] is not None:
                     slots.append((op.params[part.arg], part.scale, 0.0 if part.generator == "phase" else abs(part.scale)))
-        return slots if with_frequency else [slot[:2] for slot in slots]
+        return slots
 
     def add(self, name: str, qubits: int | Sequence[int], angle: Angle | Sequence[Angle] | None = None, *, axes: Any = None, matrix: Any = None) -> Circuit:
         """Append a gate by name (see `qtrain.engine.gates.GATES`); returns self.
