@@ -119,10 +119,10 @@ def _torchquantum_available() -> bool:
 
 
 def _torchquantum_setup(w: dict[str, Any]) -> Any:
-    # its _tq() imports torchquantum past the torchvision that cannot load beside a CPU torch
-    from experiments.benchmarks.peers.torchquantum_peer import _tq
+    # imported past the torchvision that cannot load beside a CPU torch
+    from qtrain.interop.torchquantum import import_torchquantum
 
-    tq, tqf = _tq()
+    tq, tqf = import_torchquantum()
     n, batch = w["n"], w["B"]
     x, weights = _leaves(w, torch.float32)
     observables = [tq.PauliZ() for _ in range(n)]

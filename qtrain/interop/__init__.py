@@ -16,6 +16,7 @@ _WHERE = {
     "from_torchquantum": "qtrain.interop.torchquantum",
     "to_torchquantum": "qtrain.interop.torchquantum",
     "import_torchquantum": "qtrain.interop.torchquantum",
+    "theta_from_torchquantum": "qtrain.interop.torchquantum",
     "from_pennylane": "qtrain.interop.pennylane",
     "to_pennylane": "qtrain.interop.pennylane",
     "from_qasm": "qtrain.interop.qasm",

@@ -7,54 +7,25 @@ unitaries cos(theta/2) I - i sin(theta/2) P_s with torchquantum's
 The expectation <Z0 Z1> is read off the batched state (qubit 0 is tensor
 axis 1, torchquantum's most significant bit).
 
-Importing torchquantum runs ``from .dataset import *``, which imports
-torchvision (MNIST/CIFAR loaders). With a CPU-only torch the only matching
-torchvision wheel on PyPI is a CUDA build that cannot load, so when the plain
-import fails the adapter retries with that dataset subpackage replaced by an
-empty module; the simulator itself does not use it.
+torchquantum is imported through `qtrain.interop.import_torchquantum`, which
+steps past its torchvision-dependent dataset subpackage.
 """
 
 from __future__ import annotations
 
 import math
-import sys
-import types
 
 import numpy as np
 
 from ._common import PAULIS, check_inputs, mcclean_gates
 
-_TQ = None
-
 
 def _tq():
-    global _TQ
-    if _TQ is not None:
-        return _TQ
-    try:
-        import torchquantum as tq
-    except ModuleNotFoundError as exc:
-        if exc.name == "torchquantum":  # not installed (or blocked): nothing to retry
-            raise
-        retry = True
-    except Exception:
-        retry = True
-    else:
-        retry = False
-    if retry:
-        # drop what the failed import left behind, then skip the dataset subpackage
-        for key in [k for k in sys.modules if k == "torchquantum" or k.startswith("torchquantum.")]:
-            del sys.modules[key]
-        sys.modules["torchquantum.dataset"] = types.ModuleType("torchquantum.dataset")
-        try:
-            import torchquantum as tq
-        except Exception:
-            sys.modules.pop("torchquantum.dataset", None)
-            raise
-    import torchquantum.functional as tqf
+    """(torchquantum, torchquantum.functional), through qtrain's interop import
+    (it steps past the torchvision that cannot load beside a CPU torch)."""
+    from qtrain.interop.torchquantum import import_torchquantum
 
-    _TQ = (tq, tqf)
-    return _TQ
+    return import_torchquantum()
 
 
 class TorchQuantumPeer:
