@@ -50,3 +50,18 @@ def test_every_package_ships_in_the_wheel():
     config = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]
     groups = {"qtrain." + ".".join(p.relative_to(root).parts) for p in (root / "conf").rglob("*") if p.is_dir()} | {"qtrain.conf"}
     assert groups <= listed and all(config["package-data"].get(g) == ["*.yaml"] for g in groups), sorted(groups)
+
+
+def test_the_interop_extra_cannot_swap_torch():
+    """torchquantum-ng and torchpack require torchvision, which drags in its own
+    torch (or, pinned beside a CPU torch, cannot load and breaks Lightning):
+    the extra lists their other dependencies, never them or torchvision."""
+    from pathlib import Path
+
+    import tomllib
+
+    root = Path(__file__).resolve().parents[1]
+    extra = tomllib.loads((root / "pyproject.toml").read_text())["project"]["optional-dependencies"]["interop"]
+    names = {requirement.split("[")[0].split(">")[0].split("=")[0].strip().lower() for requirement in extra}
+    assert not names & {"torchvision", "torchquantum-ng", "torchquantum", "torchpack", "torch"}
+    assert "torch==" in (root / "constraints" / "torch-cpu.txt").read_text()
