@@ -121,3 +121,41 @@ def test_a_local_parallel_sweep_runs_through_joblib(tmp_path):
     assert "Joblib" in result.stdout + result.stderr
     first, second = rows_of(tmp_path / "0" / "results.csv"), rows_of(tmp_path / "1" / "results.csv")
     assert len(first) == len(second) == 2 and first != second  # two seeds, two runs
+
+
+LAUNCHERS = sorted(p.stem for p in (Path(cli.config_dir()) / "hydra" / "launcher").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("launcher", LAUNCHERS)
+def test_every_launcher_config_composes_into_a_launcher_hydra_can_build(launcher):
+    """Composed with the hydra config, every key is one the launcher's own
+    config schema knows (a misspelled key fails here), and its target class imports."""
+    import importlib
+
+    with initialize_config_dir(config_dir=cli.config_dir(), version_base=None):
+        cfg = compose(config_name="config", overrides=["experiment=demo", f"hydra/launcher={launcher}", "hydra.sweep.dir=/tmp/sweep"], return_hydra_config=True)
+    settings = cfg.hydra.launcher
+    module, _, name = settings._target_.rpartition(".")
+    assert isinstance(getattr(importlib.import_module(module), name), type)
+    if launcher == "slurm":
+        assert settings.gpus_per_node == 1 and settings.array_parallelism == 16 and settings.timeout_min == 240
+        assert settings.submitit_folder == "/tmp/sweep/.submitit/%j"
+        from hydra.errors import ConfigCompositionException
+
+        with initialize_config_dir(config_dir=cli.config_dir(), version_base=None), pytest.raises(ConfigCompositionException, match="gpus_per_nod"):
+            compose(config_name="config", overrides=["experiment=demo", "hydra/launcher=slurm", "hydra.launcher.gpus_per_nod=2"], return_hydra_config=True)
+
+
+def test_a_local_sweep_runs_through_submitit(tmp_path):
+    """The SLURM launcher's local twin: each job a separate process, results in the one sweep folder."""
+    pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
+    result = subprocess.run(
+        [sys.executable, "-m", "qtrain.cli", "-m", "hydra/launcher=local_submitit", "experiment=demo", "steps=2", "samples=8", "seed=0,1",
+         "progress=false", f"hydra.sweep.dir={tmp_path}"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Submitit 'local' sweep" in result.stdout + result.stderr
+    first, second = rows_of(tmp_path / "0" / "results.csv"), rows_of(tmp_path / "1" / "results.csv")
+    assert len(first) == len(second) == 2 and first != second
+    assert list((tmp_path / ".submitit").iterdir())  # submitit's own job folders

@@ -58,7 +58,8 @@ def test_qtrain_command_is_valid(command, tmp_path):
         assert result.returncode == 0 and "task:" in result.stdout, result.stderr
         return
     # a sweep (-m) is checked at the first value of each swept key; hydra.* keys are Hydra's own
-    overrides = [w if "[" in w else re.sub(r"=([^,]*),.*", r"=\1", w) for w in words if w != "-m" and not w.startswith("hydra.")]
+    first = [re.sub(r"=(\[[^\]]*\]),.*", r"=\1", w) if "=[" in w else re.sub(r"=([^,]*),.*", r"=\1", w) for w in words]  # sharing=[1],[2] -> [1]
+    overrides = [w for w in first if w != "-m" and not w.startswith("hydra.")]
     experiment = next((w.split("=", 1)[1] for w in overrides if w.startswith("experiment=")), "barren_plateau")
     cfg = compose_experiment(experiment, [w for w in overrides if not w.startswith("experiment=")])
     importlib.import_module(cli.TASKS[cfg.task]).plan(cfg)
