@@ -571,7 +571,7 @@ def _check_matrix(where: str, matrix: Any, width: int) -> torch.Tensor:
     d = 2**width
     if m.dim() not in (2, 3) or tuple(m.shape[-2:]) != (d, d):
         raise ValueError(f"{where}: matrix must be ({d}, {d}) or (B, {d}, {d}) for {width} qubit(s), got {tuple(m.shape)}")
-    check = m.detach().to(torch.complex128).reshape(-1, d, d)
+    check = m.detach().resolve_conj().to(torch.complex128).reshape(-1, d, d)  # a conjugated view (U.conj(), U.mH) too
     if not torch.isfinite(torch.view_as_real(check)).all():
         raise ValueError(f"{where}: matrix has non-finite entries")
     error = (check @ check.conj().transpose(-1, -2) - torch.eye(d, dtype=torch.complex128, device=check.device)).abs().max().item()

@@ -1,32 +1,39 @@
-"""PennyLane in and out: values and gradients against PennyLane's own on
-random circuits of every gate, both directions, templates, refusals."""
+"""PennyLane in and out: values and gradients against PennyLane's own
+(default.qubit, torch interface) on random circuits of every gate with shared
+parameters, both directions; templates, tapes, interfaces, refusals."""
 
 import numpy as np
 import pytest
 import torch
 
 from qtrain import Circuit
-from tests.circuits import FIXED_1Q, FIXED_2Q, MULTI_ANGLE, ROTATIONS, ROTATIONS_2Q, random_circuit, random_theta
+from tests import reference
+from tests.circuits import FIXED_1Q, FIXED_2Q, MULTI_ANGLE, ROTATIONS, ROTATIONS_2Q
 
 qml = pytest.importorskip("pennylane")
-from qtrain.interop import from_pennylane, to_pennylane  # noqa: E402
+from pennylane import numpy as pnp
 
+from qtrain.interop import from_pennylane, to_pennylane
+from qtrain.interop.pennylane import NAMES
+
+#: every qtrain gate PennyLane has (pauli_rot's per-sample axes it has not)
 PENNYLANE_GATES = tuple(k for k in ROTATIONS + MULTI_ANGLE + ROTATIONS_2Q + FIXED_1Q + FIXED_2Q + ("unitary",) if k != "pauli_rot")
-HAMILTONIAN = "0.7*Z0 Z1 - 0.4*X0 Y2 + 0.3*Y1"
+HAMILTONIAN = "0.7*Z0 Z1 - 0.4*X0 Y2 + 0.3*Y1 + 0.2*X2"
 
 
-def _pennylane_hamiltonian():
-    return 0.7 * qml.PauliZ(0) @ qml.PauliZ(1) - 0.4 * qml.PauliX(0) @ qml.PauliY(2) + 0.3 * qml.PauliY(1)
+def _pennylane_hamiltonian(wires=(0, 1, 2)):
+    a, b, c = wires
+    return 0.7 * qml.PauliZ(a) @ qml.PauliZ(b) - 0.4 * qml.PauliX(a) @ qml.PauliY(c) + 0.3 * qml.PauliY(b) + 0.2 * qml.PauliX(c)
 
 
-def _value_and_grad_pennylane(qfunc, *args):
+def _value_and_grad_pennylane(qfunc, *args, wires=(0, 1, 2)):
     """PennyLane's own value and gradients (default.qubit, torch interface, float64)."""
     leaves = [torch.tensor(np.asarray(a), dtype=torch.float64, requires_grad=True) for a in args]
 
-    @qml.qnode(qml.device("default.qubit", wires=3), interface="torch")
+    @qml.qnode(qml.device("default.qubit", wires=list(wires)), interface="torch")
     def energy(*xs):
         qfunc(*xs)
-        return qml.expval(_pennylane_hamiltonian())
+        return qml.expval(_pennylane_hamiltonian(wires))
 
     value = energy(*leaves)
     value.backward()
@@ -34,24 +41,47 @@ def _value_and_grad_pennylane(qfunc, *args):
 
 
 def _value_and_grad_qtrain(circuit, theta):
-    theta = torch.tensor(np.asarray(theta), dtype=torch.float32, requires_grad=True)
-    value = circuit.expval(theta, HAMILTONIAN)  # complex64
+    theta = torch.tensor(np.asarray(theta), dtype=torch.float64, requires_grad=True)
+    value = circuit.expval(theta, HAMILTONIAN)
     value.sum().backward()
-    return value.detach(), theta.grad
+    return value.detach().reshape(()), theta.grad
+
+
+def _every_gate_circuit(seed: int) -> Circuit:
+    """Each gate PennyLane has at least once, more drawn at random, on 3
+    qubits; angles from a pool of 4 shared names, some fixed."""
+    rng = np.random.default_rng(seed)
+    kinds = list(PENNYLANE_GATES) + [str(k) for k in rng.choice(PENNYLANE_GATES, size=20)]
+    rng.shuffle(kinds)
+    circuit = Circuit(3)
+    angle = lambda: f"w{rng.integers(4)}" if rng.random() < 0.7 else float(rng.uniform(-np.pi, np.pi))
+    for name in kinds:
+        two = name in FIXED_2Q + ROTATIONS_2Q or (name == "unitary" and rng.random() < 0.5)
+        qubits = tuple(int(q) for q in rng.choice(3, size=2 if two else 1, replace=False))
+        if name == "unitary":
+            circuit.unitary(qubits, torch.tensor(reference.random_unitary(rng, 2 ** len(qubits))))
+        elif name in MULTI_ANGLE:
+            circuit.add(name, qubits, tuple(angle() for _ in range(3)))
+        elif name in ROTATIONS + ROTATIONS_2Q:
+            circuit.add(name, qubits, angle())
+        else:
+            circuit.add(name, qubits)
+    return circuit
 
 
 @pytest.fixture(params=[0, 1, 2])
 def case(request):
-    rng = np.random.default_rng(request.param)
-    rc = random_circuit(rng, 3, n_gates=40, batch=1, n_names=3, per_sample=False, kinds=PENNYLANE_GATES)
-    return rc.circuit, random_theta(rng, rc.circuit, None)
+    circuit = _every_gate_circuit(request.param)
+    assert {op.name for op in circuit.ops} == set(PENNYLANE_GATES) and circuit.n_params == 4
+    theta = np.random.default_rng(10 + request.param).uniform(-np.pi, np.pi, size=circuit.n_params)
+    return circuit, theta
 
 
 def test_an_exported_circuit_gives_pennylanes_values_and_gradients(case):
     circuit, theta = case
     value, (grad,) = _value_and_grad_pennylane(to_pennylane(circuit), theta)
     ours, our_grad = _value_and_grad_qtrain(circuit, theta)
-    assert abs(ours.item() - value.item()) < 1e-5 and torch.allclose(our_grad.double(), grad, atol=1e-5)
+    assert abs(ours.item() - value.item()) < 1e-5 and torch.allclose(our_grad, grad, atol=1e-5)
     assert grad.abs().max() > 1e-2
 
 
@@ -62,6 +92,56 @@ def test_an_imported_quantum_function_keeps_its_gates_and_sharing(case):
     assert back.parameters == tuple(f"theta[{i}]" for i in range(circuit.n_params))  # each element once: sharing kept
     assert back.slot_params == circuit.slot_params
     assert torch.allclose(back.expval(torch.tensor(theta), HAMILTONIAN), circuit.expval(torch.tensor(theta), HAMILTONIAN), atol=1e-12)
+
+
+def _random_pennylane_ops(seed: int):
+    """A PennyLane quantum function using every operation of `NAMES` (U1,
+    adjoint S and T included) with angles that are elements of w (4,) and
+    v (2, 2), several used more than once, and fixed floats."""
+    rng = np.random.default_rng(seed)
+    kinds = list(NAMES) + [str(k) for k in rng.choice(list(NAMES), size=15)]
+    rng.shuffle(kinds)
+    plan = []
+    for name in kinds:
+        width = 2 if name in ("IsingXX", "IsingYY", "IsingZZ", "CRX", "CRY", "CRZ", "CZ", "CNOT", "SWAP") else 1
+        if name == "QubitUnitary" and rng.random() < 0.5:
+            width = 2
+        on = [int(q) for q in rng.choice(3, size=width, replace=False)]
+        n_angles = 3 if name in ("U3", "Rot") else 0 if name in ("Hadamard", "PauliX", "PauliY", "PauliZ", "S", "T", "SX", "CZ", "CNOT", "SWAP", "Adjoint(S)", "Adjoint(T)", "QubitUnitary") else 1
+        angles = [("w", int(rng.integers(4))) if rng.random() < 0.4 else ("v", tuple(int(i) for i in rng.integers(2, size=2))) if rng.random() < 0.6 else float(rng.uniform(-3, 3)) for _ in range(n_angles)]
+        matrix = reference.random_unitary(rng, 2**width) if name == "QubitUnitary" else None
+        plan.append((name, on, angles, matrix))
+
+    def qfunc(w, v):
+        for name, on, angles, matrix in plan:
+            values = [a if not isinstance(a, tuple) else w[a[1]] if a[0] == "w" else v[a[1]] for a in angles]
+            if name == "QubitUnitary":
+                qml.QubitUnitary(matrix, wires=on)
+            elif name.startswith("Adjoint("):
+                qml.adjoint(getattr(qml, name[8:-1])(wires=on))
+            else:
+                getattr(qml, name)(*values, wires=on)
+
+    return qfunc
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_an_imported_pennylane_circuit_gives_pennylanes_values_and_gradients(seed):
+    qfunc = _random_pennylane_ops(seed)
+    rng = np.random.default_rng(20 + seed)
+    w, v = rng.uniform(-np.pi, np.pi, size=4), rng.uniform(-np.pi, np.pi, size=(2, 2))
+    circuit = from_pennylane(qfunc, w, v)
+    assert {op.name for op in circuit.ops} == set(PENNYLANE_GATES)
+    assert set(circuit.parameters) <= {f"w[{i}]" for i in range(4)} | {f"v[{i},{j}]" for i in range(2) for j in range(2)}
+    assert len(circuit.arg_params) > circuit.n_params  # some element on several gates: one shared parameter
+    value, (grad_w, grad_v) = _value_and_grad_pennylane(qfunc, w, v)
+    lookup = {f"w[{i}]": w[i] for i in range(4)} | {f"v[{i},{j}]": v[i, j] for i in range(2) for j in range(2)}
+    ours, our_grad = _value_and_grad_qtrain(circuit, [lookup[n] for n in circuit.parameters])
+    assert abs(ours.item() - value.item()) < 1e-5
+    theirs = {f"w[{i}]": grad_w[i] for i in range(4)} | {f"v[{i},{j}]": grad_v[i, j] for i in range(2) for j in range(2)}
+    assert torch.allclose(our_grad, torch.stack([theirs[n] for n in circuit.parameters]), atol=1e-5)
+    unused = set(theirs) - set(circuit.parameters)
+    assert all(abs(theirs[n]) < 1e-12 for n in unused)
 
 
 def test_a_template_is_decomposed_and_matches_pennylane():
@@ -84,11 +164,99 @@ def test_a_template_is_decomposed_and_matches_pennylane():
     assert torch.allclose(theta.grad, torch.cat([grad_x.reshape(1), grad_w.reshape(-1)]), atol=1e-10)
 
 
-def test_a_tape_shares_a_tensor_used_twice():
+def test_a_tape_of_a_template_traces_its_weights():
+    weights = torch.tensor(np.random.default_rng(5).uniform(-np.pi, np.pi, size=(1, 3, 3)), requires_grad=True)
+    tape = qml.tape.QuantumScript([qml.StronglyEntanglingLayers(weights, wires=range(3))], [qml.expval(qml.PauliZ(0))])
+    circuit = from_pennylane(tape)
+    assert circuit.parameters == tuple(f"p0[0,{j},{k}]" for j in range(3) for k in range(3))
+    assert from_pennylane(tape, names=["weights"]).parameters[0] == "weights[0,0,0]"
+    theta = weights.detach().reshape(-1)
+    expected = qml.execute([tape], qml.device("default.qubit", wires=3))[0]
+    assert abs(circuit.expval(theta, "Z0").item() - torch.as_tensor(expected).detach().item()) < 1e-10
+
+
+def test_a_tape_shares_a_tensor_used_twice_and_keeps_the_rest_fixed():
     a, b = torch.tensor(0.4, requires_grad=True), torch.tensor(-1.1, requires_grad=True)
-    tape = qml.tape.QuantumScript([qml.RY(a, wires="w"), qml.CRX(b, wires=["w", "v"]), qml.RZ(a, wires="v"), qml.RX(0.25, wires="w")])
-    circuit = from_pennylane(tape, wires=["w", "v"])
-    assert circuit.gate_list() == ["ry 0 p0", "crx 0,1 p1", "rz 1 p0", "rx 0 0.25"]
+    frozen = torch.tensor(0.7)  # requires_grad=False: not trainable
+    ops = [qml.RY(a, wires="w"), qml.CRX(b, wires=["w", "v"]), qml.RZ(a, wires="v"), qml.RX(0.25, wires="w"), qml.RY(frozen, wires="v")]
+    circuit = from_pennylane(qml.tape.QuantumScript(ops), wires=["w", "v"])
+    assert circuit.gate_list() == ["ry 0 p0", "crx 0,1 p1", "rz 1 p0", "rx 0 0.25", f"ry 1 {float(frozen)!r}"]
+    assert from_pennylane(qml.tape.QuantumScript(ops), wires=["v", "w"], names=["a", "b"]).gate_list()[:3] == ["ry 1 a", "crx 1,0 b", "rz 0 a"]
+    # tape.trainable_params narrows what is trainable; PennyLane numpy tensors are trainable unless marked
+    tape = qml.tape.QuantumScript(ops)
+    tape.trainable_params = [1]
+    assert from_pennylane(tape).gate_list()[:3] == [f"ry 0 {float(a)!r}", "crx 0,1 p0", f"rz 1 {float(a)!r}"]
+    c, d = pnp.array(0.3, requires_grad=True), pnp.array(0.5, requires_grad=False)
+    assert from_pennylane(qml.tape.QuantumScript([qml.RX(c, 0), qml.RY(d, 0), qml.RZ(c, 0)])).gate_list() == ["rx 0 p0", "ry 0 0.5", "rz 0 p0"]
+
+
+def test_wires_names_keywords_and_qnodes():
+    dev = qml.device("default.qubit", wires=["a", "b"])
+
+    @qml.qnode(dev)
+    def node(x, y, frozen, scale=None):
+        qml.RX(x, wires="b")
+        qml.RY(y[1], wires="a")
+        qml.RZ(frozen, wires="a")
+        qml.CRY(scale, wires=["a", "b"])
+        qml.RX(y[1], wires="b")
+        return qml.expval(qml.PauliZ("a"))
+
+    circuit = from_pennylane(node, 0.1, [0.2, 0.3], torch.tensor(0.4), scale=0.5)  # a QNode: its function; torch without grad: fixed
+    assert circuit.gate_list() == ["rx 0 x", "ry 1 y[1]", f"rz 1 {float(torch.tensor(0.4))!r}", "cry 1,0 scale", "rx 0 y[1]"]  # wires in tape order
+    assert from_pennylane(node, 0.1, [0.2, 0.3], 0.4, names=["u", "v", "f"], scale=0.5).parameters == ("u", "v[1]", "f", "scale")
+    assert from_pennylane(node, 0.1, [0.2, 0.3], 0.4, wires=["a", "b"], scale=0.5).gate_list()[0] == "rx 1 x"
+    # integer wires keep their numbers: wire k is qubit k
+    assert from_pennylane(lambda: qml.CNOT(wires=[2, 0])).gate_list() == ["cnot 2,0"]
+    # wires= maps the other way too, and the measurement stays the user's
+    circuit = Circuit(2).ry(0, "t").cnot(0, 1).rx(1, 0.3)
+
+    @qml.qnode(qml.device("default.qubit", wires=["q", "r"]))
+    def energy(theta):
+        to_pennylane(circuit, wires=["r", "q"])(theta)
+        return qml.expval(qml.PauliZ("r") @ qml.PauliZ("q"))
+
+    assert abs(float(energy(pnp.array([0.8]))) - circuit.expval(torch.tensor([0.8], dtype=torch.float64), "Z0 Z1").item()) < 1e-10
+
+
+def test_exported_gates_run_in_other_interfaces_and_broadcast():
+    circuit = _every_gate_circuit(3)
+    theta = np.random.default_rng(7).uniform(-np.pi, np.pi, size=(3, circuit.n_params))
+    expected = circuit.expval(torch.tensor(theta), HAMILTONIAN).detach().numpy()
+
+    @qml.qnode(qml.device("default.qubit", wires=3), interface="autograd")
+    def energy(theta):
+        to_pennylane(circuit)(theta)
+        return qml.expval(_pennylane_hamiltonian())
+
+    assert np.allclose(energy(pnp.array(theta)), expected, atol=1e-10)  # broadcast: theta (B, P)
+    assert abs(float(energy(list(theta[1]))) - expected[1]) < 1e-10  # a plain list
+    grad = qml.grad(energy)(pnp.array(theta[0], requires_grad=True))  # autograd numpy
+    _, our_grad = _value_and_grad_qtrain(circuit, theta[0])
+    assert np.allclose(grad, our_grad.numpy(), atol=1e-8)
+    # a per-sample unitary is PennyLane's broadcast QubitUnitary
+    rng = np.random.default_rng(8)
+    batched = Circuit(2).ry(0, "a").unitary((1, 0), torch.tensor(np.stack([reference.random_unitary(rng, 4) for _ in range(3)]))).rx(1, "a")
+    values = qml.QNode(lambda t: (to_pennylane(batched)(t), qml.expval(qml.PauliZ(0) @ qml.PauliX(1)))[1], qml.device("default.qubit", wires=2))(np.array([0.6]))
+    assert np.allclose(values, batched.expval(torch.tensor([0.6], dtype=torch.float64), "Z0 X1").numpy(), atol=1e-10)
+
+
+def test_a_wide_unitary_and_other_gates_are_decomposed():
+    rng = np.random.default_rng(9)
+    u3q = reference.random_unitary(rng, 8)
+
+    def qfunc(t):
+        qml.QubitUnitary(u3q, wires=[0, 1, 2])  # 3 wires: qtrain's unitary takes 1 or 2
+        qml.MultiRZ(t, wires=[0, 2])  # CNOT, RZ(t), CNOT
+        qml.Toffoli(wires=[2, 1, 0])
+        qml.Barrier(wires=[0, 1])
+        qml.Identity(wires=1)
+
+    circuit = from_pennylane(qfunc, 0.9)
+    assert circuit.parameters == ("t",) and "toffoli" not in str(circuit.gate_list())
+    value, (grad,) = _value_and_grad_pennylane(qfunc, 0.9)
+    ours, our_grad = _value_and_grad_qtrain(circuit, [0.9])
+    assert abs(ours.item() - value.item()) < 1e-8 and abs(our_grad.item() - grad.item()) < 1e-8
 
 
 def test_what_qtrain_cannot_read_or_write_is_refused():
@@ -97,9 +265,40 @@ def test_what_qtrain_cannot_read_or_write_is_refused():
 
     with pytest.raises(ValueError, match="Mystery on wires"):
         from_pennylane(lambda: Mystery(wires=0))
-    with pytest.raises(ValueError, match=r"computed from arguments \(w\)"):
+    with pytest.raises(ValueError, match=r"computed from w \(as 2\*theta would be\)"):
         from_pennylane(lambda w: qml.RX(2 * w, wires=0), 0.3)
+    with pytest.raises(ValueError, match=r"computed from w, x"):
+        from_pennylane(lambda w, x: qml.RX(w + x, wires=0), 0.3, 0.1)
+    phi = torch.tensor(0.4, requires_grad=True)  # its decomposition takes phi / 2: from a tape too
+    with pytest.raises(ValueError, match=r"PhaseShift, from the decomposition of ControlledPhaseShift\): the angle 0.2 is computed from p0"):
+        from_pennylane(qml.tape.QuantumScript([qml.ControlledPhaseShift(phi, wires=[0, 1])]))
+    with pytest.raises(ValueError, match="broadcast parameters"):
+        from_pennylane(lambda x: qml.RX(x, wires=0), np.array([0.1, 0.2]))
     with pytest.raises(ValueError, match=r"gate 0 \('pauli_rot'\)"):
         to_pennylane(Circuit(1).pauli_rot(0, "a", "XY"))
     with pytest.raises(ValueError, match="wires has 1 labels"):
         to_pennylane(Circuit(2).cz(0, 1), wires=["a"])
+    with pytest.raises(ValueError, match=r"theta has shape \(3,\)"):
+        qml.tape.make_qscript(to_pennylane(Circuit(1).rx(0, "a").ry(0, "b")))([0.1, 0.2, 0.3])
+    with pytest.raises(ValueError, match="one name per positional argument"):
+        from_pennylane(lambda w: qml.RX(w, wires=0), 0.3, names=["a", "b"])
+
+
+@pytest.mark.parametrize("gate", PENNYLANE_GATES)
+def test_every_gate_is_pennylanes_matrix_phase_included(gate):
+    """Each row of the name table, as a full matrix on two qubits (two-qubit
+    gates on qubits (1, 0), so the order of wires counts), global phase
+    included; and the PennyLane operation reads back as the same gate."""
+    spec_angles = {1: "a", 3: ("a", 0.37, "b")}
+    circuit = Circuit(2)
+    qubits = (1, 0) if gate in FIXED_2Q + ROTATIONS_2Q + ("unitary",) else (1,)
+    if gate == "unitary":
+        circuit.unitary(qubits, torch.tensor(reference.random_unitary(np.random.default_rng(1), 4)))
+    else:
+        n_angles = 3 if gate in MULTI_ANGLE else 1 if gate in ROTATIONS + ROTATIONS_2Q else 0
+        circuit.add(gate, qubits, spec_angles.get(n_angles))
+    theta = np.array([0.81, -1.93])[: circuit.n_params]
+    ours = circuit.state(torch.tensor(theta), initial_state=torch.eye(4, dtype=torch.complex128), dtype=torch.complex128).T.numpy()
+    theirs = qml.matrix(to_pennylane(circuit), wire_order=[0, 1])(theta)
+    assert np.abs(ours - theirs).max() < 1e-12
+    assert from_pennylane(to_pennylane(circuit), theta).gate_list()[0].split()[:2] == circuit.gate_list()[0].split()[:2]

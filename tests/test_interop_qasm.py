@@ -2,6 +2,8 @@
 files against the dense reference, Qiskit's reading of what we write, errors."""
 
 import math
+import re
+import sys
 
 import numpy as np
 import pytest
@@ -63,6 +65,22 @@ def test_qiskit_reads_what_we_write(case, version):
     assert abs(abs(np.vdot(theirs, ours)) - 1) < 1e-12
 
 
+def test_qiskit_reads_our_inputs(case):
+    """Unbound OpenQASM 3: Qiskit makes each input a Parameter of the same name."""
+    qasm3 = pytest.importorskip("qiskit.qasm3")
+    pytest.importorskip("qiskit_qasm3_import")
+    from qiskit.quantum_info import Statevector
+
+    circuit, theta = case
+    loaded = qasm3.loads(circuit.to_qasm())
+    assert sorted(p.name for p in loaded.parameters) == sorted(circuit.parameters)
+    bound = loaded.assign_parameters({p: float(theta[circuit.parameters.index(p.name)]) for p in loaded.parameters})
+    little = Statevector(bound).data
+    n = circuit.n_qubits
+    theirs = little[[int(format(i, f"0{n}b")[::-1], 2) for i in range(2**n)]]
+    assert abs(abs(np.vdot(theirs, circuit.state(theta, dtype=torch.complex128)[0].numpy())) - 1) < 1e-12
+
+
 def test_a_hand_written_qasm3_file():
     text = """
     OPENQASM 3.0;
@@ -120,7 +138,17 @@ def test_a_definition_named_like_a_gate_but_different_is_inlined():
 @pytest.mark.parametrize("text, message", [
     ('OPENQASM 3.0;\ninput float a;\nqubit[1] q;\nrx(2*a) q[0];\n', "computed from input 'a'"),
     ('OPENQASM 3.0;\nqubit[1] q;\nfoo q[0];\n', "unknown gate 'foo'"),
-    ('OPENQASM 3.0;\nqubit[1] q;\nreset q[0];\n', "not a unitary gate"),
+    ('OPENQASM 3.0;\nqubit[1] q;\nx q[0];\nreset q[0];\n', "reset of a qubit a gate has acted on"),
+    ('OPENQASM 3.0;\nqubit[1] q;\nbit c;\nc = measure q[0];\nif (c) x q[0];\n', "BranchingStatement is not a unitary gate"),
+    ('OPENQASM 3.0;\nqubit[2] q;\nh q[0];\nmeasure q[0];\nx q[1];\nh q[0];\n', r"gate 'h' on qubit 0 after its measurement on line 4"),
+    ('OPENQASM 3.0;\nqubit[1] q;\nctrl @ gphase(0.3) q[0];\n', "modifiers"),
+    ('OPENQASM 3.0;\nqubit[2] a;\nqubit[3] b;\ncx a, b;\n', r"registers of different sizes \[2, 3\]"),
+    ('OPENQASM 3.0;\nqubit[2] q;\ncx q[1], q[1];\n', r"line 3: gate 0 \('cnot'\): repeated qubit"),
+    ('OPENQASM 3.0;\ninclude "stdgates.inc";\ninput float a;\nqubit[2] q;\ncp(a) q[0], q[1];\n', r"line 5: in the body of gate 'cp' \(stdgates/qelib1, inlined\): an angle computed from input 'a'"),
+    ('OPENQASM 3.0;\ninput float a;\ngate g(t) x { rx(t/2) x; }\nqubit[1] q;\ng(a) q[0];\n', r"line 5: in the body of gate 'g' \(defined on line 3\)"),
+    ('OPENQASM 3.0;\nqubit[1] q;\nrx(in) q[0];\n', r"not valid OpenQASM: line 3, column 4, at 'in'"),
+    ('OPENQASM 3.0;\nqubit[1] q;\nx $0;\n', "physical qubit"),
+    ('OPENQASM 3.0;\nqubit[1] q;\ncu3(1, 2) q[0];\n', "gate 'cu3' takes 3 angles and 2 qubits, got 2 and 1"),
     ('OPENQASM 3.0;\nqubit[1] q;\nx q[3];\n', r"q\[3\] is out of range"),
     ('OPENQASM 3.0;\ninclude "mine.inc";\nqubit[1] q;\n', "include 'mine.inc'"),
     ('OPENQASM 3.0;\ninclude "stdgates.inc";\nqubit[2] q;\nctrl @ x q[0], q[1];\n', "modifiers"),
@@ -148,3 +176,147 @@ def test_what_qasm_cannot_carry_is_refused():
     with pytest.raises(ValueError, match=r"theta has shape \(2,\)"):
         Circuit(1).rx(0, "a").to_qasm(version=2, theta=[0.1, 0.2])
     assert "rx(0.5) q[0];" in Circuit(1).rx(0, "a").to_qasm(theta=[0.5])  # version 3 binds too when given theta
+
+
+def test_the_text_written():
+    """Inputs in parameter order, shared ones declared once, definitions for
+    gates outside stdgates, U for u3, fixed angles to the bit."""
+    circuit = Circuit.from_gates([("rzz", (0, 1), "b"), ("u3", (1,), ("a", 0.1, "b")), ("rx", (0,), 1e-5), ("cnot", (1, 0), None)], n_qubits=2)
+    assert circuit.to_qasm() == (
+        'OPENQASM 3.0;\ninclude "stdgates.inc";\n'
+        "gate rzz(t) a, b { cx a, b; rz(t) b; cx a, b; }\n"
+        "input float[64] b;\ninput float[64] a;\n"
+        "qubit[2] q;\n"
+        "rzz(b) q[0], q[1];\nU(a, 0.1, b) q[1];\nrx(1.0e-05) q[0];\ncx q[1], q[0];\n"
+    )
+    text = circuit.to_qasm(version=2, theta=[0.25, -2.5e-7])
+    assert "U(-2.5e-07, 0.1, 0.25) q[1];" not in text and "u3(-2.5e-07, 0.1, 0.25) q[1];" in text and "rzz(0.25) q[0], q[1];" in text
+    assert Circuit.from_qasm(text).gate_list()[2] == "rx 0 1e-05"  # 1.0e-05 (QASM 2's real needs a point) reads back to the bit
+
+
+def test_unicode_names_round_trip_and_keywords_are_refused():
+    circuit = Circuit(1).rx(0, "θ").ry(0, "φ_1").rz(0, "θ")
+    back = Circuit.from_qasm(circuit.to_qasm())
+    assert back.parameters == ("θ", "φ_1") and back.gate_list() == circuit.gate_list()
+    for name in ("in", "end", "box", "im", "bit", "measure", "pi", "π", "cx", "x", "theta[0]", "a b", "a;", "1a"):
+        with pytest.raises(ValueError, match=re.escape(f"parameter name {name!r} is not a free OpenQASM 3 identifier")):
+            Circuit(1).rx(0, "ok").rz(0, name).to_qasm()
+    assert "rz(0.5) q[0];" in Circuit(1).rz(0, "in").to_qasm(theta=[0.5])  # bound angles need no names
+
+
+# the gates stdgates.inc / qelib1.inc have and qtrain lacks, against their dense matrices
+_X = reference.FIXED["x"]
+
+
+def _ctrl(u, n_controls=1):
+    out = np.eye(2 ** (n_controls + int(np.log2(len(u)))), dtype=complex)
+    out[-len(u):, -len(u):] = u
+    return out
+
+
+LIBRARY_CASES = [
+    ("cy", "", 2, lambda: _ctrl(reference.FIXED["y"])),
+    ("ch", "", 2, lambda: _ctrl(reference.FIXED["h"])),
+    ("cp", "(0.7)", 2, lambda: _ctrl(np.diag([1, np.exp(0.7j)]))),
+    ("cphase", "(-1.3)", 2, lambda: _ctrl(np.diag([1, np.exp(-1.3j)]))),
+    ("cu1", "(2.1)", 2, lambda: _ctrl(np.diag([1, np.exp(2.1j)]))),
+    ("cu3", "(0.3, -0.8, 1.9)", 2, lambda: _ctrl(reference.u3(0.3, -0.8, 1.9))),
+    ("cu", "(0.3, -0.8, 1.9, 0.6)", 2, lambda: _ctrl(np.exp(0.6j) * reference.u3(0.3, -0.8, 1.9))),
+    ("csx", "", 2, lambda: _ctrl(reference.FIXED["sx"])),
+    ("sxdg", "", 1, lambda: reference.FIXED["sx"].conj().T),
+    ("ccx", "", 3, lambda: _ctrl(_X, 2)),
+    ("cswap", "", 3, lambda: _ctrl(reference.FIXED["swap"])),
+    ("id", "", 1, lambda: np.eye(2)),
+    ("u0", "(0.4)", 1, lambda: np.eye(2)),
+]
+
+
+@pytest.mark.parametrize("name, args, k, matrix", LIBRARY_CASES, ids=[c[0] for c in LIBRARY_CASES])
+def test_standard_gates_qtrain_lacks_are_inlined_exactly(name, args, k, matrix):
+    qubits = (2, 0, 3)[:k]  # out of order, with a spectator qubit
+    text = f'OPENQASM 3.0;\ninclude "stdgates.inc";\nqubit[4] q;\n{name}{args} {", ".join(f"q[{i}]" for i in qubits)};\n'
+    circuit = Circuit.from_qasm(text)
+    got = circuit.state(initial_state=torch.eye(16, dtype=torch.complex128), dtype=torch.complex128).T.numpy()
+    assert np.abs(got - reference.embed(matrix(), qubits, 4)).max() < 1e-12  # exact, phase included
+
+
+def test_qiskit_written_files_read_back():
+    """An independent writer: Qiskit's exports of a circuit with gates from
+    both include files, its own definitions, and final measurements."""
+    qiskit = pytest.importorskip("qiskit")
+    pytest.importorskip("qiskit_qasm3_import")
+    from qiskit.circuit import Parameter
+    from qiskit.quantum_info import Statevector
+
+    a, b = Parameter("a"), Parameter("b")
+    qc = qiskit.QuantumCircuit(3)
+    for gate, *args in [("h", 0), ("cx", 0, 1), ("cp", 0.3, 1, 2), ("ccx", 0, 1, 2), ("cy", 2, 0), ("ch", 1, 0), ("rzz", a, 0, 2),
+                        ("rxx", b, 1, 2), ("ryy", a, 0, 1), ("crx", b, 0, 2), ("u", 0.1, a, 0.3, 1), ("p", b, 2), ("sx", 0), ("sxdg", 1),
+                        ("swap", 0, 2), ("cswap", 2, 0, 1), ("cu", 0.1, 0.2, 0.3, 0.4, 0, 1), ("csx", 1, 2), ("cry", 0.4, 2, 1),
+                        ("crz", b, 1, 0), ("tdg", 2), ("sdg", 1)]:
+        getattr(qc, gate)(*args)
+    values = {"a": 0.5, "b": -0.7}
+    little = Statevector(qc.assign_parameters({a: values["a"], b: values["b"]})).data
+    theirs = little[[int(format(i, "03b")[::-1], 2) for i in range(8)]]  # little-endian -> qubit 0 most significant
+    qc.measure_all()
+
+    with pytest.warns(UserWarning, match="measurements skipped"):
+        parametric = Circuit.from_qasm(qiskit.qasm3.dumps(qc))
+    assert parametric.parameters == ("a", "b")
+    ours = parametric.state(torch.tensor([values[n] for n in parametric.parameters], dtype=torch.float64))[0].numpy()
+    assert abs(abs(np.vdot(theirs, ours)) - 1) < 1e-12
+    names = [line.split()[0] for line in parametric.gate_list()]
+    assert all(names.count(gate) == 1 for gate in ("rzz", "rxx", "ryy", "crx", "cry", "crz"))  # Qiskit's definitions recognized
+
+    with pytest.warns(UserWarning, match="measurements skipped"):
+        bound = Circuit.from_qasm(qiskit.qasm2.dumps(qc.assign_parameters({a: values["a"], b: values["b"]})))
+    assert abs(abs(np.vdot(theirs, bound.state(dtype=torch.complex128)[0].numpy())) - 1) < 1e-12
+
+
+def test_registers_ranges_constants_physical_qubits_and_resets():
+    text = """OPENQASM 3.0;
+    include "stdgates.inc";
+    const float k = pi / 8;
+    qubit[3] a;
+    qubit[2] b;
+    reset a;                  // fresh qubits: nothing to do
+    x a[0:1];                 // a[0], a[1] (ranges include their end)
+    h a[{0, 2}];
+    rz(2 * k) a[-1];          // the last qubit of a
+    cz a[1:2], b;             // a[1]-b[0], a[2]-b[1]
+    bit[2] c;
+    c[0] = measure b[0];
+    bit d = measure b[1];
+    x a[0];                   // a qubit not measured: fine
+    """
+    with pytest.warns(UserWarning, match="measurements skipped"):
+        circuit = Circuit.from_qasm(text)
+    assert circuit.gate_list() == ["x 0", "x 1", "h 0", "h 2", f"rz 2 {math.pi / 4!r}", "cz 1,3", "cz 2,4", "x 0"]
+    physical = Circuit.from_qasm("OPENQASM 3.0;\ninclude \"stdgates.inc\";\ncx $0, $2;\n")
+    assert physical.n_qubits == 3 and physical.gate_list() == ["cnot 0,2"]
+
+
+def test_theta_must_be_finite():
+    with pytest.raises(ValueError, match=r"not finite for parameters \['b'\]"):
+        Circuit(1).rx(0, "a").rx(0, "b").to_qasm(version=2, theta=[0.1, float("nan")])
+
+
+@pytest.mark.parametrize("text, message", [
+    ('OPENQASM 3.0;\ngate g a { h a; g a; }\nqubit[1] q;\ng q[0];\n', r"line 4: .*gate 'g' is defined in terms of itself \(g -> g\)"),
+    ('OPENQASM 3.0;\ngate f a { g a; }\ngate g a { f a; }\nqubit[1] q;\nf q[0];\n', r"defined in terms of itself \(f -> g -> f\)"),
+    ('OPENQASM 3.0;\ngate g a { x b; }\nqubit[1] q;\ng q[0];\n', r"in the body of gate 'g': 'b' is not one of its qubit arguments \['a'\]"),
+    ('OPENQASM 3.0;\nqubit[2] q;\nx q[1.5];\n', r"q\[1.5\]: a qubit index must be an integer"),
+    ('OPENQASM 3.0;\nqubit[2] q;\nx q[0:0:1];\n', "a range of step 0"),  # start:step:end
+])
+def test_malformed_definitions_and_indices_are_refused(text, message):
+    with pytest.raises(ValueError, match=message):
+        Circuit.from_qasm(text)
+
+
+def test_a_missing_parser_says_how_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "openqasm3", None)  # as if not installed
+    with pytest.raises(ImportError, match=r"qtrain\[interop\]"):
+        Circuit.from_qasm("OPENQASM 3.0;\nqubit q;\n")
+    with pytest.raises(ImportError, match=r"qtrain\[interop\]"):
+        Circuit(1).rx(0, "a").to_qasm()  # the parser's lexer checks the names
+    assert "rx(0.5) q[0];" in Circuit(1).rx(0, "a").to_qasm(version=2, theta=[0.5])  # bound angles need no parser

@@ -1,25 +1,59 @@
 """PennyLane in and out of qtrain circuits.
 
-`to_pennylane(circuit)` gives a quantum function `qfunc(theta)` that applies
-the circuit's gates with `theta[i]` for parameter i (`circuit.parameters`
-order), so it runs inside a QNode with any interface PennyLane accepts.
+`to_pennylane(circuit, wires=None)` gives a quantum function `qfunc(theta)`
+that applies the circuit's gates with `theta[i]` for parameter i
+(`circuit.parameters` order), so it runs inside a QNode with any interface
+PennyLane accepts (torch, autograd numpy, jax, plain lists). Fixed angles
+are Python floats (cast to theta's type inside a Rot or U3 that also takes
+a parameter: PennyLane's matrix of those fails on a float beside a torch
+tensor) and matrices complex128 numpy arrays (fixed). A theta of shape (B, P)
+broadcasts (PennyLane's parameter broadcasting), and so does a per-sample
+(B, d, d) `unitary`; per-sample Pauli axes (`pauli_rot`) have no PennyLane
+gate and are refused.
 
-`from_pennylane` reads a tape (`QuantumScript`), or a quantum function with
-the arguments to call it with. Operations qtrain has no row for are
-decomposed (PennyLane's own decompositions: a template such as
-StronglyEntanglingLayers becomes Rot and CNOT) until every gate is known or
-one cannot be decomposed, which is refused by name. Trainable angles:
-- from a quantum function, each angle is traced by autograd to the element
-  of an argument it is (`weights[0,1,2]`, or the argument's name for a
-  scalar): the same element on several gates is one shared parameter; an
-  angle computed from arguments (2 * w) is refused. Arguments that are not
-  float arrays (wires, flags) are passed as they are.
-- from a tape, the tape's trainable parameters are named `p<k>` in order of
-  first use, and two operations holding the same tensor object share one.
-Other angles become fixed floats. Wires are numbered in the order given
-(`wires=`) or the tape's order; PennyLane's wire 0 is qtrain's qubit 0, the
-most significant bit in both. Measurements are not converted: a qtrain
-circuit is its gates.
+`from_pennylane(tape_or_qfunc, *args, wires=None, names=None, **kwargs)`
+reads a tape (`QuantumScript`), a QNode, or a quantum function called with
+`*args, **kwargs` (recorded with `qml.tape.make_qscript`; a QNode's
+measurements are not run). Trainable parameters:
+
+- from a quantum function (or QNode), every float argument, positional or
+  keyword, is a source of parameters, except a torch or PennyLane-numpy
+  tensor with `requires_grad=False` (passed as it is: its angles become
+  fixed floats). The function is called with float64 torch leaves in place
+  of the sources, so it must use interface-agnostic operations (`qml.math`,
+  indexing, PennyLane templates) on them. Each angle is then traced by
+  autograd to the element it is: `weights[0,1,2]` (the argument's name from
+  the signature, `arg<i>` past it; a scalar argument by its name alone).
+  The same element on several gates is one shared parameter; an angle that
+  is a function of arguments (`2 * w`, `w + x`, a decomposition's `phi / 2`)
+  is refused, since a qtrain angle is a parameter as it is or a constant.
+- from a tape, its trainable parameters (in `tape.trainable_params` and
+  requiring grad, in any interface) are the sources, named `p<k>` by first
+  use (`p<k>[i,j]` for an element of an array parameter such as a
+  template's weights); the same tensor object on two operations is one
+  source, so one shared parameter.
+- `names` renames the sources: one name per positional argument of a
+  quantum function, or per distinct trainable tensor of a tape.
+
+Parameters are numbered in order of first use on a gate. Everything else
+is a fixed float. Operations qtrain has no gate for are decomposed with
+PennyLane's own decompositions (a template such as StronglyEntanglingLayers
+becomes Rot and CNOT; a QubitUnitary on 3+ wires two-qubit unitaries and
+rotations) until each is known, or refused by name when PennyLane cannot
+decompose it. A QubitUnitary's matrix is read as a fixed value (a torch
+matrix that requires grad is refused). Identity, Barrier, Snapshot and
+GlobalPhase are dropped (no expectation value sees them). Broadcast
+(batched) angles are refused: pass one sample's. Wires: in the order given by `wires=`, else non-negative
+integer wires keep their numbers (wire k is qubit k) and other labels
+their order on the tape. PennyLane's wire 0 and qtrain's qubit 0 are both
+the most significant bit. Measurements are not converted: a qtrain circuit
+is its gates, and its observable goes to `circuit.expval`.
+
+The gate names map as in `NAMES` (same argument order: U3(theta, phi,
+delta) is u3(t, p, l), Rot(phi, theta, omega) is rot; CRX and the like
+take the control first); tests/test_interop_pennylane.py checks every row
+against PennyLane's matrix, global phase included, and values and
+gradients against default.qubit's on random circuits.
 """
 
 from __future__ import annotations
@@ -33,14 +67,18 @@ import torch
 
 from qtrain.circuit import Circuit
 
-#: PennyLane operation name -> qtrain gate (conventions checked against qtrain's in tests)
+#: PennyLane operation name -> qtrain gate (same argument order and conventions)
 NAMES = {
     "RX": "rx", "RY": "ry", "RZ": "rz", "PhaseShift": "p", "U1": "p", "IsingXX": "rxx", "IsingYY": "ryy", "IsingZZ": "rzz",
     "CRX": "crx", "CRY": "cry", "CRZ": "crz", "U3": "u3", "Rot": "rot", "Hadamard": "h", "PauliX": "x", "PauliY": "y",
     "PauliZ": "z", "S": "s", "Adjoint(S)": "sdg", "T": "t", "Adjoint(T)": "tdg", "SX": "sx", "CZ": "cz", "CNOT": "cnot",
     "SWAP": "swap", "QubitUnitary": "unitary",
 }
-SKIPPED = ("Identity", "Barrier", "GlobalPhase")  # no effect on any expectation value
+#: qtrain gate -> the PennyLane operation `to_pennylane` writes
+GATES = {gate: name for name, gate in NAMES.items() if name != "U1"}
+#: operations no expectation value sees, dropped on import
+SKIPPED = ("Identity", "Barrier", "Snapshot", "GlobalPhase")
+_MAX_DEPTH = 16  # nested decompositions followed before giving up
 
 
 def _qml() -> Any:
@@ -51,124 +89,227 @@ def _qml() -> Any:
     return pennylane
 
 
-def to_pennylane(circuit: Circuit, wires: Sequence[Any] | None = None) -> Callable[[Any], None]:
-    """A quantum function `qfunc(theta)` applying the circuit's gates (theta
-    in `circuit.parameters` order) on `wires` (default 0..n-1)."""
+# ---- qtrain -> PennyLane -------------------------------------------------------------
+
+
+def to_pennylane(circuit: Circuit, wires: Sequence[Any] | None = None) -> Callable[..., None]:
+    """A quantum function `qfunc(theta)` applying the circuit's gates, theta
+    in `circuit.parameters` order ((P,) or broadcast (B, P); any interface),
+    on `wires` (default 0..n-1; qubit i is wires[i])."""
     qml = _qml()
     wires = list(range(circuit.n_qubits)) if wires is None else list(wires)
     if len(wires) != circuit.n_qubits:
         raise ValueError(f"wires has {len(wires)} labels for a {circuit.n_qubits}-qubit circuit")
-    gates = {gate: name for name, gate in NAMES.items() if name != "U1"}
+    if len(set(wires)) != len(wires):
+        raise ValueError(f"wires has a repeated label: {wires}")
     for index, op in enumerate(circuit.ops):
-        if op.name not in gates or (op.matrix is not None and op.matrix.dim() == 3):
-            raise ValueError(f"gate {index} ({op.name!r}): PennyLane has no gate for {'a per-sample matrix' if op.matrix is not None else 'per-sample Pauli axes' if op.name == 'pauli_rot' else op.name}")
+        if op.name not in GATES:
+            why = "per-sample Pauli axes (pauli_rot)" if op.name == "pauli_rot" else op.name
+            raise ValueError(f"gate {index} ({op.name!r}): PennyLane has no gate for {why}")
+    ops, n_params, names = circuit.ops, circuit.n_params, circuit.parameters  # the gates as they are now
+    matrices = {i: op.matrix.detach().cpu().resolve_conj().numpy().astype(np.complex128) for i, op in enumerate(ops) if op.matrix is not None}
 
-    def qfunc(theta: Any) -> None:
-        for op in circuit.ops:
+    def qfunc(theta: Any = None) -> None:
+        if n_params:
+            if theta is None:
+                raise ValueError(f"qfunc needs theta: the circuit has {n_params} parameters {names}")
+            if hasattr(theta, "shape"):
+                shape = tuple(theta.shape)
+            else:  # a list (of numbers, of tensors, or of rows)
+                shape = (len(theta),) if not len(theta) or np.ndim(theta[0]) == 0 else (len(theta), len(theta[0]))
+                if len(shape) == 2:
+                    theta = np.asarray(theta)
+            if not shape or shape[-1] != n_params or len(shape) > 2:
+                raise ValueError(f"theta has shape {shape}; expected ({n_params},) or (B, {n_params}) for parameters {names}")
+            take = (lambda p: theta[..., p]) if len(shape) == 2 else (lambda p: theta[p])
+        for index, op in enumerate(ops):
             on = [wires[q] for q in op.qubits]
-            name = gates[op.name]
+            name = GATES[op.name]
             if op.name == "unitary":
-                qml.QubitUnitary(op.matrix.detach().cpu().numpy(), wires=on)
+                qml.QubitUnitary(matrices[index], wires=on)
             elif name.startswith("Adjoint("):
-                qml.adjoint(getattr(qml, name[8:-1]))(wires=on)
+                qml.adjoint(getattr(qml, name[len("Adjoint("):-1])(wires=on))
             else:
-                getattr(qml, name)(*[theta[p] if p is not None else a for p, a in zip(op.params, op.angles)], wires=on)
+                args = [take(p) if p is not None else a for p, a in zip(op.params, op.angles)]
+                if len(args) > 1 and None in op.params and any(p is not None for p in op.params):
+                    # PennyLane's Rot and U3 matrices fail on a Python float beside a tensor: give the fixed ones theta's type
+                    like = args[next(k for k, p in enumerate(op.params) if p is not None)]
+                    args = [qml.math.cast_like(qml.math.convert_like(np.float64(a), like), like) if p is None else a for p, a in zip(op.params, args)]
+                getattr(qml, name)(*args, wires=on)
 
     return qfunc
 
 
-def from_pennylane(tape_or_qfunc: Any, *args: Any, wires: Sequence[Any] | None = None, **kwargs: Any) -> Circuit:
-    """A circuit from a PennyLane tape, or from a quantum function called
-    with `*args, **kwargs` (see the module docstring)."""
+# ---- PennyLane -> qtrain -------------------------------------------------------------
+
+
+def from_pennylane(
+    tape_or_qfunc: Any, *args: Any, wires: Sequence[Any] | None = None, names: Sequence[str] | None = None, **kwargs: Any
+) -> Circuit:
+    """A circuit from a PennyLane tape, a QNode, or a quantum function called
+    with `*args, **kwargs` (see the module docstring). `wires` and `names`
+    are this function's own keywords: pass a quantum function's own `wires`
+    argument positionally."""
     qml = _qml()
     if isinstance(tape_or_qfunc, qml.tape.QuantumScript):
         if args or kwargs:
             raise ValueError("a tape takes no call arguments; pass a quantum function to call")
-        tape, sources = tape_or_qfunc, None
+        tape, sources = _tracked_tape(qml, tape_or_qfunc, names)
     elif callable(tape_or_qfunc):
-        names = _argument_names(tape_or_qfunc, len(args))
+        func = tape_or_qfunc.func if isinstance(tape_or_qfunc, qml.QNode) else tape_or_qfunc
+        arg_names = _argument_names(func, len(args))
+        if names is not None:
+            if isinstance(names, str) or len(names) != len(args):
+                raise ValueError(f"names must give one name per positional argument ({len(args)}), got {names!r}")
+            arg_names = [str(n) for n in names]
         tracked = [_tracked(a) for a in args]
-        sources = [(n, t) for n, t in zip(names, tracked) if isinstance(t, torch.Tensor) and t.requires_grad]
-        tape = qml.tape.make_qscript(tape_or_qfunc)(*tracked, **kwargs)
+        tracked_kwargs = {k: _tracked(v) for k, v in kwargs.items()}
+        sources = [(n, t) for n, t, a in zip(arg_names, tracked, args) if t is not a]
+        sources += [(k, t) for k, t in tracked_kwargs.items() if t is not kwargs[k]]
+        tape = qml.tape.make_qscript(func)(*tracked, **tracked_kwargs)
     else:
-        raise TypeError(f"expected a PennyLane tape or a quantum function, got {type(tape_or_qfunc).__name__}")
-    labels = list(tape.wires)
-    if wires is None:  # integer wires keep their numbers (wire k is qubit k); other labels their order of use
-        order = list(range(max(labels) + 1)) if labels and all(isinstance(w, int) for w in labels) else labels
-    else:
-        order = list(wires)
-    missing = [w for w in tape.wires if w not in order]
-    if missing:
-        raise ValueError(f"the tape acts on wires {missing} missing from wires={order}")
+        raise TypeError(f"expected a PennyLane tape, QNode or quantum function, got {type(tape_or_qfunc).__name__}")
+    order = _wire_order(tape, wires)
     circuit = Circuit(max(len(order), 1))
-    shared: dict[int, str] = {}
-    for index, op in enumerate(_known_operations(qml, tape.operations)):
-        where = f"operation {index} ({op.name})"
+    for index, (op, origin) in enumerate(_known_operations(tape.operations)):
+        where = f"operation {index} ({op.name}{f', from the decomposition of {origin}' if origin else ''})"
+        if op.batch_size is not None:
+            raise ValueError(f"{where}: broadcast parameters (batch {op.batch_size}); a qtrain circuit's angles are one sample's, pass one")
         name = NAMES[op.name]
         qubits = tuple(order.index(w) for w in op.wires)
         if name == "unitary":
-            circuit.unitary(qubits, torch.as_tensor(np.asarray(qml.math.toarray(op.matrix())), dtype=torch.complex128))
+            matrix = op.data[0]
+            if isinstance(matrix, torch.Tensor) and matrix.requires_grad:
+                raise ValueError(f"{where}: a matrix that requires grad; qtrain's unitary holds a fixed one (its parameters are angles)")
+            circuit.unitary(qubits, torch.as_tensor(np.asarray(qml.math.toarray(matrix)), dtype=torch.complex128))
             continue
-        angles = tuple(_angle(qml, p, sources, shared, tape, where) for p in op.data)
+        angles = tuple(_angle(value, sources, where) for value in op.data)
         circuit.add(name, qubits, angles if len(angles) > 1 else angles[0] if angles else None)
     return circuit
 
 
-def _known_operations(qml: Any, operations: Sequence[Any], depth: int = 0) -> list[Any]:
-    """The operations, each unknown one replaced by its decomposition (recursively)."""
+def _wire_order(tape: Any, wires: Sequence[Any] | None) -> list[Any]:
+    labels = list(tape.wires)
+    if wires is not None:
+        order = list(wires)
+        if len(set(order)) != len(order):
+            raise ValueError(f"wires has a repeated label: {order}")
+        missing = [w for w in labels if w not in order]
+        if missing:
+            raise ValueError(f"the tape acts on wires {missing} missing from wires={order}")
+        return order
+    if labels and all(isinstance(w, int) and not isinstance(w, bool) and w >= 0 for w in labels):
+        return list(range(max(labels) + 1))  # wire k is qubit k
+    return labels
+
+
+def _known_operations(operations: Sequence[Any], origin: str | None = None, depth: int = 0) -> list[tuple[Any, str | None]]:
+    """(operation, the outermost operation it came from or None), each
+    unknown one replaced by its decomposition (recursively)."""
     out = []
     for op in operations:
-        if op.name in NAMES:
-            out.append(op)
-        elif op.name in SKIPPED:
+        if op.name in SKIPPED:
             continue
-        elif depth < 10 and op.has_decomposition:
-            out += _known_operations(qml, op.decomposition(), depth + 1)
+        if op.name in NAMES and not (op.name == "QubitUnitary" and len(op.wires) > 2):
+            out.append((op, origin))
+        elif depth < _MAX_DEPTH and op.has_decomposition:
+            out += _known_operations(op.decomposition(), origin or op.name, depth + 1)
         else:
-            raise ValueError(f"{op.name} on wires {list(op.wires)}: qtrain has no gate for it and PennyLane cannot decompose it further; qtrain reads {', '.join(sorted(NAMES))}")
+            inside = f" (from the decomposition of {origin})" if origin else ""
+            raise ValueError(
+                f"{op.name} on wires {list(op.wires)}{inside}: qtrain has no gate for it and PennyLane cannot decompose it further; "
+                f"qtrain reads {', '.join(sorted(NAMES))}"
+            )
     return out
 
 
 def _argument_names(qfunc: Callable, count: int) -> list[str]:
     try:
-        names = [p.name for p in inspect.signature(qfunc).parameters.values() if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        params = list(inspect.signature(qfunc).parameters.values())
     except (TypeError, ValueError):
-        names = []
+        params = []
+    names = [p.name for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
     return [names[i] if i < len(names) else f"arg{i}" for i in range(count)]
 
 
 def _tracked(value: Any) -> Any:
-    """A float array argument as a float64 torch leaf that autograd follows; anything else as it is."""
-    if isinstance(value, bool) or isinstance(value, (str, int)) or value is None:
+    """A float argument as a float64 torch leaf that autograd follows; a
+    tensor marked requires_grad=False, and anything not a float array, as it is."""
+    if value is None or isinstance(value, (bool, str, int, complex)):
+        return value
+    if getattr(value, "requires_grad", True) is False:  # torch, PennyLane numpy: explicitly not trainable
         return value
     try:
-        array = torch.as_tensor(np.asarray(value.detach().cpu() if isinstance(value, torch.Tensor) else value))
+        array = np.asarray(value.detach().cpu() if isinstance(value, torch.Tensor) else value)
     except (TypeError, ValueError, RuntimeError):
         return value
-    if not array.dtype.is_floating_point:
+    if array.dtype == object or not np.issubdtype(array.dtype, np.floating):
         return value
-    return array.to(torch.float64).clone().requires_grad_(True)
+    return torch.tensor(array, dtype=torch.float64, requires_grad=True)
 
 
-def _angle(qml: Any, value: Any, sources: list | None, shared: dict[int, str], tape: Any, where: str) -> float | str:
-    if sources is None:  # a tape: its trainable parameters by tensor identity
-        if qml.math.requires_grad(value):
-            return shared.setdefault(id(value), f"p{len(shared)}")
-        return _float(value)
-    if not (isinstance(value, torch.Tensor) and value.requires_grad):
-        return _float(value)
-    grads = torch.autograd.grad(value, [t for _, t in sources], allow_unused=True, retain_graph=True)
-    found = [(n, t, g) for (n, t), g in zip(sources, grads) if g is not None and g.count_nonzero() > 0]
-    if len(found) == 1:
-        name, tensor, g = found[0]
+def _tracked_tape(qml: Any, tape: Any, names: Sequence[str] | None) -> tuple[Any, list[tuple[str, torch.Tensor]]]:
+    """The tape with each trainable float parameter replaced by a float64
+    torch leaf (one per distinct tensor object), and those leaves by name."""
+    params = tape.get_parameters(trainable_only=False)
+    leaves: dict[int, torch.Tensor] = {}
+    new, indices = [], []
+    for i in tape.trainable_params:
+        value = params[i]
+        if not _trainable(qml, value):
+            continue
+        leaf = leaves.get(id(value))
+        if leaf is None:
+            array = np.asarray(qml.math.toarray(value))
+            if not np.issubdtype(array.dtype, np.floating):
+                continue  # a complex matrix: refused where its operation is read
+            leaf = leaves[id(value)] = torch.tensor(array, dtype=torch.float64, requires_grad=True)
+        new.append(leaf)
+        indices.append(i)
+    if names is None:
+        labels = [f"p{k}" for k in range(len(leaves))]
+    elif isinstance(names, str) or len(names) != len(leaves):
+        raise ValueError(f"names must give one name per distinct trainable tensor of the tape ({len(leaves)}), got {names!r}")
+    else:
+        labels = [str(n) for n in names]
+    sources = list(zip(labels, leaves.values()))
+    return (tape.bind_new_parameters(new, indices) if indices else tape), sources
+
+
+def _trainable(qml: Any, value: Any) -> bool:
+    if qml.math.get_interface(value) == "jax":
+        return True  # jax marks nothing: every jax array on a tape is trainable, as in a jax QNode
+    return bool(qml.math.requires_grad(value))
+
+
+def _angle(value: Any, sources: list[tuple[str, torch.Tensor]], where: str) -> float | str:
+    """The parameter name of a traced angle, or its fixed value."""
+    if not (isinstance(value, torch.Tensor) and value.requires_grad) or not sources:
+        return _float(value, where)
+    if value.numel() != 1:
+        raise ValueError(f"{where}: an angle of shape {tuple(value.shape)}; qtrain takes one number per angle")
+    grads = torch.autograd.grad(value.reshape(()), [t for _, t in sources], allow_unused=True, retain_graph=True)
+    used = [(n, t, g) for (n, t), g in zip(sources, grads) if g is not None]
+    if not used:
+        return _float(value, where)  # made inside the function, from none of its arguments: a constant
+    nonzero = [(n, t, g) for n, t, g in used if g.count_nonzero() > 0]
+    if len(nonzero) == 1:
+        name, tensor, g = nonzero[0]
         flat = g.reshape(-1).nonzero().flatten()
-        if len(flat) == 1 and g.reshape(-1)[flat[0]] == 1 and value.detach() == tensor.detach().reshape(-1)[flat[0]]:
-            if tensor.dim() == 0:
-                return name
-            index = np.unravel_index(flat[0].item(), tuple(tensor.shape))
-            return f"{name}[{','.join(str(int(i)) for i in index)}]"
-    raise ValueError(f"{where}: an angle computed from arguments ({', '.join(f[0] for f in found)}); qtrain parameters enter gates as they are (no 2*w)")
+        if len(flat) == 1:
+            k = int(flat[0])
+            if g.reshape(-1)[k] == 1 and value.detach().reshape(()) == tensor.detach().reshape(-1)[k]:
+                if tensor.dim() == 0:
+                    return name
+                return f"{name}[{','.join(str(int(i)) for i in np.unravel_index(k, tuple(tensor.shape)))}]"
+    raise ValueError(
+        f"{where}: the angle {float(value.detach()):.6g} is computed from {', '.join(n for n, _, _ in used)} (as 2*theta would be), "
+        "which a qtrain circuit cannot express: an angle is one parameter as it is, or a constant"
+    )
 
 
-def _float(value: Any) -> float:
-    return float(value.detach().cpu()) if isinstance(value, torch.Tensor) else float(np.asarray(value))
+def _float(value: Any, where: str) -> float:
+    array = np.asarray(value.detach().cpu() if isinstance(value, torch.Tensor) else value)
+    if array.size != 1:
+        raise ValueError(f"{where}: an angle of shape {array.shape}; qtrain takes one number per angle")
+    return float(array.reshape(()))

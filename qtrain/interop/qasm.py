@@ -3,35 +3,54 @@
 Reading goes through the `openqasm3` reference parser (it reads OpenQASM 2
 files too); this module only walks the tree it returns. QASM's `q[i]` is
 qtrain's qubit i, several registers numbered on in the order they are
-declared. Only statevector layouts differ between tools: Qiskit's puts
-qubit 0 at the least significant bit, qtrain's at the most significant.
+declared (physical qubits `$i`, in a file that declares no register, are
+qubit i). Only statevector layouts differ between tools: Qiskit's puts
+qubit 0 at the least significant bit, qtrain's at the most significant, so
+a Qiskit `Statevector` is qtrain's state with the bits of its index reversed.
 
-Writing, OpenQASM 3: one `input float[64]` per parameter (a shared
-parameter is one input used by several gates), `stdgates.inc` names, `U` for
-qtrain's `u3` (the builtin U is exactly that matrix; stdgates' `u3` differs
-from it by a global phase), and a `gate` definition for each gate outside
-stdgates (`rxx ryy rzz rot`). OpenQASM 2 has no inputs: every angle is
-bound from `theta`, and `qelib1.inc`'s gate set is completed by definitions
-(`sx swap crx cry rxx ryy rzz rot`). Fixed angles are written by `repr`, so
-a round trip gives the same floats to the bit. What a format cannot carry
-(a `unitary` matrix, per-sample `pauli_rot` axes, a parameter name that is
-not a QASM identifier) is refused with the gate or name, never dropped.
+Writing, OpenQASM 3: one `input float[64]` per parameter, in the order of
+`circuit.parameters` (a shared parameter is one input used by several
+gates), `stdgates.inc` names, `U` for qtrain's `u3` (the builtin U is
+exactly that matrix, while stdgates' `u3` differs from it by a global phase:
+writing `U` keeps the round trip exact to the bit, phase included), and a
+`gate` definition for each gate outside stdgates (`rxx ryy rzz rot`).
+OpenQASM 2 has no inputs: every angle is bound from `theta`, and
+`qelib1.inc`'s gate set is completed by definitions (`sx swap crx cry rxx
+ryy rzz rot`, exact up to a global phase, which OpenQASM 2 cannot write).
+Fixed angles are written by `repr` (with a decimal point, as OpenQASM 2's
+grammar wants), so a round trip gives the same floats to the bit.
+
+What a format cannot carry is refused with the gate or name, never dropped:
+a `unitary` matrix, per-sample `pauli_rot` axes, and a parameter name that
+is not a free OpenQASM 3 identifier (a keyword such as `in` or `end`, a
+constant such as `pi`, a gate name such as `cx`, or one with characters
+like `@` or `[`: the parser's lexer decides). Names are not mangled, so what
+you read back is what you wrote; rename the parameter, or pass `theta` to
+bind the angles instead.
 
 Reading: a defined gate whose name is a qtrain gate and whose body has the
-same matrix (up to a global phase, which OpenQASM 2 cannot write) becomes
-that gate; any other definition is inlined. A gate angle must be a
-constant expression or an input by itself: qtrain parameters enter gates
-as they are, so `rx(2*a)` is refused. Barriers are skipped; measurements
-are skipped with a warning (qtrain reads expectation values off the state);
-resets, classical control and gate modifiers are refused.
+same matrix (up to a global phase) becomes that gate; any other definition
+is inlined. The stdgates/qelib1 gates qtrain lacks (`cy ch cp cphase cu1
+cu3 cu csx sxdg ccx cswap id u0`) are inlined from exact decompositions
+(`cu` is Qiskit's CUGate, qelib1's definition, which Qiskit writes in both
+versions), `u2(f, l)` reads as `u3(pi/2, f, l)`, and stdgates' `u3` as
+qtrain's (their global phase dropped). A gate angle must be a constant
+expression (`const` declarations included) or an input by itself: qtrain parameters enter gates
+as they are, so `rx(2*a)` (or a `cp(a)`, which halves its angle) is
+refused. Inputs become parameters in the order of their first use (qtrain's
+rule). Barriers, global phases and a `reset` of a fresh qubit are skipped
+(they change no state); measurements are skipped with a warning (qtrain reads
+expectation values off the state) as long as no gate acts on the measured
+qubit afterwards; mid-circuit measurement, other resets, classical control
+and gate modifiers are refused.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import warnings
-from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -39,8 +58,7 @@ import torch
 from qtrain.circuit import Circuit
 from qtrain.engine.gates import GATES
 
-IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
-RESERVED = {"pi", "tau", "euler", "q", "input", "output", "float", "angle", "qubit", "gate", "U", "CX", "include", "OPENQASM"}
+INSTALL = 'pip install "qtrain[interop]" (or "openqasm3[parser]")'
 
 #: qtrain gate -> (OpenQASM 3 name, OpenQASM 2 name)
 NAMES = {"cnot": ("cx", "cx"), "u3": ("U", "u3"), "p": ("p", "u1")}
@@ -64,32 +82,64 @@ DEFINED[2].update(DEFINED[3])
 #: names the parsers' include files give, read as qtrain gates: name -> (qtrain gate, leading fixed angles)
 BUILTIN = {name: (name, ()) for name in GATES if GATES[name].kind in ("fixed", "parametric")}
 BUILTIN.update({"cx": ("cnot", ()), "CX": ("cnot", ()), "U": ("u3", ()), "u": ("u3", ()), "u1": ("p", ()), "phase": ("p", ()), "u2": ("u3", (math.pi / 2,))})
+#: stdgates.inc and qelib1.inc gates qtrain has no row for, as exact decompositions into qtrain gates
+#: (checked against dense matrices in the tests); inlined when a file uses them without defining them
+LIBRARY = """OPENQASM 3.0;
+gate cy a, b { sdg b; cx a, b; s b; }
+gate ch a, b { ry(-pi/4) b; cz a, b; ry(pi/4) b; }
+gate cp(l) a, b { p(l/2) a; cx a, b; p(-l/2) b; cx a, b; p(l/2) b; }
+gate cphase(l) a, b { cp(l) a, b; }
+gate cu1(l) a, b { cp(l) a, b; }
+gate cu3(t, f, l) a, b { p((l+f)/2) a; p((l-f)/2) b; cx a, b; U(-t/2, 0, -(f+l)/2) b; cx a, b; U(t/2, f, 0) b; }
+gate cu(t, f, l, g) a, b { p(g) a; p((l+f)/2) a; p((l-f)/2) b; cx a, b; U(-t/2, 0, -(f+l)/2) b; cx a, b; U(t/2, f, 0) b; }
+gate csx a, b { h b; cp(pi/2) a, b; h b; }
+gate sxdg a { sx a; sx a; sx a; }
+gate ccx a, b, c { h c; cx b, c; tdg c; cx a, c; t c; cx b, c; tdg c; cx a, c; t b; t c; h c; cx a, b; t a; tdg b; cx a, b; }
+gate cswap a, b, c { cx c, b; ccx a, b, c; cx c, b; }
+gate id a { }
+gate u0(g) a { }
+"""
+STDGATES = {"p", "x", "y", "z", "h", "s", "sdg", "t", "tdg", "sx", "rx", "ry", "rz", "cx", "cy", "cz", "cp", "crx", "cry", "crz", "ch", "swap", "ccx", "cswap", "cu", "CX", "phase", "cphase", "id", "u1", "u2", "u3"}
+QELIB1 = {"u3", "u2", "u1", "cx", "id", "u0", "u", "p", "x", "y", "z", "h", "s", "sdg", "t", "tdg", "rx", "ry", "rz", "sx", "sxdg", "cz", "cy", "swap", "ch", "ccx", "cswap", "crx", "cry", "crz", "cu1", "cp", "cu3", "csx", "cu", "rxx", "rzz", "rccx", "rc3x", "c3x", "c3sqrtx", "c4x"}
 CONSTANTS = {"pi": math.pi, "π": math.pi, "tau": 2 * math.pi, "τ": 2 * math.pi, "euler": math.e, "ℇ": math.e}
+#: names a parameter may not take although they parse as identifiers: the register, builtins, constants, gates
+RESERVED = {"q", "U", "CX", "gphase"} | set(CONSTANTS) | STDGATES | QELIB1 | set(BUILTIN) | set(GATES)
+WORD = re.compile(r"[^\W\d]\w*\Z")  # a first filter (letters, digits, _); the parser has the last word
 
 
 def to_qasm(circuit: Circuit, version: int = 3, theta: Any = None) -> str:
     """OpenQASM text of `circuit` (see the module docstring). Version 3 keeps
     the parameters as inputs unless `theta` is given; version 2 binds them
-    from `theta`, a (n_params,) tensor or sequence."""
+    from `theta`, a (n_params,) tensor or sequence. QASM's q[i] is qubit i
+    (only statevector layouts differ: Qiskit's is little-endian, qtrain's
+    qubit 0 is the most significant bit)."""
     if version not in (2, 3):
         raise ValueError(f"version must be 2 or 3, got {version!r}")
+    for index, op in enumerate(circuit.ops):
+        if GATES[op.name].kind not in ("fixed", "parametric"):
+            raise ValueError(f"gate {index} ({op.name!r}): OpenQASM cannot carry a {'user matrix' if op.name == 'unitary' else 'per-sample Pauli axis'}")
     values = _bound(circuit, theta) if theta is not None or version == 2 else None
+    if values is None:
+        _check_names(circuit.parameters)
     lines = ["OPENQASM 3.0;", 'include "stdgates.inc";'] if version == 3 else ["OPENQASM 2.0;", 'include "qelib1.inc";']
     used = dict.fromkeys(op.name for op in circuit.ops)
     lines += [DEFINED[version][name] for name in used if name in DEFINED[version]]
     if values is None:
-        for name in circuit.parameters:
-            if not IDENTIFIER.match(name) or name in RESERVED or name in BUILTIN:
-                raise ValueError(f"parameter name {name!r} is not a free OpenQASM identifier; rename it (letters, digits, _) or pass theta to bind the angles")
-            lines.append(f"input float[64] {name};")
+        lines += [f"input float[64] {name};" for name in circuit.parameters]
     lines.append(f"qubit[{circuit.n_qubits}] q;" if version == 3 else f"qreg q[{circuit.n_qubits}];")
-    for index, op in enumerate(circuit.ops):
-        if GATES[op.name].kind not in ("fixed", "parametric"):
-            raise ValueError(f"gate {index} ({op.name!r}): OpenQASM cannot carry a {'user matrix' if op.name == 'unitary' else 'per-sample Pauli axis'}")
+    for op in circuit.ops:
         name = NAMES.get(op.name, (op.name, op.name))[version == 2]
-        args = [repr(a) if p is None else repr(values[p]) if values is not None else circuit.parameters[p] for p, a in zip(op.params, op.angles)]
+        args = [_real(a) if p is None else _real(values[p]) if values is not None else circuit.parameters[p] for p, a in zip(op.params, op.angles)]
         lines.append(f"{name}{'(' + ', '.join(args) + ')' if args else ''} {', '.join(f'q[{q}]' for q in op.qubits)};")
     return "\n".join(lines) + "\n"
+
+
+def _real(value: float) -> str:
+    """The shortest text that reads back as this float, with a decimal point
+    (OpenQASM 2's `real` needs one: 1e-05 is written 1.0e-05)."""
+    text = repr(float(value))
+    mantissa, e, exponent = text.partition("e")
+    return f"{mantissa}.0e{exponent}" if e and "." not in mantissa else text
 
 
 def _bound(circuit: Circuit, theta: Any) -> list[float]:
@@ -100,87 +150,192 @@ def _bound(circuit: Circuit, theta: Any) -> list[float]:
     values = torch.as_tensor(theta, dtype=torch.float64).detach().cpu()
     if values.shape != (circuit.n_params,):
         raise ValueError(f"theta has shape {tuple(values.shape)}; expected ({circuit.n_params},) for parameters {circuit.parameters}")
+    if not torch.isfinite(values).all():
+        bad = [name for name, v in zip(circuit.parameters, values.tolist()) if not math.isfinite(v)]
+        raise ValueError(f"theta is not finite for parameters {bad}")
     return values.tolist()
 
 
-@dataclass(frozen=True)
-class Param:
+def _check_names(names: tuple[str, ...]) -> None:
+    """Refuse, naming it, a parameter name that is not a free OpenQASM 3
+    identifier. The parser's own lexer decides what is an identifier (not a
+    keyword such as `in`, `end` or `im`): one pass over all the names."""
+    advice = "rename it (letters, digits, _; not a keyword, constant or gate name) or pass theta to bind the angles"
+    for name in names:
+        if not WORD.match(name) or name in RESERVED:
+            raise ValueError(f"parameter name {name!r} is not a free OpenQASM 3 identifier; {advice}")
+    if not names:
+        return
+    lexed = _lexed(" ".join(names))
+    if [text for text, _ in lexed] == list(names) and all(identifier for _, identifier in lexed):
+        return
+    for name in names:
+        if _lexed(name) != [(name, True)]:
+            raise ValueError(f"parameter name {name!r} is not a free OpenQASM 3 identifier (a keyword of the language, or a character it does not allow in names); {advice}")
+
+
+def _lexed(text: str) -> list[tuple[str, bool]]:
+    """(text, is an identifier) per token the openqasm3 lexer reads in `text`."""
+    _openqasm3()
+    from antlr4 import InputStream
+    from openqasm3.parser import qasm3Lexer
+
+    lexer = qasm3Lexer(InputStream(text))
+    lexer.removeErrorListeners()  # a character it cannot read makes no token: the texts then differ
+    return [(token.text, token.type == qasm3Lexer.Identifier) for token in lexer.getAllTokens()]
+
+
+class _Param:
     """An angle that is a circuit input by itself."""
 
-    name: str
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
 
 
 def from_qasm(text: str) -> Circuit:
-    """A circuit from OpenQASM 2 or 3 text (see the module docstring)."""
-    ast = _openqasm3().ast
-    program = _openqasm3().parse(text)
-    reader = _Reader(ast)
+    """A circuit from OpenQASM 2 or 3 text (see the module docstring). QASM's
+    q[i] is qubit i; `input float`s become parameters, named as in the file."""
+    openqasm3 = _openqasm3()
+    program = _parse(openqasm3, text)
+    reader = _Reader(openqasm3.ast)
     for statement in program.statements:
         reader.statement(statement)
     return reader.circuit()
 
 
+def _parse(openqasm3: Any, text: str) -> Any:
+    try:
+        return openqasm3.parse(text)
+    except openqasm3.parser.QASM3ParsingError as error:
+        raise ValueError(f"not valid OpenQASM: {_where(error) or error}") from error
+
+
+def _where(error: BaseException) -> str:
+    """Where the parser gave up, from the ANTLR exception under its error."""
+    cause = error.__cause__
+    recognition = cause.args[0] if cause is not None and cause.args else cause
+    token = getattr(recognition, "offendingToken", None)
+    return f"line {token.line}, column {token.column + 1}, at {token.text!r}" if token is not None else ""
+
+
+@functools.lru_cache(maxsize=1)
+def _library() -> dict[str, Any]:
+    openqasm3 = _openqasm3()
+    return {node.name.name: node for node in openqasm3.parse(LIBRARY).statements if isinstance(node, openqasm3.ast.QuantumGateDefinition)}
+
+
 class _Reader:
     def __init__(self, ast: Any) -> None:
-        self.ast, self.registers, self.n_qubits = ast, {}, 0
+        self.ast = ast
+        self.registers: dict[str, tuple[int, int]] = {}
+        self.n_qubits = 0
+        self.physical: set[int] = set()
         self.inputs: list[str] = []
+        self.constants: dict[str, float] = {}
         self.definitions: dict[str, Any] = {}
-        self.gates: list[tuple[str, tuple[int, ...], tuple]] = []
-        self.measured = False
+        self.gates: list[tuple[str, tuple[int, ...], tuple, int | str]] = []
+        self.touched: set[int] = set()
+        self.measured: dict[int, int | str] = {}  # qubit -> line of its measurement
         self.recognized: dict[str, bool] = {}  # defined gates found equal to the qtrain gate of their name
+        self.inlining: list[str] = []  # the definitions being inlined, innermost last: a gate may not use itself
 
     def statement(self, node: Any) -> None:
-        ast, kind = self.ast, type(node).__name__
+        ast, line = self.ast, _line(node)
         if isinstance(node, ast.Include):
             if node.filename not in ("stdgates.inc", "qelib1.inc"):
-                raise ValueError(f"line {_line(node)}: include {node.filename!r}: qtrain reads stdgates.inc and qelib1.inc only")
+                raise ValueError(f"line {line}: include {node.filename!r}: qtrain reads stdgates.inc and qelib1.inc only")
         elif isinstance(node, ast.QubitDeclaration):
-            size = 1 if node.size is None else int(_constant(node.size, {}))
+            size = 1 if node.size is None else int(_constant(node.size, self.constants))
             self.registers[node.qubit.name] = (self.n_qubits, size)
             self.n_qubits += size
         elif isinstance(node, ast.IODeclaration):
+            if node.io_identifier.name == "output" and isinstance(node.type, ast.BitType):
+                return  # a classical output for measurements
             if node.io_identifier.name != "input" or not isinstance(node.type, (ast.FloatType, ast.AngleType)):
-                raise ValueError(f"line {_line(node)}: only `input float` (or angle) declarations become parameters")
+                raise ValueError(f"line {line}: only `input float` (or angle) declarations become parameters")
             self.inputs.append(node.identifier.name)
+        elif isinstance(node, ast.ConstantDeclaration):
+            self.constants[node.identifier.name] = _constant(node.init_expression, self.constants)
         elif isinstance(node, ast.QuantumGateDefinition):
             self.definitions[node.name.name] = node
         elif isinstance(node, ast.QuantumGate):
             if node.modifiers:
-                raise ValueError(f"line {_line(node)}: gate modifiers (ctrl @, inv @, pow @) are not supported")
-            args = [_angle(a, {p: Param(p) for p in self.inputs}) for a in node.arguments]
-            for qubits in self._broadcast(node):
-                self.apply(node.name.name, args, qubits, _line(node))
+                raise ValueError(f"line {line}: gate modifiers (ctrl @, inv @, pow @) are not supported")
+            env = {**self.constants, **{p: _Param(p) for p in self.inputs}}
+            args = [_angle(a, env) for a in node.arguments]
+            for qubits in self._broadcast(node.qubits, line):
+                self.apply(node.name.name, args, qubits, line)
+        elif isinstance(node, ast.QuantumPhase):
+            if node.modifiers:
+                raise ValueError(f"line {line}: gate modifiers (ctrl @ gphase ...) are not supported")
+            # a global phase changes no expectation value
         elif isinstance(node, ast.QuantumMeasurementStatement):
-            self.measured = True
-        elif (isinstance(node, ast.ClassicalDeclaration) and node.init_expression is None) or isinstance(node, (ast.QuantumBarrier, ast.QuantumPhase)):
-            pass  # classical registers for measurements, barriers and global phases change no expectation value
+            self._measure(node.measure, line)
+        elif isinstance(node, ast.ClassicalDeclaration) and isinstance(node.init_expression, ast.QuantumMeasurement):
+            self._measure(node.init_expression, line)
+        elif isinstance(node, ast.QuantumReset):
+            qubits = {q for group in self._broadcast([node.qubits], line) for q in group}
+            if qubits & self.touched:
+                raise ValueError(f"line {line}: reset of a qubit a gate has acted on; qtrain circuits are unitary")
+            # a reset of a qubit still in |0> changes nothing
+        elif (isinstance(node, ast.ClassicalDeclaration) and node.init_expression is None) or isinstance(node, ast.QuantumBarrier):
+            pass  # classical registers for measurements, barriers
         else:
-            raise ValueError(f"line {_line(node)}: {kind} is not a unitary gate; qtrain circuits hold gates only")
+            raise ValueError(f"line {line}: {type(node).__name__} is not a unitary gate; qtrain circuits hold gates only")
 
-    def apply(self, name: str, args: list, qubits: tuple[int, ...], line: int) -> None:
+    def _measure(self, measurement: Any, line: int | str) -> None:
+        for (qubit,) in self._broadcast([measurement.qubit], line):
+            self.measured.setdefault(qubit, line)
+
+    def apply(self, name: str, args: list, qubits: tuple[int, ...], line: int | str) -> None:
+        for q in qubits:
+            if q in self.measured:
+                raise ValueError(f"line {line}: gate {name!r} on qubit {q} after its measurement on line {self.measured[q]}; qtrain circuits are unitary (no mid-circuit measurement)")
         definition = self.definitions.get(name)
         if definition is not None and not (name in BUILTIN and self._same_matrix(name, definition)):
             self._inline(definition, args, qubits, line)
-            return
-        if name == "id":
-            return
-        if name not in BUILTIN:
-            raise ValueError(f"line {line}: unknown gate {name!r}; qtrain reads {', '.join(sorted(BUILTIN))} and gates defined in the file")
-        gate, leading = BUILTIN[name]
-        self.gates.append((gate, qubits, (*leading, *args)))
+        elif name in BUILTIN:
+            gate, leading = BUILTIN[name]
+            self.touched.update(qubits)
+            self.gates.append((gate, qubits, (*leading, *args), line))
+        elif name in _library():
+            self._inline(_library()[name], args, qubits, line)
+        else:
+            known = sorted(set(BUILTIN) | set(_library()))
+            raise ValueError(f"line {line}: unknown gate {name!r}; qtrain reads {', '.join(known)} and gates defined in the file")
 
-    def _inline(self, definition: Any, args: list, qubits: tuple[int, ...], line: int) -> None:
+    def _inline(self, definition: Any, args: list, qubits: tuple[int, ...], line: int | str) -> None:
         """A defined gate's body, its arguments and qubits substituted."""
+        name = definition.name.name
         if len(args) != len(definition.arguments) or len(qubits) != len(definition.qubits):
-            raise ValueError(f"line {line}: gate {definition.name.name!r} takes {len(definition.arguments)} angles and {len(definition.qubits)} qubits")
+            raise ValueError(f"line {line}: gate {name!r} takes {len(definition.arguments)} angles and {len(definition.qubits)} qubits, got {len(args)} and {len(qubits)}")
+        if name in self.inlining:
+            raise ValueError(f"line {line}: gate {name!r} is defined in terms of itself ({' -> '.join([*self.inlining, name])})")
         env = {p.name: a for p, a in zip(definition.arguments, args)}
         wires = {w.name: q for w, q in zip(definition.qubits, qubits)}
+        self.inlining.append(name)
+        try:
+            self._inline_body(definition, name, env, wires, line)
+        finally:
+            self.inlining.pop()
+
+    def _inline_body(self, definition: Any, name: str, env: dict[str, Any], wires: dict[str, int], line: int | str) -> None:
         for inner in definition.body:
-            if isinstance(inner, self.ast.QuantumPhase):
+            if isinstance(inner, self.ast.QuantumPhase) and not inner.modifiers:
                 continue  # a global phase
             if not isinstance(inner, self.ast.QuantumGate) or inner.modifiers:
-                raise ValueError(f"line {_line(inner)}: a gate body may hold only plain gates")
-            self.apply(inner.name.name, [_angle(a, env) for a in inner.arguments], tuple(wires[w.name] for w in inner.qubits), line)
+                raise ValueError(f"line {line}: gate {name!r}: a gate body may hold only plain gates, got {type(inner).__name__}")
+            try:
+                inner_args = [_angle(a, env) for a in inner.arguments]
+            except ValueError as error:
+                where = "stdgates/qelib1, inlined" if definition is _library().get(name) else f"defined on line {_line(definition)}"
+                raise ValueError(f"line {line}: in the body of gate {name!r} ({where}): {re.sub(r'^line [^:]*: ', '', str(error))}") from None
+            strangers = [getattr(w.name, "name", w.name) for w in inner.qubits if not isinstance(w, self.ast.Identifier) or w.name not in wires]
+            if strangers:
+                raise ValueError(f"line {line}: in the body of gate {name!r}: {strangers[0]!r} is not one of its qubit arguments {list(wires)}")
+            self.apply(inner.name.name, inner_args, tuple(wires[w.name] for w in inner.qubits), line)
 
     def _same_matrix(self, name: str, definition: Any) -> bool:
         """Whether a definition's body is the qtrain gate of its name (up to a global phase)."""
@@ -193,47 +348,91 @@ class _Reader:
         k, n_args = len(definition.qubits), len(definition.arguments)
         if GATES[gate].n_qubits != k or GATES[gate].n_params != n_args + len(leading):
             return False
-        angles = [0.3 + 0.7 * i for i in range(n_args)]
-        inner = _Reader(self.ast)
-        inner.definitions = {d: v for d, v in self.definitions.items() if d != name}
-        inner._inline(definition, angles, tuple(range(k)), _line(definition))
-        body = _matrix(inner.gates, k)
-        expected = _matrix([(gate, tuple(range(k)), (*leading, *angles))], k)
-        overlap = torch.trace(expected.conj().T @ body).abs().item() / 2**k
-        return abs(overlap - 1) < 1e-9
+        for angles in ([0.3 + 0.7 * i for i in range(n_args)], [-1.1 + 0.37 * i for i in range(n_args)]):
+            inner = _Reader(self.ast)
+            inner.definitions = {d: v for d, v in self.definitions.items() if d != name}
+            try:
+                inner._inline(definition, angles, tuple(range(k)), _line(definition))
+            except ValueError:
+                return False  # then inlining it reports what is wrong
+            body = _matrix(inner.gates, k)
+            expected = _matrix([(gate, tuple(range(k)), (*leading, *angles), 0)], k)
+            overlap = torch.trace(expected.conj().T @ body).abs().item() / 2**k
+            if abs(overlap - 1) > 1e-9:
+                return False
+        return True
 
-    def _broadcast(self, node: Any) -> list[tuple[int, ...]]:
-        """The qubits of each gate a statement applies: `h q;` on a register applies h to each of its qubits."""
-        operands = []
-        for operand in node.qubits:
-            name = operand.name.name if isinstance(operand, self.ast.IndexedIdentifier) else operand.name
-            if name not in self.registers:
-                raise ValueError(f"line {_line(node)}: unknown qubit register {name!r}")
-            start, size = self.registers[name]
-            if isinstance(operand, self.ast.IndexedIdentifier):
-                index = int(_constant(operand.indices[0][0], {}))
-                if not 0 <= index < size:
-                    raise ValueError(f"line {_line(node)}: {name}[{index}] is out of range for a register of {size}")
-                operands.append([start + index])
-            else:
-                operands.append(list(range(start, start + size)))
-        width = max(len(o) for o in operands)
-        return [tuple(o[i] if len(o) > 1 else o[0] for o in operands) for i in range(width)]
+    def _broadcast(self, operands: list, line: int | str) -> list[tuple[int, ...]]:
+        """The qubits of each gate a statement applies: `h q;` on a register
+        applies h to each of its qubits, `cx a, b;` pairs registers up."""
+        lists = [self._qubits(operand, line) for operand in operands]
+        sizes = {len(o) for o in lists if len(o) != 1}
+        if len(sizes) > 1:
+            raise ValueError(f"line {line}: registers of different sizes {sorted(sizes)} in one statement")
+        width = sizes.pop() if sizes else 1
+        return [tuple(o[i] if len(o) > 1 else o[0] for o in lists) for i in range(width)]
+
+    def _qubits(self, operand: Any, line: int | str) -> list[int]:
+        indexed = isinstance(operand, self.ast.IndexedIdentifier)
+        name = operand.name.name if indexed else operand.name
+        if name.startswith("$"):
+            if self.registers:
+                raise ValueError(f"line {line}: physical qubit {name} in a file that declares qubit registers")
+            self.physical.add(int(name[1:]))
+            return [int(name[1:])]
+        if name not in self.registers:
+            raise ValueError(f"line {line}: unknown qubit register {name!r}")
+        if self.physical:
+            raise ValueError(f"line {line}: qubit register {name!r} in a file that uses physical qubits")
+        start, size = self.registers[name]
+        if not indexed:
+            return list(range(start, start + size))
+        if len(operand.indices) != 1:
+            raise ValueError(f"line {line}: {name} indexed more than once")
+        index = operand.indices[0]
+        if isinstance(index, self.ast.DiscreteSet):
+            picks = [self._integer(v, name, line) for v in index.values]
+        elif len(index) == 1 and isinstance(index[0], self.ast.RangeDefinition):
+            r = index[0]
+            first = 0 if r.start is None else self._integer(r.start, name, line)
+            last = size - 1 if r.end is None else self._integer(r.end, name, line)
+            step = 1 if r.step is None else self._integer(r.step, name, line)
+            if step == 0:
+                raise ValueError(f"line {line}: a range of step 0 on {name}")
+            picks = list(range(first, last + (1 if step > 0 else -1), step))  # QASM 3 ranges include their end
+        elif len(index) == 1:
+            picks = [self._integer(index[0], name, line)]
+        else:
+            raise ValueError(f"line {line}: {name} indexed by {len(index)} indices")
+        for i in picks:
+            if not -size <= i < size:
+                raise ValueError(f"line {line}: {name}[{i}] is out of range for a register of {size}")
+        return [start + i % size for i in picks]
+
+    def _integer(self, node: Any, name: str, line: int | str) -> int:
+        value = _constant(node, self.constants)
+        if value != int(value):
+            raise ValueError(f"line {line}: {name}[{value!r}]: a qubit index must be an integer")
+        return int(value)
 
     def circuit(self) -> Circuit:
         if self.measured:
             warnings.warn("measurements skipped: a qtrain circuit is its gates, and expectation values are read off the state", stacklevel=3)
-        unused = [p for p in self.inputs if not any(isinstance(a, Param) and a.name == p for _, _, args in self.gates for a in args)]
+        unused = [p for p in self.inputs if not any(isinstance(a, _Param) and a.name == p for _, _, args, _ in self.gates for a in args)]
         if unused:
             warnings.warn(f"inputs {unused} drive no gate and are not parameters of the circuit", stacklevel=3)
-        return _build(self.gates, max(self.n_qubits, 1))
+        n_qubits = max(self.n_qubits, max(self.physical, default=-1) + 1, 1)
+        return _build(self.gates, n_qubits)
 
 
 def _build(gates: list, n_qubits: int) -> Circuit:
     circuit = Circuit(n_qubits)
-    for name, qubits, args in gates:
-        values = tuple(a.name if isinstance(a, Param) else a for a in args)
-        circuit.add(name, qubits, values if len(values) > 1 else (values[0] if values else None))
+    for name, qubits, args, line in gates:
+        values = tuple(a.name if isinstance(a, _Param) else a for a in args)
+        try:
+            circuit.add(name, qubits, values if len(values) > 1 else (values[0] if values else None))
+        except ValueError as error:
+            raise ValueError(f"line {line}: {error}") from None
     return circuit
 
 
@@ -243,11 +442,10 @@ def _matrix(gates: list, k: int) -> torch.Tensor:
     return states.T
 
 
-def _angle(node: Any, env: dict[str, Any]) -> float | Param:
+def _angle(node: Any, env: dict[str, Any]) -> float | _Param:
     """A gate argument: an input or argument by itself, or a constant."""
-    name = getattr(node, "name", None)
-    if type(node).__name__ == "Identifier" and isinstance(env.get(name), Param):
-        return env[name]
+    if type(node).__name__ == "Identifier" and isinstance(env.get(node.name), _Param):
+        return env[node.name]
     return _constant(node, env)
 
 
@@ -257,7 +455,7 @@ def _constant(node: Any, env: dict[str, Any]) -> float:
         return float(node.value)
     if kind == "Identifier":
         value = env.get(node.name, CONSTANTS.get(node.name))
-        if isinstance(value, Param):
+        if isinstance(value, _Param):
             raise ValueError(f"line {_line(node)}: an angle computed from input {value.name!r}; qtrain parameters enter gates as they are (no 2*a, -a, a+b)")
         if value is None:
             raise ValueError(f"line {_line(node)}: unknown name {node.name!r} in an angle")
@@ -271,7 +469,7 @@ def _constant(node: Any, env: dict[str, Any]) -> float:
     if kind == "FunctionCall" and node.name.name in ("sin", "cos", "tan", "exp", "ln", "sqrt", "arcsin", "arccos", "arctan"):
         function = {"ln": math.log, "arcsin": math.asin, "arccos": math.acos, "arctan": math.atan}.get(node.name.name) or getattr(math, node.name.name)
         return function(*(_constant(a, env) for a in node.arguments))
-    raise ValueError(f"line {_line(node)}: cannot evaluate the angle expression {kind}")
+    raise ValueError(f"line {_line(node)}: cannot evaluate the expression {kind}")
 
 
 def _line(node: Any) -> int | str:
@@ -282,6 +480,7 @@ def _openqasm3() -> Any:
     try:
         import openqasm3
         import openqasm3.ast  # noqa: F401
+        import openqasm3.parser  # noqa: F401 (needs the ANTLR runtime)
     except ImportError as error:
-        raise ImportError('reading OpenQASM needs the openqasm3 parser: pip install "qtrain[interop]" (or "openqasm3[parser]")') from error
+        raise ImportError(f"OpenQASM needs the openqasm3 parser: {INSTALL}") from error
     return openqasm3

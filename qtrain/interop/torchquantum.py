@@ -3,16 +3,34 @@
 `from_torchquantum` runs a `tq.QuantumModule` once and records the gates it
 applies. torchquantum's own op history keeps only detached angle values, so
 parameter identity comes from elsewhere: every functional gate of
-torchquantum goes through one function, `gate_wrapper`, and while the
-module runs that function is wrapped (in each module that imported it) to
-record the gate's name, wires and the angle tensor itself. Each angle is
-then traced by autograd to where it came from: an element of one of the
-module's Parameters (named by its dotted name, `name[i]` for an element of
-a larger tensor), a column of an input (named `input[j]`, or
-`input<k>[j]` for the k-th of several inputs), or nothing (a fixed float).
-The same Parameter element on several gates is one shared qtrain
-parameter. An angle computed from them (2 * w, w + x) and a gate qtrain has
-no row for are refused with their names.
+torchquantum (and so every op module such as `tq.RX`, every layer and
+encoder) goes through one function, `gate_wrapper`, and while the module
+runs that function is wrapped (in each torchquantum module that imported
+it) to record the gate's name, wires and the angle tensor itself, for the
+gates applied to the recording device. Each angle is then traced by
+autograd to where it came from: an element of one of the module's
+Parameters (named by its dotted name from `named_parameters()`, `name[i]`
+for element i of a larger tensor, flattened), a column of an input (named
+`input[j]`, or `input<k>[j]` for the k-th of several inputs), or nothing
+(a fixed float; a Parameter with requires_grad=False counts as fixed). The
+same Parameter element on several gates is one shared qtrain parameter.
+An angle computed from them (2 * w, w + x), a gate qtrain has no row for
+(cswap, a trainable qubitunitary, ...), a noise model, a gate applied
+after a measurement and gates applied to a device other than the one
+passed to forward are refused with their names. A readout at the end
+(`tq.MeasureAll`, `expval`, `expval_joint_analytical`, `measure`, ...) ends
+the circuit: its basis rotations are not recorded (give qtrain the
+observable instead).
+
+torchquantum's names map to qtrain's as in `NAMES`, each checked against
+qtrain's matrix on random states in tests/test_interop_torchquantum.py
+(wire i is qubit i, both most significant first; u3, rot, crx, rzz and
+phaseshift agree with qtrain's OpenQASM 3 / PennyLane conventions). Beyond
+that table: `multirz` on one or two wires is rz or rzz, a qubitunitary with
+a fixed matrix (1 or 2 wires) is qtrain's `unitary`, `i` is dropped, and
+`inverse=True` is undone for fixed gates (the angle negated, or the inverse
+gate). torchquantum-ng 0.2.0's own `u1` and `u2` fail before applying
+anything (a NameError inside torchquantum), so they never reach the recorder.
 
 `to_torchquantum` goes the other way: a QuantumModule with one Parameter
 per circuit parameter (shared ones shared), applying the same gates.
@@ -26,15 +44,18 @@ subpackage replaced by an empty module (the simulator never uses it).
 from __future__ import annotations
 
 import contextlib
+import functools
 import inspect
 import sys
 import types
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
 from qtrain.circuit import Circuit
+from qtrain.engine.gates import GATES
 
 _IMPORTED: tuple[Any, Any] | None = None
 
@@ -44,19 +65,27 @@ NAMES = {
     "cnot": "cnot", "cz": "cz", "swap": "swap", "rx": "rx", "ry": "ry", "rz": "rz", "rxx": "rxx", "ryy": "ryy", "rzz": "rzz",
     "crx": "crx", "cry": "cry", "crz": "crz", "u3": "u3", "rot": "rot", "phaseshift": "p", "u1": "p",
 }
+#: torchquantum's fixed-matrix gates, recorded as qtrain's `unitary`
+UNITARIES = ("qubitunitary", "qubitunitaryfast", "qubitunitarystrict")
 #: the inverse of a fixed gate, where it is in the table
 INVERSES = {"s": "sdg", "sdg": "s", "t": "tdg", "tdg": "t", **{g: g for g in ("h", "x", "y", "z", "cnot", "cz", "swap")}}
+#: torchquantum's readouts (torchquantum.measurement): a module's circuit ends at the first
+READOUTS = ("expval", "measure", "expval_joint_analytical", "expval_joint_sampling", "expval_joint_sampling_grouping")
 
 
 def import_torchquantum() -> tuple[Any, Any]:
-    """(torchquantum, torchquantum.functional), imported once (see the module docstring)."""
+    """(torchquantum, torchquantum.functional), imported once (see the module
+    docstring); ImportError naming the install when torchquantum-ng is missing."""
     global _IMPORTED
     if _IMPORTED is None:
         try:
             import torchquantum  # noqa: F401
         except ModuleNotFoundError as error:
             if error.name == "torchquantum":
-                raise ImportError('torchquantum is not installed: pip install -c constraints/torch-cpu.txt "qtrain[interop]" && pip install --no-deps torchquantum-ng torchpack') from error
+                raise ImportError(
+                    'torchquantum is not installed: pip install -c constraints/torch-cpu.txt "qtrain[interop]" '
+                    "&& pip install --no-deps torchquantum-ng torchpack (README, Interop)"
+                ) from error
             _retry_without_datasets()
         except Exception:  # torchvision present but unloadable beside this torch
             _retry_without_datasets()
@@ -78,32 +107,86 @@ def _retry_without_datasets() -> None:
         raise
 
 
+@dataclass
+class _Record:
+    name: str
+    wires: list[int]
+    params: torch.Tensor | None  # angles as (rows, k), or a matrix for a qubitunitary
+    inverse: bool
+
+
+@dataclass
+class _Tape:
+    device: Any
+    records: list[_Record] = field(default_factory=list)
+    readout: str | None = None  # the first readout's name
+    reading: int = 0  # > 0 while inside a readout (its basis rotations are not gates)
+    elsewhere: int = 0  # gates the module applied to some other device
+
+
 def from_torchquantum(module: Any, n_wires: int, *inputs: torch.Tensor) -> Circuit:
     """The circuit a `tq.QuantumModule` applies, recorded by running
-    `module(qdev, *inputs)` once on an `n_wires` device (see the module
-    docstring for how angles become parameters, inputs and floats).
-    Parameters named `input[j]` are columns of the input: pass them in
-    theta beside the trained ones (`theta_from_torchquantum`)."""
+    `module(qdev, *inputs)` once on a fresh `n_wires` device (bsz = the
+    inputs' batch, else 1) with autograd on.
+
+    Parameter names: the dotted name of a module Parameter (`name[i]` for
+    element i of a Parameter of several, flattened), and `input[j]` for
+    column j of the input (`input<k>[j]` for the k-th of several inputs; an
+    input is read as (batch, features)). So the inputs are the parameters
+    whose name starts with `input`; `theta_from_torchquantum(module,
+    circuit, *inputs)` assembles theta from both, in the circuit's order.
+    """
     tq, _ = import_torchquantum()
-    tracked = [x.detach().clone().requires_grad_(True) for x in inputs]
-    batch = tracked[0].shape[0] if tracked else 1
-    records: list[tuple[str, list[int], torch.Tensor | None, bool]] = []
-    with _recording(records):
-        module(tq.QuantumDevice(n_wires=n_wires, bsz=batch), *tracked)
+    noisy = [(name or type(module).__name__, m.noise_model_tq) for name, m in module.named_modules() if getattr(m, "noise_model_tq", None) is not None]
+    if noisy:
+        name, noise = noisy[0]
+        raise ValueError(f"{name!r} has a noise model ({type(noise).__name__}): qtrain simulates noiseless pure states")
+    tracked = [x.detach().clone().requires_grad_(True) if torch.is_tensor(x) and x.is_floating_point() else x for x in inputs]
+    batch = int(tracked[0].shape[0]) if tracked and torch.is_tensor(tracked[0]) and tracked[0].dim() > 0 else 1
+    tape = _Tape(tq.QuantumDevice(n_wires=n_wires, bsz=batch))
+    with torch.enable_grad(), _recording(tape):
+        module(tape.device, *tracked)
+    if tape.elsewhere:
+        raise ValueError(
+            f"the module applied {tape.elsewhere} gate(s) to a device other than the one its forward was given "
+            "(e.g. a QuantumDevice of its own): from_torchquantum records forward(qdev, *inputs) applying its gates to qdev"
+        )
     sources = _sources(module, tracked)
     circuit = Circuit(n_wires)
-    for index, (tq_name, wires, params, inverse) in enumerate(records):
-        where = f"operation {index} ({tq_name!r})"
-        if tq_name == "i":
+    for index, record in enumerate(tape.records):
+        where = f"operation {index} ({record.name!r})"
+        if record.name == "i":
             continue
-        if tq_name not in NAMES:
-            raise ValueError(f"{where}: qtrain has no gate for torchquantum's {tq_name!r}; it reads {', '.join(sorted(NAMES))}")
-        name = NAMES[tq_name]
-        angles = [] if params is None else [_source(params[:, j], sources, where) for j in range(params.shape[1])]
-        if inverse:
-            name, angles = _inverted(name, angles, where)
-        circuit.add(name, tuple(wires), tuple(angles) if len(angles) > 1 else (angles[0] if angles else None))
+        name, angles, matrix = _translate(record, sources, where)
+        if record.inverse:
+            name, angles, matrix = _inverted(name, angles, matrix, where)
+        if matrix is not None:
+            circuit.add("unitary", tuple(record.wires), matrix=matrix)
+        else:
+            circuit.add(name, tuple(record.wires), tuple(angles) if len(angles) > 1 else (angles[0] if angles else None))
     return circuit
+
+
+def _translate(record: _Record, sources: list, where: str) -> tuple[str, list, torch.Tensor | None]:
+    """qtrain's name, angles (floats and parameter names) and matrix for one recorded gate."""
+    tq_name, params = record.name, record.params
+    if tq_name in UNITARIES:
+        if params.requires_grad:
+            raise ValueError(f"{where}: a trainable {tq_name} (its matrix depends on Parameters or inputs) has no qtrain gate")
+        if len(record.wires) > 2:
+            raise ValueError(f"{where}: a {tq_name} on {len(record.wires)} wires; qtrain's unitary takes 1 or 2")
+        matrix = params.detach()
+        matrix = matrix[0] if matrix.dim() == 3 and (len(matrix) == 1 or bool(torch.all(matrix == matrix[:1]))) else matrix
+        return "unitary", [], matrix
+    if tq_name == "multirz" and len(record.wires) in (1, 2):
+        name = "rz" if len(record.wires) == 1 else "rzz"
+    elif tq_name in NAMES:
+        name = NAMES[tq_name]
+    else:
+        known = sorted([*NAMES, *UNITARIES, "multirz", "i"])
+        raise ValueError(f"{where}: qtrain has no gate for torchquantum's {tq_name!r} on {len(record.wires)} wire(s); it reads {', '.join(known)}")
+    angles = [] if params is None else [_source(params[:, j], sources, where) for j in range(params.shape[1])]
+    return name, angles, None
 
 
 def theta_from_torchquantum(module: Any, circuit: Circuit, *inputs: torch.Tensor) -> torch.Tensor:
@@ -116,58 +199,101 @@ def theta_from_torchquantum(module: Any, circuit: Circuit, *inputs: torch.Tensor
         base, _, rest = name.partition("[")
         if base.startswith("input") and (base == "input" or base[5:].isdigit()):
             x = inputs[int(base[5:] or 0)]
-            columns.append(x[:, int(rest[:-1])])
+            columns.append(x.reshape(x.shape[0], -1)[:, int(rest[:-1])])
             continue
         value = named[base].reshape(-1)[int(rest[:-1])] if rest else named[base].reshape(())
         columns.append(value.expand(batch) if batch else value)
     return torch.stack(columns, dim=-1)
 
 
-def _inverted(name: str, angles: list, where: str) -> tuple[str, list]:
+def _inverted(name: str, angles: list, matrix: torch.Tensor | None, where: str) -> tuple[str, list, torch.Tensor | None]:
+    """The gate torchquantum applies for inverse=True (its matrix's conjugate transpose)."""
+    if matrix is not None:
+        return name, [], matrix.conj().transpose(-1, -2).resolve_conj()
     if not angles and name in INVERSES:
-        return INVERSES[name], []
-    if len(angles) == 1 and isinstance(angles[0], float):
-        return name, [-angles[0]]
-    raise ValueError(f"{where}: an inverted {name} with {'trainable ' if angles else ''}angles has no qtrain gate")
+        return INVERSES[name], [], None
+    fixed = GATES[name].matrix if name in GATES else None
+    if not angles and fixed is not None:  # sx: no sxdg in qtrain, so its matrix
+        return "unitary", [], torch.tensor(fixed, dtype=torch.complex128).conj().transpose(-1, -2).resolve_conj()
+    if angles and all(isinstance(a, float) for a in angles):
+        if len(angles) == 1:
+            return name, [-angles[0]], None
+        if name == "u3":  # u3(t, p, l)^dagger = u3(-t, -l, -p)
+            return name, [-angles[0], -angles[2], -angles[1]], None
+        if name == "rot":  # (RZ(w) RY(t) RZ(p))^dagger = RZ(-p) RY(-t) RZ(-w)
+            return name, [-angles[2], -angles[1], -angles[0]], None
+    raise ValueError(f"{where}: an inverted {name} with trainable angles has no qtrain gate (qtrain cannot negate a parameter)")
 
 
 @contextlib.contextmanager
-def _recording(records: list) -> Iterator[None]:
-    """Wrap torchquantum's gate_wrapper wherever it was imported, recording each call."""
+def _recording(tape: _Tape) -> Iterator[None]:
+    """Wrap torchquantum's gate_wrapper and its readouts wherever they were
+    imported: gates on tape.device are recorded, a readout ends the circuit."""
     import_torchquantum()
     original = sys.modules["torchquantum.functional.gate_wrapper"].gate_wrapper
+    measurements = sys.modules["torchquantum.measurement.measurements"]
     signature = inspect.signature(original)
 
     def record(*args: Any, **kwargs: Any) -> Any:
-        bound = signature.bind(*args, **kwargs)
-        bound.apply_defaults()
-        call = bound.arguments
-        wires = [call["wires"]] if isinstance(call["wires"], int) else list(call["wires"])
-        records.append((call["name"], wires, _as_columns(call["params"], call["name"]), bool(call["inverse"])))
+        call = signature.bind(*args, **kwargs)
+        call.apply_defaults()
+        call = call.arguments
+        if call["q_device"] is tape.device and not tape.reading:
+            name = call["name"]
+            if tape.readout is not None:
+                raise ValueError(f"operation {len(tape.records)} ({name!r}) comes after the measurement {tape.readout!r}; qtrain circuits measure at the end")
+            if call["static"]:
+                raise ValueError(f"operation {len(tape.records)} ({name!r}) runs in torchquantum's static mode: call module.static_off() first")
+            wires = [call["wires"]] if isinstance(call["wires"], int) else [int(w) for w in call["wires"]]
+            tape.records.append(_Record(name, wires, _as_columns(call["params"], name), bool(call["inverse"])))
+        elif not tape.reading:
+            tape.elsewhere += 1
         return original(*args, **kwargs)
 
-    patched = [m for m in list(sys.modules.values()) if isinstance(m, types.ModuleType) and m.__name__.startswith("torchquantum") and getattr(m, "gate_wrapper", None) is original]
-    for m in patched:
-        m.gate_wrapper = record
+    def readout(function: Any) -> Any:
+        @functools.wraps(function)
+        def read(*args: Any, **kwargs: Any) -> Any:
+            tape.readout = tape.readout or function.__name__
+            tape.reading += 1
+            try:
+                return function(*args, **kwargs)
+            finally:
+                tape.reading -= 1
+
+        return read
+
+    replacements = {id(original): record}
+    for name in READOUTS:
+        function = getattr(measurements, name, None)
+        if function is not None:
+            replacements[id(function)] = readout(function)
+    patched = []
+    for module in [m for m in list(sys.modules.values()) if isinstance(m, types.ModuleType) and m.__name__.startswith("torchquantum")]:
+        for attribute, value in list(vars(module).items()):
+            if id(value) in replacements and value is not replacements[id(value)]:
+                patched.append((module, attribute, value))
+                setattr(module, attribute, replacements[id(value)])
     try:
         yield
     finally:
-        for m in patched:
-            m.gate_wrapper = original
+        for module, attribute, value in patched:
+            setattr(module, attribute, value)
 
 
 def _as_columns(params: Any, name: str) -> torch.Tensor | None:
     """A gate's angles as (rows, k), as torchquantum shapes them (a matrix stays as given)."""
-    if params is None or name.startswith("qubitunitary"):
-        return params
+    if params is None:
+        return None
+    if name in UNITARIES:
+        return params if isinstance(params, torch.Tensor) else torch.tensor(params, dtype=torch.complex64)
     params = params if isinstance(params, torch.Tensor) else torch.tensor(params, dtype=torch.float64)
     return params.reshape(1, 1) if params.dim() == 0 else params.unsqueeze(-1) if params.dim() == 1 else params
 
 
-def _sources(module: Any, inputs: list[torch.Tensor]) -> list[tuple[str, torch.Tensor]]:
+def _sources(module: Any, inputs: list[Any]) -> list[tuple[str, torch.Tensor]]:
     named = [(name, p) for name, p in module.named_parameters() if p.requires_grad]
     labels = ["input"] if len(inputs) == 1 else [f"input{k}" for k in range(len(inputs))]
-    return named + list(zip(labels, inputs))
+    return named + [(label, x) for label, x in zip(labels, inputs) if torch.is_tensor(x) and x.requires_grad]
 
 
 def _source(angle: torch.Tensor, sources: list[tuple[str, torch.Tensor]], where: str) -> float | str:
@@ -176,31 +302,47 @@ def _source(angle: torch.Tensor, sources: list[tuple[str, torch.Tensor]], where:
         if not torch.all(angle == angle[0]):
             raise ValueError(f"{where}: a fixed angle that differs between samples")
         return float(angle[0])
+    if not sources:
+        raise ValueError(f"{where}: an angle that requires grad but comes from no Parameter of the module and no input")
     grads = torch.autograd.grad(angle.sum(), [t for _, t in sources], allow_unused=True, retain_graph=True)
     found = [(label, tensor, g) for (label, tensor), g in zip(sources, grads) if g is not None and g.count_nonzero() > 0]
+    rows = angle.shape[0]
     if len(found) == 1:
         label, tensor, g = found[0]
-        if label.startswith("input"):  # one column, weight 1 in every row
+        if label.startswith("input"):  # one column, weight 1 in every row, and the column's values
+            g, values = g.reshape(len(g), -1), tensor.detach().reshape(len(tensor), -1)
             columns = g.ne(0).any(0).nonzero().flatten()
-            if len(columns) == 1 and torch.equal(angle.detach(), tensor.detach()[:, columns[0]].to(angle.dtype)):
+            one = len(columns) == 1 and rows == len(g) and bool(torch.all(g[:, columns[0]] == 1))
+            if one and torch.equal(angle.detach(), values[:, columns[0]].to(angle.dtype)):
                 return f"{label}[{columns[0].item()}]"
-        else:
+        else:  # one element, weight 1 in every row, and its value
             flat = g.reshape(-1).nonzero().flatten()
-            if len(flat) == 1 and torch.all(angle.detach() == tensor.detach().reshape(-1)[flat[0]]):
+            if len(flat) == 1 and g.reshape(-1)[flat[0]] == rows and torch.all(angle.detach() == tensor.detach().reshape(-1)[flat[0]]):
                 return label if tensor.numel() == 1 else f"{label}[{flat[0].item()}]"
-    raise ValueError(f"{where}: an angle computed from trainable values or inputs ({', '.join(f[0] for f in found)}); qtrain parameters enter gates as they are")
+    origin = ", ".join(f[0] for f in found) or "no Parameter or input with a nonzero derivative here"
+    hint = " (transform an input before passing it, e.g. x * pi, not inside the module)" if any(f[0].startswith("input") for f in found) else ""
+    raise ValueError(f"{where}: an angle computed from trainable values or inputs ({origin}); qtrain parameters enter gates as they are{hint}")
 
 
 def to_torchquantum(circuit: Circuit, theta: torch.Tensor | None = None) -> Any:
-    """A `tq.QuantumModule` applying the circuit's gates, with `theta` (its
-    Parameter, one entry per circuit parameter, zeros unless given).
-    `module(qdev)` applies them to a `tq.QuantumDevice`."""
+    """A `tq.QuantumModule` applying the circuit's gates.
+
+    Its Parameter `theta` holds one entry per circuit parameter, in
+    `circuit.parameters` order (so gates sharing a name share it): `theta`
+    when given, zeros otherwise. `module(qdev)` applies the gates to a
+    `tq.QuantumDevice` of `circuit.n_qubits` wires, in place, returning
+    None; `module(qdev, theta)` uses theta, (P,) or (bsz, P), instead of the
+    Parameter (per-sample angles, e.g. inputs). `unitary` gates go in as
+    `qubitunitaryfast`; `pauli_rot` (per-sample axes) is refused."""
     tq, tqf = import_torchquantum()
-    back = {qtrain: tq_name for tq_name, qtrain in NAMES.items() if tq_name != "u1"}
+    back = {qtrain: tq_name for tq_name, qtrain in NAMES.items() if tq_name != "u1"}  # torchquantum-ng 0.2.0's u1 fails
+    back["unitary"] = "qubitunitaryfast"
     for index, op in enumerate(circuit.ops):
         if op.name not in back:
             raise ValueError(f"gate {index} ({op.name!r}): torchquantum has no gate for it")
     initial = torch.zeros(circuit.n_params) if theta is None else torch.as_tensor(theta, dtype=torch.float32).detach().clone()
+    if initial.shape != (circuit.n_params,):
+        raise ValueError(f"theta must have shape ({circuit.n_params},), got {tuple(initial.shape)}")
 
     class Converted(tq.QuantumModule):
         def __init__(self) -> None:
@@ -208,12 +350,17 @@ def to_torchquantum(circuit: Circuit, theta: torch.Tensor | None = None) -> Any:
             self.n_wires = circuit.n_qubits
             self.theta = torch.nn.Parameter(initial)
 
-        def forward(self, qdev: Any) -> None:
+        def forward(self, qdev: Any, theta: torch.Tensor | None = None) -> None:
+            values = self.theta if theta is None else theta
             for op in circuit.ops:
+                wires = list(op.qubits)
+                if op.name == "unitary":
+                    tqf.qubitunitaryfast(qdev, wires=wires, params=op.matrix.to(torch.complex64))
+                    continue
                 params = None
                 if op.params:
-                    values = [self.theta[p] if p is not None else torch.tensor(a, dtype=self.theta.dtype) for p, a in zip(op.params, op.angles)]
-                    params = torch.stack(values).reshape(1, -1)
-                getattr(tqf, back[op.name])(qdev, wires=list(op.qubits), params=params)
+                    columns = [values[..., p] if p is not None else torch.full(values.shape[:-1], a, dtype=values.dtype) for p, a in zip(op.params, op.angles)]
+                    params = torch.stack(columns, dim=-1).reshape(-1, len(columns))
+                getattr(tqf, back[op.name])(qdev, wires=wires, params=params)
 
     return Converted()
