@@ -110,17 +110,24 @@ def test_what_plan_refuses_is_a_usage_error_before_any_output(tmp_path):
     assert issubclass(UsageError, ValueError)  # library callers catching ValueError still do
 
 
-def test_a_local_parallel_sweep_runs_through_joblib(tmp_path):
-    pytest.importorskip("hydra_plugins.hydra_joblib_launcher")
+@pytest.mark.parametrize("launcher, plugin, marker", [
+    ("local_parallel", "hydra_plugins.hydra_joblib_launcher", "Joblib"),
+    ("local_submitit", "hydra_plugins.hydra_submitit_launcher", "Submitit 'local' sweep"),  # the SLURM launcher's local twin
+])
+def test_a_local_sweep_runs_through_its_launcher(launcher, plugin, marker, tmp_path):
+    """Two seeds as two jobs, each in its own process, results in the one sweep folder."""
+    pytest.importorskip(plugin)
     result = subprocess.run(
-        [sys.executable, "-m", "qtrain.cli", "-m", "hydra/launcher=local_parallel", "experiment=demo", "steps=2", "samples=8", "seed=0,1",
+        [sys.executable, "-m", "qtrain.cli", "-m", f"hydra/launcher={launcher}", "experiment=demo", "steps=2", "samples=8", "seed=0,1",
          "progress=false", f"hydra.sweep.dir={tmp_path}"],
         capture_output=True, text=True, timeout=300,
     )
     assert result.returncode == 0, result.stderr
-    assert "Joblib" in result.stdout + result.stderr
+    assert marker in result.stdout + result.stderr
     first, second = rows_of(tmp_path / "0" / "results.csv"), rows_of(tmp_path / "1" / "results.csv")
     assert len(first) == len(second) == 2 and first != second  # two seeds, two runs
+    if launcher == "local_submitit":
+        assert list((tmp_path / ".submitit").iterdir())  # submitit's own job folders
 
 
 LAUNCHERS = sorted(p.stem for p in (Path(cli.config_dir()) / "hydra" / "launcher").glob("*.yaml"))
@@ -144,18 +151,3 @@ def test_every_launcher_config_composes_into_a_launcher_hydra_can_build(launcher
 
         with initialize_config_dir(config_dir=cli.config_dir(), version_base=None), pytest.raises(ConfigCompositionException, match="gpus_per_nod"):
             compose(config_name="config", overrides=["experiment=demo", "hydra/launcher=slurm", "hydra.launcher.gpus_per_nod=2"], return_hydra_config=True)
-
-
-def test_a_local_sweep_runs_through_submitit(tmp_path):
-    """The SLURM launcher's local twin: each job a separate process, results in the one sweep folder."""
-    pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
-    result = subprocess.run(
-        [sys.executable, "-m", "qtrain.cli", "-m", "hydra/launcher=local_submitit", "experiment=demo", "steps=2", "samples=8", "seed=0,1",
-         "progress=false", f"hydra.sweep.dir={tmp_path}"],
-        capture_output=True, text=True, timeout=300,
-    )
-    assert result.returncode == 0, result.stderr
-    assert "Submitit 'local' sweep" in result.stdout + result.stderr
-    first, second = rows_of(tmp_path / "0" / "results.csv"), rows_of(tmp_path / "1" / "results.csv")
-    assert len(first) == len(second) == 2 and first != second
-    assert list((tmp_path / ".submitit").iterdir())  # submitit's own job folders
