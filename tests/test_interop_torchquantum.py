@@ -110,6 +110,33 @@ def test_each_gate_gives_torchquantums_state(tq_name):
         assert torch.allclose(ours, qdev.get_states_1d().reshape(-1), atol=1e-5), (tq_name, inverse)
 
 
+OUTSIDE_THE_TABLE = {"cy": 0, "sxdg": 0, "iswap": 0, "ecr": 0, "dcx": 0, "sh": 0, "cu3": 3, "rzx": 1, "xxminyy": 2}
+
+
+@pytest.mark.parametrize("tq_name", list(OUTSIDE_THE_TABLE))
+def test_other_fixed_gates_come_in_as_their_matrix(tq_name):
+    """A gate outside the table whose matrix depends on nothing trainable is
+    qtrain's unitary with torchquantum's matrix (inverted too); with a
+    trainable angle it is refused by name."""
+    k = OUTSIDE_THE_TABLE[tq_name]
+    width = 1 if tq_name in ("sxdg", "sh") else 2
+    wires = [1] if width == 1 else [2, 0]
+    gen = torch.Generator().manual_seed(sum(map(ord, tq_name)))
+    for inverse in (False, True):
+        angles = torch.rand(1, k, generator=gen) * 6 - 3 if k else None
+        module = _one_gate(tq_name, wires, angles, None, inverse)
+        if k:
+            module.w.requires_grad_(False)
+        circuit = from_torchquantum(module, 3)
+        assert circuit.gate_list()[-1].split()[0] == "unitary" and circuit.n_params == 0
+        qdev = tq.QuantumDevice(n_wires=3, bsz=1)
+        module(qdev)
+        assert torch.allclose(circuit.state().reshape(-1), qdev.get_states_1d().reshape(-1), atol=1e-5), (tq_name, inverse)
+    if k:
+        with pytest.raises(ValueError, match=rf"operation 7 \('{tq_name}'\): qtrain has no gate .* with trainable angles"):
+            from_torchquantum(_one_gate(tq_name, wires, angles), 3)
+
+
 def test_torchquantums_u1_matrix_is_qtrains_p():
     from torchquantum.functional.u1 import u1_matrix
 
@@ -283,6 +310,34 @@ def test_measurements_noise_and_trainable_matrices_are_refused_by_name():
 
     with pytest.raises(ValueError, match=r"operation 0 \('rx'\): an inverted rx with trainable angles"):
         from_torchquantum(Inverted(), 1)
+
+
+def test_gates_on_another_device_and_transformed_inputs_are_refused():
+    class OwnDevice(tq.QuantumModule):
+        def forward(self, qdev):
+            own = tq.QuantumDevice(n_wires=2, bsz=1)
+            tqf.hadamard(own, wires=0)
+            tqf.cnot(own, wires=[0, 1])
+
+    with pytest.raises(ValueError, match=r"applied 2 gate\(s\) to a device other than the one its forward was given"):
+        from_torchquantum(OwnDevice(), 2)
+
+    class Scaled(tq.QuantumModule):
+        def forward(self, qdev, x):
+            tqf.ry(qdev, wires=0, params=np.pi * x[:, 0])
+
+    with pytest.raises(ValueError, match=r"operation 0 \('ry'\): an angle computed from .*\(input\).*transform an input before"):
+        from_torchquantum(Scaled(), 1, torch.rand(4, 1))
+
+
+def test_an_exported_unitary_runs_the_same_in_torchquantum():
+    rng = np.random.default_rng(5)
+    rc = random_circuit(rng, 3, n_gates=24, batch=1, n_names=3, per_sample=False, kinds=TQ_GATES + ("unitary",))
+    assert "unitary" in [op.name for op in rc.circuit.ops]
+    theta = torch.tensor(random_theta(rng, rc.circuit, None), dtype=torch.float32)
+    qdev = tq.QuantumDevice(n_wires=3, bsz=1)
+    to_torchquantum(rc.circuit, theta)(qdev)
+    assert torch.allclose(qdev.get_states_1d().reshape(-1), rc.circuit.state(theta).reshape(-1).to(torch.complex64), atol=1e-5)
 
 
 def test_a_missing_torchquantum_names_the_install(monkeypatch):

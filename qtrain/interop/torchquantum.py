@@ -14,8 +14,8 @@ for element i of a larger tensor, flattened), a column of an input (named
 `input[j]`, or `input<k>[j]` for the k-th of several inputs), or nothing
 (a fixed float; a Parameter with requires_grad=False counts as fixed). The
 same Parameter element on several gates is one shared qtrain parameter.
-An angle computed from them (2 * w, w + x), a gate qtrain has no row for
-(cswap, a trainable qubitunitary, ...), a noise model, a gate applied
+An angle computed from them (2 * w, w + x), a gate qtrain cannot express
+(cswap on 3 wires, a trainable qubitunitary or cu3, ...), a noise model, a gate applied
 after a measurement and gates applied to a device other than the one
 passed to forward are refused with their names. A readout at the end
 (`tq.MeasureAll`, `expval`, `expval_joint_analytical`, `measure`, ...) ends
@@ -27,7 +27,10 @@ qtrain's matrix on random states in tests/test_interop_torchquantum.py
 (wire i is qubit i, both most significant first; u3, rot, crx, rzz and
 phaseshift agree with qtrain's OpenQASM 3 / PennyLane conventions). Beyond
 that table: `multirz` on one or two wires is rz or rzz, a qubitunitary with
-a fixed matrix (1 or 2 wires) is qtrain's `unitary`, `i` is dropped, and
+a fixed matrix (1 or 2 wires) is qtrain's `unitary`, and so is any other
+gate of 1 or 2 wires whose matrix depends on no Parameter or input (cy,
+iswap, ecr, sxdg, a cu3 of fixed angles: torchquantum's own matrix, as
+its gate_wrapper receives it), `i` is dropped, and
 `inverse=True` is undone for fixed gates (the angle negated, or the inverse
 gate). torchquantum-ng 0.2.0's own `u1` and `u2` fail before applying
 anything (a NameError inside torchquantum), so they never reach the recorder.
@@ -113,6 +116,7 @@ class _Record:
     wires: list[int]
     params: torch.Tensor | None  # angles as (rows, k), or a matrix for a qubitunitary
     inverse: bool
+    mat: Any = None  # torchquantum's matrix for the gate: a tensor, or a function of params
 
 
 @dataclass
@@ -182,11 +186,35 @@ def _translate(record: _Record, sources: list, where: str) -> tuple[str, list, t
         name = "rz" if len(record.wires) == 1 else "rzz"
     elif tq_name in NAMES:
         name = NAMES[tq_name]
+    elif len(record.wires) in (1, 2) and (matrix := _fixed_matrix(record)) is not None:
+        return "unitary", [], matrix
     else:
         known = sorted([*NAMES, *UNITARIES, "multirz", "i"])
-        raise ValueError(f"{where}: qtrain has no gate for torchquantum's {tq_name!r} on {len(record.wires)} wire(s); it reads {', '.join(known)}")
+        raise ValueError(
+            f"{where}: qtrain has no gate for torchquantum's {tq_name!r} on {len(record.wires)} wire(s) with "
+            f"{'trainable angles' if record.params is not None and record.params.requires_grad else 'this matrix'}; "
+            f"it reads {', '.join(known)}, and other gates of 1 or 2 wires with fixed matrices (as unitary)"
+        )
     angles = [] if params is None else [_source(params[:, j], sources, where) for j in range(params.shape[1])]
     return name, angles, None
+
+
+def _fixed_matrix(record: _Record) -> torch.Tensor | None:
+    """The matrix of a gate outside `NAMES` whose matrix depends on no
+    Parameter or input (cy, iswap, ecr, sxdg, a cu3 of fixed angles, ...),
+    as torchquantum computes it; None when it has none such."""
+    mat, params, dim = record.mat, record.params, 2 ** len(record.wires)
+    if params is not None and params.requires_grad:
+        return None
+    if callable(mat) and record.name not in ("multirz", "multicnot", "multixcnot", "qft"):
+        try:
+            mat = mat(params)
+        except Exception:
+            return None
+    if not torch.is_tensor(mat) or mat.shape[-2:] != (dim, dim) or mat.dim() not in (2, 3):
+        return None
+    mat = mat.detach()
+    return mat[0] if mat.dim() == 3 and (len(mat) == 1 or bool(torch.all(mat == mat[:1]))) else mat
 
 
 def theta_from_torchquantum(module: Any, circuit: Circuit, *inputs: torch.Tensor) -> torch.Tensor:
@@ -245,7 +273,7 @@ def _recording(tape: _Tape) -> Iterator[None]:
             if call["static"]:
                 raise ValueError(f"operation {len(tape.records)} ({name!r}) runs in torchquantum's static mode: call module.static_off() first")
             wires = [call["wires"]] if isinstance(call["wires"], int) else [int(w) for w in call["wires"]]
-            tape.records.append(_Record(name, wires, _as_columns(call["params"], name), bool(call["inverse"])))
+            tape.records.append(_Record(name, wires, _as_columns(call["params"], name), bool(call["inverse"]), call["mat"]))
         elif not tape.reading:
             tape.elsewhere += 1
         return original(*args, **kwargs)
