@@ -16,6 +16,11 @@ from pennylane import numpy as pnp
 from qtrain.interop import from_pennylane, to_pennylane
 from qtrain.interop.pennylane import NAMES
 
+pytestmark = [  # raised inside PennyLane and autograd, not by the converters
+    pytest.mark.filterwarnings("ignore:__array_wrap__ must accept context:DeprecationWarning"),
+    pytest.mark.filterwarnings("ignore:Casting complex values to real discards the imaginary part"),
+]
+
 #: every qtrain gate PennyLane has (pauli_rot's per-sample axes it has not)
 PENNYLANE_GATES = tuple(k for k in ROTATIONS + MULTI_ANGLE + ROTATIONS_2Q + FIXED_1Q + FIXED_2Q + ("unitary",) if k != "pauli_rot")
 HAMILTONIAN = "0.7*Z0 Z1 - 0.4*X0 Y2 + 0.3*Y1 + 0.2*X2"
@@ -26,9 +31,9 @@ def _pennylane_hamiltonian(wires=(0, 1, 2)):
     return 0.7 * qml.PauliZ(a) @ qml.PauliZ(b) - 0.4 * qml.PauliX(a) @ qml.PauliY(c) + 0.3 * qml.PauliY(b) + 0.2 * qml.PauliX(c)
 
 
-def _value_and_grad_pennylane(qfunc, *args, wires=(0, 1, 2)):
-    """PennyLane's own value and gradients (default.qubit, torch interface, float64)."""
-    leaves = [torch.tensor(np.asarray(a), dtype=torch.float64, requires_grad=True) for a in args]
+def _value_and_grad_pennylane(qfunc, *args, wires=(0, 1, 2), dtype=torch.float64):
+    """PennyLane's own value and gradients (default.qubit, torch interface, float64 unless told)."""
+    leaves = [torch.tensor(np.asarray(a), dtype=dtype, requires_grad=True) for a in args]
 
     @qml.qnode(qml.device("default.qubit", wires=list(wires)), interface="torch")
     def energy(*xs):
@@ -40,8 +45,9 @@ def _value_and_grad_pennylane(qfunc, *args, wires=(0, 1, 2)):
     return value.detach(), [x.grad for x in leaves]
 
 
-def _value_and_grad_qtrain(circuit, theta):
-    theta = torch.tensor(np.asarray(theta), dtype=torch.float64, requires_grad=True)
+def _value_and_grad_qtrain(circuit, theta, dtype=torch.float64):
+    """qtrain's (complex128 states for float64 theta, complex64 for float32)."""
+    theta = torch.tensor(np.asarray(theta), dtype=dtype, requires_grad=True)
     value = circuit.expval(theta, HAMILTONIAN)
     value.sum().backward()
     return value.detach().reshape(()), theta.grad
@@ -81,8 +87,13 @@ def test_an_exported_circuit_gives_pennylanes_values_and_gradients(case):
     circuit, theta = case
     value, (grad,) = _value_and_grad_pennylane(to_pennylane(circuit), theta)
     ours, our_grad = _value_and_grad_qtrain(circuit, theta)
-    assert abs(ours.item() - value.item()) < 1e-5 and torch.allclose(our_grad, grad, atol=1e-5)
+    assert abs(ours.item() - value.item()) < 1e-10 and torch.allclose(our_grad, grad, atol=1e-10)
     assert grad.abs().max() > 1e-2
+    # single precision: qtrain's complex64 states, and PennyLane given float32 angles (fixed Rot/U3 angles cast to them)
+    for ours, our_grad in (_value_and_grad_qtrain(circuit, theta, torch.float32), _value_and_grad_pennylane(to_pennylane(circuit), theta, dtype=torch.float32)):
+        our_grad = our_grad[0] if isinstance(our_grad, list) else our_grad
+        assert our_grad.dtype == torch.float32
+        assert abs(ours.item() - value.item()) < 1e-5 and torch.allclose(our_grad.double(), grad, atol=1e-5)
 
 
 def test_an_imported_quantum_function_keeps_its_gates_and_sharing(case):
@@ -185,9 +196,39 @@ def test_a_tape_shares_a_tensor_used_twice_and_keeps_the_rest_fixed():
     # tape.trainable_params narrows what is trainable; PennyLane numpy tensors are trainable unless marked
     tape = qml.tape.QuantumScript(ops)
     tape.trainable_params = [1]
-    assert from_pennylane(tape).gate_list()[:3] == [f"ry 0 {float(a)!r}", "crx 0,1 p0", f"rz 1 {float(a)!r}"]
+    assert from_pennylane(tape).gate_list()[:3] == [f"ry 0 {a.item()!r}", "crx 0,1 p0", f"rz 1 {a.item()!r}"]
     c, d = pnp.array(0.3, requires_grad=True), pnp.array(0.5, requires_grad=False)
     assert from_pennylane(qml.tape.QuantumScript([qml.RX(c, 0), qml.RY(d, 0), qml.RZ(c, 0)])).gate_list() == ["rx 0 p0", "ry 0 0.5", "rz 0 p0"]
+
+
+def test_a_torch_tape_is_traced_through_indexing_to_shared_parameters():
+    """Indexing a torch tensor makes a new tensor per operation: autograd's
+    graph leads each back to its element of theta, so the tape's sharing is
+    the circuit's; values and gradients are PennyLane's for the tape."""
+    theta = torch.tensor(np.random.default_rng(6).uniform(-np.pi, np.pi, size=3), requires_grad=True)
+    ops = [
+        qml.RY(theta[0], 0), qml.IsingXX(theta[1], [0, 1]), qml.CRZ(theta[0], [1, 2]), qml.Rot(theta[2], 0.4, theta[1], 2),
+        qml.RX(theta.reshape(3, 1)[2, 0], 1), qml.CNOT([2, 0]), qml.RZ(0.3, 0),
+    ]
+    tape = qml.tape.QuantumScript(ops, [qml.expval(_pennylane_hamiltonian())])
+    circuit = from_pennylane(tape, names=["theta"])
+    assert circuit.parameters == ("theta[0]", "theta[1]", "theta[2]")
+    assert [p for op in circuit.ops for p in op.params if p is not None] == [0, 1, 0, 2, 1, 2]
+    (value,) = qml.execute([tape], qml.device("default.qubit", wires=3), diff_method="backprop")
+    value.backward()
+    ours, our_grad = _value_and_grad_qtrain(circuit, theta.detach())
+    assert abs(ours.item() - value.item()) < 1e-10 and torch.allclose(our_grad, theta.grad, atol=1e-10)
+    # an index of a tensor left out of tape.trainable_params stays fixed, and a computed angle is refused
+    narrowed = qml.tape.QuantumScript(ops[:3])
+    narrowed.trainable_params = [1]
+    assert from_pennylane(narrowed).gate_list() == [f"ry 0 {theta[0].item()!r}", "rxx 0,1 p0[1]", f"crz 1,2 {theta[0].item()!r}"]
+    with pytest.raises(ValueError, match=r"operation 1 \(RX\): the angle .* is computed from p0"):
+        from_pennylane(qml.tape.QuantumScript([qml.RX(theta[0], 0), qml.RX(2 * theta[1], 0)]))
+    layer = torch.nn.Linear(2, 1, dtype=torch.float64)  # an angle a network computes: refused, or its own parameter once detached
+    angle = layer(torch.ones(2, dtype=torch.float64))[0]
+    with pytest.raises(ValueError, match="computed from p0, p1"):
+        from_pennylane(qml.tape.QuantumScript([qml.RX(angle, 0)]))
+    assert from_pennylane(qml.tape.QuantumScript([qml.RX(angle.detach().requires_grad_(), 0)])).gate_list() == ["rx 0 p0"]
 
 
 def test_wires_names_keywords_and_qnodes():

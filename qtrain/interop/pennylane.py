@@ -28,12 +28,17 @@ measurements are not run). Trainable parameters:
   is a function of arguments (`2 * w`, `w + x`, a decomposition's `phi / 2`)
   is refused, since a qtrain angle is a parameter as it is or a constant.
 - from a tape, its trainable parameters (in `tape.trainable_params` and
-  requiring grad, in any interface) are the sources, named `p<k>` by first
-  use (`p<k>[i,j]` for an element of an array parameter such as a
-  template's weights); the same tensor object on two operations is one
-  source, so one shared parameter.
+  requiring grad, in any interface) are traced the same way. A torch
+  parameter is traced through its autograd graph to the leaf tensors it
+  is computed from, so `theta[0]` on two operations is one shared
+  parameter, and `2 * theta[0]` is refused (detach it and set
+  requires_grad to take it as a parameter of its own); a trainable value
+  of another interface (autograd numpy, jax) is its own source, one per
+  distinct object (an index of such an array is a new object, so a new
+  parameter). Sources are named `p<k>` by first use (`p<k>[i,j]` for an
+  element of an array such as `theta` or a template's weights).
 - `names` renames the sources: one name per positional argument of a
-  quantum function, or per distinct trainable tensor of a tape.
+  quantum function, or per distinct source tensor of a tape.
 
 Parameters are numbered in order of first use on a gate. Everything else
 is a fixed float. Operations qtrain has no gate for are decomposed with
@@ -249,31 +254,63 @@ def _tracked(value: Any) -> Any:
 
 
 def _tracked_tape(qml: Any, tape: Any, names: Sequence[str] | None) -> tuple[Any, list[tuple[str, torch.Tensor]]]:
-    """The tape with each trainable float parameter replaced by a float64
-    torch leaf (one per distinct tensor object), and those leaves by name."""
+    """The tape with its trainable parameters traceable by autograd, and the
+    tensors they are traced to (the sources) by name, in order of first use.
+
+    A torch parameter stays as it is: its sources are the leaf tensors of its
+    autograd graph (itself when it is a leaf), so `theta[0]` on two gates is
+    one element of one source. Any other trainable float parameter (autograd
+    numpy, jax...) becomes a float64 torch leaf, one per distinct object."""
     params = tape.get_parameters(trainable_only=False)
-    leaves: dict[int, torch.Tensor] = {}
+    trainable = set(tape.trainable_params)
+    sources: dict[int, torch.Tensor] = {}
     new, indices = [], []
-    for i in tape.trainable_params:
-        value = params[i]
-        if not _trainable(qml, value):
+    for i, value in enumerate(params):
+        if i not in trainable or not _trainable(qml, value):
+            if isinstance(value, torch.Tensor) and value.requires_grad:  # left out of tape.trainable_params: fixed
+                new.append(value.detach())
+                indices.append(i)
             continue
-        leaf = leaves.get(id(value))
+        if isinstance(value, torch.Tensor):
+            for leaf in _leaves(value):
+                if leaf.is_floating_point():  # a complex matrix: refused where its operation is read
+                    sources.setdefault(id(leaf), leaf)
+            continue
+        leaf = sources.get(id(value))
         if leaf is None:
             array = np.asarray(qml.math.toarray(value))
             if not np.issubdtype(array.dtype, np.floating):
                 continue  # a complex matrix: refused where its operation is read
-            leaf = leaves[id(value)] = torch.tensor(array, dtype=torch.float64, requires_grad=True)
+            leaf = sources[id(value)] = torch.tensor(array, dtype=torch.float64, requires_grad=True)
         new.append(leaf)
         indices.append(i)
     if names is None:
-        labels = [f"p{k}" for k in range(len(leaves))]
-    elif isinstance(names, str) or len(names) != len(leaves):
-        raise ValueError(f"names must give one name per distinct trainable tensor of the tape ({len(leaves)}), got {names!r}")
+        labels = [f"p{k}" for k in range(len(sources))]
+    elif isinstance(names, str) or len(names) != len(sources):
+        raise ValueError(
+            f"names must give one name per distinct trainable tensor of the tape ({len(sources)}; a torch tensor computed "
+            f"from others counts the leaf tensors it comes from), got {names!r}"
+        )
     else:
         labels = [str(n) for n in names]
-    sources = list(zip(labels, leaves.values()))
-    return (tape.bind_new_parameters(new, indices) if indices else tape), sources
+    return (tape.bind_new_parameters(new, indices) if indices else tape), list(zip(labels, sources.values()))
+
+
+def _leaves(value: torch.Tensor) -> list[torch.Tensor]:
+    """The leaf tensors requiring grad that a torch tensor is computed from
+    (itself for a leaf), in a fixed order (depth first through its graph)."""
+    if value.grad_fn is None:
+        return [value]
+    out, seen, stack = [], {}, [value.grad_fn]
+    while stack:
+        fn = stack.pop()
+        if fn is None or id(fn) in seen:
+            continue
+        seen[id(fn)] = fn  # held, so no other node takes its id
+        if hasattr(fn, "variable"):  # AccumulateGrad: a leaf
+            out.append(fn.variable)
+        stack.extend(f for f, _ in reversed(fn.next_functions))
+    return out
 
 
 def _trainable(qml: Any, value: Any) -> bool:
