@@ -74,11 +74,6 @@ class Op:
             raise AttributeError(f"{self.name} takes {len(values)} angles: use .params and .angles")
         return values[0] if values else None
 
-    @property
-    def arguments(self) -> tuple[int | float, ...]:
-        """Per angle argument, its parameter index (int) or fixed angle (float)."""
-        return tuple(p if p is not None else a for p, a in zip(self.params, self.angles))
-
 
 class Circuit:
     """A parameterized circuit on `n_qubits` qubits (qubit 0 = most significant bit)."""
@@ -294,9 +289,9 @@ class Circuit:
         out = Circuit(self.n_qubits)
         names = self.parameters
         for i, op in enumerate(self._ops):
-            suffix = (lambda k: f"@{i}") if len(op.params) == 1 else (lambda k: f"@{i}.{k}")
-            args = tuple(f"{names[p]}{suffix(k)}" if p is not None else a for k, (p, a) in enumerate(zip(op.params, op.angles)))
-            out.add(op.name, op.qubits, args if len(args) > 1 else (args[0] if args else None), axes=op.axes, matrix=op.matrix)
+            tag = (lambda k: f"@{i}") if len(op.params) == 1 else (lambda k: f"@{i}.{k}")
+            args = tuple(f"{names[p]}{tag(k)}" if p is not None else a for k, (p, a) in enumerate(zip(op.params, op.angles)))
+            out.add(op.name, op.qubits, args or None, axes=op.axes, matrix=op.matrix)
         return out
 
     def __len__(self) -> int:

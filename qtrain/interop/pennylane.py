@@ -189,7 +189,7 @@ def from_pennylane(
             circuit.unitary(qubits, torch.as_tensor(np.asarray(qml.math.toarray(matrix)), dtype=torch.complex128))
             continue
         angles = tuple(_angle(value, sources, where) for value in op.data)
-        circuit.add(name, qubits, angles if len(angles) > 1 else angles[0] if angles else None)
+        circuit.add(name, qubits, tuple(angles) or None)  # add unwraps a one-angle tuple
     return circuit
 
 

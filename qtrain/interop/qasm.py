@@ -430,7 +430,7 @@ def _build(gates: list, n_qubits: int) -> Circuit:
     for name, qubits, args, line in gates:
         values = tuple(a.name if isinstance(a, _Param) else a for a in args)
         try:
-            circuit.add(name, qubits, values if len(values) > 1 else (values[0] if values else None))
+            circuit.add(name, qubits, tuple(values) or None)  # add unwraps a one-angle tuple
         except ValueError as error:
             raise ValueError(f"line {line}: {error}") from None
     return circuit

@@ -167,7 +167,7 @@ def from_torchquantum(module: Any, n_wires: int, *inputs: torch.Tensor) -> Circu
         if matrix is not None:
             circuit.add("unitary", tuple(record.wires), matrix=matrix)
         else:
-            circuit.add(name, tuple(record.wires), tuple(angles) if len(angles) > 1 else (angles[0] if angles else None))
+            circuit.add(name, tuple(record.wires), tuple(angles) or None)  # add unwraps a one-angle tuple
     return circuit
 
 
