@@ -38,25 +38,33 @@ def mcclean_gradients(
     device: torch.device | str = "cpu",
     chunk_size: int | None = None,
     on_layer: Callable[[int], None] | None = None,
+    share: slice | None = None,
 ) -> Iterator[tuple[int, torch.Tensor]]:
     """dE/dtheta_{layer, qubit} of S random McClean circuits at every depth in
     `layers`, yielded as (L, (S,) float64) in increasing L as soon as each depth
     is complete. `parameter` is (layer, qubit), 0-based (default the paper's
     theta_{1,1}); every depth must exceed its layer. Samples are processed
     `chunk_size` at a time (default: all); the values do not depend on the
-    chunking. `on_layer(1)` is called for every layer of every chunk."""
+    chunking. `on_layer(1)` is called for every layer of every chunk.
+    `share` (a slice of range(n_samples), e.g. `Ranks.share`) computes only
+    those samples of the S drawn, for data parallel runs: the shares of all
+    ranks, concatenated, are the full run."""
     depths = sorted(set(int(L) for L in layers))
     if parameter[0] >= depths[0]:
         raise ValueError(f"depth {depths[0]} has no layer {parameter[0]} to differentiate")
     draw = mcclean_draw(n_qubits, depths[-1], n_samples, seed)
     real = real_dtype(dtype)
+    first, end, _ = (share or slice(0, n_samples)).indices(n_samples)
+    if end <= first:  # a rank with no samples still yields every depth, for the gathers
+        yield from ((L, torch.empty(0, dtype=torch.float64)) for L in depths)
+        return
     chunk = chunk_size or n_samples
-    out = {L: torch.empty(n_samples, dtype=torch.float64) for L in depths}
-    for start in range(0, n_samples, chunk):
-        stop = min(start + chunk, n_samples)
-        last = stop == n_samples
+    out = {L: torch.empty(end - first, dtype=torch.float64) for L in depths}
+    for start in range(first, end, chunk):
+        stop = min(start + chunk, end)
+        last = stop == end
         for L, values in _sweep(draw, start, stop, depths, cost, parameter, dtype, real, device, on_layer):
-            out[L][start:stop] = values
+            out[L][start - first : stop - first] = values
             if last:  # the final chunk completes each depth in turn
                 yield L, out.pop(L)
 

@@ -45,5 +45,7 @@ def check_run_settings(path: Path, settings: Mapping[str, Any], notes: Mapping[s
         if changed:
             detail = ", ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in changed.items())
             raise UsageError(f"{path.parent} holds results of a run with other settings ({detail}); use a new hydra.run.dir or the same settings to resume")
-    else:
-        path.write_text(json.dumps({**settings, **(notes or {})}, indent=2, sort_keys=True))
+    else:  # atomic, under a name of this process's own: ranks a cluster started may all get here at once
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({**settings, **(notes or {})}, indent=2, sort_keys=True))
+        os.replace(tmp, path)

@@ -26,6 +26,7 @@ from qtrain.diagnostics import evaluate, resolve_cost, warn_if_redundant
 from qtrain.engine.gates import GATES
 from qtrain.engine.observables import Observable, PauliSum
 from qtrain.memory import budget_bytes, format_bytes
+from qtrain.parallel import Ranks
 
 METHODS = ("auto", "fourier", "direct")
 #: Bytes per grid point the deceptiveness analysis holds at its peak: cost and
@@ -109,12 +110,18 @@ def sample_landscape(
     memory_budget: int | str | None = None,
     chunk_size: int = 2**16,
     on_progress: Callable[[int], None] | None = None,
+    ranks: Ranks | None = None,
 ) -> Landscape:
     """Cost and exact gradient at every point of the R^d grid. `cost` as in
     `qtrain.diagnostics.resolve_cost` (an observable, "global", "local", or a
     target state for the infidelity). Warns (RuntimeWarning) when the cost
     does not depend on some parameter (`qtrain.diagnostics.redundant_parameters`):
-    minima along a flat direction are not isolated."""
+    minima along a flat direction are not isolated.
+
+    ranks (`qtrain.parallel`): in a data parallel run every rank calls this
+    alike; the direct method evaluates each rank's contiguous share of the
+    points and gathers them (the Fourier path, a few circuit runs and FFTs,
+    is computed whole on every rank). Every rank returns the whole grid."""
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     check_grid(circuit, resolution, memory_budget)
@@ -125,7 +132,7 @@ def sample_landscape(
     if method == "fourier":
         values, grads = _fourier(circuit, resolved, resolution)
     else:
-        values, grads = _direct(circuit, resolved, resolution, chunk_size, on_progress)
+        values, grads = _direct(circuit, resolved, resolution, chunk_size, on_progress, ranks or Ranks())
     return Landscape(values, grads, resolution, method)
 
 
@@ -136,22 +143,23 @@ def _cost_and_grad(circuit: Circuit, cost: PauliSum | torch.Tensor, theta: torch
     return value.detach(), theta.grad
 
 
-def _direct(circuit, cost, resolution, chunk_size, on_progress) -> tuple[torch.Tensor, torch.Tensor]:
+def _direct(circuit, cost, resolution, chunk_size, on_progress, ranks: Ranks) -> tuple[torch.Tensor, torch.Tensor]:
     d = circuit.n_params
     axis = grid_axis(resolution)
-    total = resolution**d
-    values = torch.empty(total, dtype=torch.float64)
-    grads = torch.empty(d, total, dtype=torch.float64)
+    share = ranks.share(resolution**d)  # this rank's points, in flat (C) order
+    values = torch.empty(share.stop - share.start, dtype=torch.float64)
+    grads = torch.empty(d, share.stop - share.start, dtype=torch.float64)
     strides = [resolution ** (d - 1 - a) for a in range(d)]
-    for start in range(0, total, chunk_size):
-        index = torch.arange(start, min(start + chunk_size, total))
+    for start in range(share.start, share.stop, chunk_size):
+        index = torch.arange(start, min(start + chunk_size, share.stop))
         theta = torch.stack([axis[(index // s) % resolution] for s in strides], dim=1)  # (chunk, d)
-        values[index], g = _cost_and_grad(circuit, cost, theta)
-        grads[:, index] = g.T
+        local = index - share.start
+        values[local], g = _cost_and_grad(circuit, cost, theta)
+        grads[:, local] = g.T
         if on_progress is not None:
             on_progress(len(index))
     shape = (resolution,) * d
-    return values.reshape(shape), grads.reshape(d, *shape)
+    return ranks.gather(values).reshape(shape), ranks.gather(grads, dim=1).reshape(d, *shape)
 
 
 def fourier_coefficients(circuit: Circuit, cost: PauliSum | torch.Tensor) -> torch.Tensor:

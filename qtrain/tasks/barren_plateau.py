@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from qtrain import figures, tables
+from qtrain import figures, parallel, tables
 from qtrain.diagnostics import resolve_cost, summarize
 from qtrain.memory import budget_bytes, format_bytes, samples_per_chunk
 from qtrain.plateau import STATES_PER_SAMPLE, mcclean_gradients
@@ -46,57 +46,79 @@ def plan(cfg: Any) -> dict[str, Any]:
         cost = resolve_cost(cfg.cost, min(qubits))
     except ValueError as e:
         raise ValueError(f"cost: {e}") from None
+    world = parallel.check_trainer(cfg.trainer, device)
+    sharers = parallel.ranks_per_device(cfg.trainer, device)
     try:
-        budget = budget_bytes(device, cfg.memory_budget)
+        budget = budget_bytes(device, cfg.memory_budget) // sharers  # each rank's share of the device
     except ValueError as e:
         raise ValueError(f"memory_budget: {e}") from None
     chunks = {}
     for n in qubits:
         try:
-            chunks[n] = samples_per_chunk(n, samples, dtype, budget, STATES_PER_SAMPLE)
+            chunks[n] = samples_per_chunk(n, -(-samples // world), dtype, budget, STATES_PER_SAMPLE)  # a rank's share of the samples
         except MemoryError as e:
-            raise MemoryError(f"qubits: {e}") from None
+            ranks_note = f" (one of {sharers} ranks' shares of the device)" if sharers > 1 else ""
+            raise MemoryError(f"qubits: {e}{ranks_note}") from None
         if cfg.chunk_size is not None:
             chunks[n] = min(chunks[n], checks.positive_int(cfg.chunk_size, "chunk_size"))
-    return {"qubits": qubits, "layers": layers, "samples": samples, "seed": seed, "device": device, "dtype": dtype, "cost": cost, "chunks": chunks, "budget": budget}
+    return {"qubits": qubits, "layers": layers, "samples": samples, "seed": seed, "device": device, "dtype": dtype, "cost": cost, "chunks": chunks, "budget": budget, "world": world}
 
 
 def run(cfg: Any, out_dir: Path) -> dict[str, Any]:
     p = plan(cfg)
     settings = {"samples": p["samples"], "seed": p["seed"], "dtype": str(cfg.dtype), "cost": str(cfg.cost), "task": "barren_plateau"}
     tables.check_run_settings(out_dir / "run.json", settings)
-    rows = [_typed(r) for r in tables.read_rows(out_dir / "results.csv")]
+    return parallel.run_on_ranks(_sample, cfg, out_dir, devices=cfg.trainer.devices, num_nodes=cfg.trainer.num_nodes, device=p["device"])
+
+
+def _sample(ranks: parallel.Ranks, cfg: Any, out_dir: Path) -> dict[str, Any] | None:
+    """Every rank simulates its share of each point's samples; rank 0 gathers
+    them, writes the tables and figures, and returns the results."""
+    p = plan(cfg)
+    rows = ranks.broadcast([_typed(r) for r in tables.read_rows(out_dir / "results.csv")] if ranks.is_main else None)
     done = {(r["n_qubits"], r["n_layers"]) for r in rows}
     todo = {n: [L for L in p["layers"] if (n, L) not in done] for n in p["qubits"]}
-    from qtrain.tb import (  # TensorBoard only when a run really starts
-        log_hparams,
-        open_writer,
-    )
+    share = ranks.share(p["samples"])
+    writer = None
+    if ranks.is_main:
+        from qtrain.tb import open_writer  # TensorBoard only when a run really starts
 
-    writer = open_writer(out_dir)
-    total = sum(-(-p["samples"] // p["chunks"][n]) * max(todo[n], default=0) for n in p["qubits"])
-    log.info("barren plateau: qubits %s, %d depths, %d samples, %s on %s, budget %s; %d points already done", p["qubits"], len(p["layers"]), p["samples"], cfg.dtype, p["device"], format_bytes(p["budget"]), len(done))
-    timings = tables.read_rows(out_dir / "timings.csv")
+        writer = open_writer(out_dir)
+        ranks_note = f" on {ranks.world_size} ranks" if ranks.world_size > 1 else ""
+        log.info("barren plateau: qubits %s, %d depths, %d samples%s, %s on %s, budget %s per rank; %d points already done",
+                 p["qubits"], len(p["layers"]), p["samples"], ranks_note, cfg.dtype, ranks.device, format_bytes(p["budget"]), len(done))
+    timings = tables.read_rows(out_dir / "timings.csv") if ranks.is_main else []
+    total = sum(-(-(share.stop - share.start) // p["chunks"][n]) * max(todo[n], default=0) for n in p["qubits"])
     try:
-        with tqdm(total=total, desc="layers simulated", disable=not cfg.progress) as bar:
+        with tqdm(total=total, desc="layers simulated", disable=not (cfg.progress and ranks.is_main)) as bar:
             for n in p["qubits"]:
                 if not todo[n]:
                     continue
                 start = time.perf_counter()
-                points = mcclean_gradients(n, todo[n], p["samples"], _seed(p["seed"], n), p["cost"], dtype=p["dtype"], device=p["device"], chunk_size=p["chunks"][n], on_layer=bar.update)
-                for L, grads in points:
-                    rows.append(_row(n, L, grads, p["seed"]))
-                    tables.write_rows(out_dir / "results.csv", _sorted(rows), COLUMNS)
-                    _log_point(writer, rows[-1], grads)
-                timings.append({"n_qubits": n, "max_layers": max(todo[n]), "n_samples": p["samples"], "chunk_size": p["chunks"][n], "device": str(p["device"]), "seconds": round(time.perf_counter() - start, 3)})
-                tables.write_rows(out_dir / "timings.csv", timings, list(timings[0]))
+                points = mcclean_gradients(n, todo[n], p["samples"], _seed(p["seed"], n), p["cost"], dtype=p["dtype"], device=ranks.device,
+                                           chunk_size=p["chunks"][n], on_layer=bar.update, share=share)
+                for L, part in points:
+                    grads = ranks.gather(part)  # every rank's samples, in order: the one-process numbers
+                    if ranks.is_main:
+                        rows.append(_row(n, L, grads, p["seed"]))
+                        tables.write_rows(out_dir / "results.csv", _sorted(rows), COLUMNS)
+                        _log_point(writer, rows[-1], grads)
+                if ranks.is_main:
+                    timings.append({"n_qubits": n, "max_layers": max(todo[n]), "n_samples": p["samples"], "chunk_size": p["chunks"][n], "device": str(ranks.device),
+                                    "ranks": ranks.world_size, "seconds": round(time.perf_counter() - start, 3)})
+                    tables.write_rows(out_dir / "timings.csv", timings, list(timings[-1]))
     except KeyboardInterrupt:
-        log.warning("interrupted: %d points are in %s; rerun the same command to resume", len(rows), out_dir / "results.csv")
-        writer.close()
+        if ranks.is_main:
+            log.warning("interrupted: %d points are in %s; rerun the same command to resume", len(rows), out_dir / "results.csv")
+            writer.close()
         raise
+    if not ranks.is_main:
+        return None
+    from qtrain.tb import log_hparams
+
     fit = _fit(rows, p["qubits"], max(p["layers"]))
     _figures(writer, rows, fit, out_dir)
-    log_hparams(writer, {"qubits": str(p["qubits"]), "layers": f"{min(p['layers'])}..{max(p['layers'])} ({len(p['layers'])})", "samples": p["samples"], "seed": p["seed"], "dtype": cfg.dtype, "cost": str(cfg.cost), "device": str(p["device"])}, {k: v for k, v in fit.items() if isinstance(v, float)})
+    log_hparams(writer, {"qubits": str(p["qubits"]), "layers": f"{min(p['layers'])}..{max(p['layers'])} ({len(p['layers'])})", "samples": p["samples"], "seed": p["seed"], "dtype": cfg.dtype, "cost": str(cfg.cost), "device": str(ranks.device), "ranks": ranks.world_size}, {k: v for k, v in fit.items() if isinstance(v, float)})
     writer.close()
     log.info("fitted slope of log2 Var against n at L = %d: %.3f (2-design: about -1); outputs in %s", fit["n_layers"], fit["slope"], out_dir)
     return {"rows": _sorted(rows), "fit": fit}

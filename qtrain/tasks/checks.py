@@ -64,3 +64,13 @@ def dtype(value: Any) -> torch.dtype:
     if value not in DTYPES:
         raise ValueError(f"dtype: must be one of {sorted(DTYPES)}, got {value!r}")
     return DTYPES[value]
+
+
+def one_process(cfg: Any) -> None:
+    """Refuse trainer=ddp for an experiment that runs in one process, rather than run it once and ignore the ranks."""
+    from qtrain.parallel import world_size
+
+    ranks = world_size(cfg.get("trainer"))
+    if ranks > 1:
+        raise ValueError(f"trainer.devices x trainer.num_nodes: the {cfg.task} experiment runs in one process, got {ranks} ranks; "
+                         "data parallel experiments are barren_plateau, lr_grid and deceptiveness")

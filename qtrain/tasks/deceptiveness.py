@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from qtrain import figures, tables
+from qtrain import figures, parallel, tables
 from qtrain.landscape import (
     METHODS,
     RULES,
@@ -33,6 +33,7 @@ from qtrain.landscape import (
     successors,
     terminals,
 )
+from qtrain.memory import budget_bytes
 from qtrain.tasks import checks
 from qtrain.tasks.deceptiveness_report import write_report
 from qtrain.tasks.shared_circuit import circuit_settings, plan_circuit
@@ -61,11 +62,17 @@ def plan(cfg: Any) -> dict[str, Any]:
     if cfg.method not in METHODS:
         raise ValueError(f"method: must be one of {METHODS}, got {cfg.method!r}")
     circuit = plan_circuit(cfg)
+    cpu = torch.device("cpu")  # landscapes are computed on the CPU
+    sharers = parallel.ranks_per_device(cfg.trainer, cpu) if parallel.check_trainer(cfg.trainer, cpu) > 1 else 1
     try:
-        check_grid(circuit.build(1), max(resolutions), cfg.memory_budget)
+        budget = budget_bytes(cpu, cfg.memory_budget) // sharers  # each rank holds its own grid
+    except ValueError as e:
+        raise ValueError(f"memory_budget: {e}") from None
+    try:
+        check_grid(circuit.build(1), max(resolutions), budget)
     except MemoryError as e:
-        raise MemoryError(f"resolution/params: {e}") from None
-    return {"sharing": sharing, "resolutions": resolutions, "tols": sorted(set(tols)), "rules": rules, "circuit": circuit}
+        raise MemoryError(f"resolution/params: {e}{f' (one of {sharers} ranks sharing this machine)' if sharers > 1 else ''}") from None
+    return {"sharing": sharing, "resolutions": resolutions, "tols": sorted(set(tols)), "rules": rules, "circuit": circuit, "budget": budget}
 
 
 def run(cfg: Any, out_dir: Path) -> dict[str, Any]:
@@ -74,51 +81,89 @@ def run(cfg: Any, out_dir: Path) -> dict[str, Any]:
     # circuit (an older default, say) is refused instead of mixing its rows with these.
     settings, notes = circuit_settings(cfg, p["circuit"])
     tables.check_run_settings(out_dir / "run.json", {"task": "deceptiveness", **settings, "relative_tol": cfg.relative_tol, "method": cfg.method}, notes)
-    rows = [_typed(r) for r in tables.read_rows(out_dir / "results.csv")]
-    norm_rows = [_typed(r) for r in tables.read_rows(out_dir / "gradient_norms.csv")]
+    return parallel.run_on_ranks(_sample, cfg, out_dir, devices=cfg.trainer.devices, num_nodes=cfg.trainer.num_nodes)
+
+
+def _sample(ranks: parallel.Ranks, cfg: Any, out_dir: Path) -> dict[str, Any] | None:
+    """The (sharing, resolution) groups are dealt to the ranks in rounds (the
+    Fourier path and pointer jumping need a whole grid); after each round rank
+    0 gathers the finished groups and rewrites the tables, so a rerun resumes."""
+    p = plan(cfg)
+    rows, norm_rows = ranks.broadcast(([_typed(r) for r in tables.read_rows(out_dir / "results.csv")], [_typed(r) for r in tables.read_rows(out_dir / "gradient_norms.csv")])
+                                      if ranks.is_main else None)
     wanted = [(k, R) for k in p["sharing"] for R in p["resolutions"]]
     have = {(r["sharing"], r["resolution"], r["tol"], r["rule"]) for r in rows}
     done = {(k, R) for k, R in wanted if all((k, R, t, u) in have for t in p["tols"] for u in p["rules"])}
-    from qtrain.tb import log_hparams, open_writer
+    todo = [w for w in wanted if w not in done]
+    writer, views = None, {}
+    if ranks.is_main:
+        from qtrain.tb import open_writer
 
-    writer = open_writer(out_dir)
-    views = {}
-    log.info("deceptiveness: sharing %s, resolutions %s, tol %s, rules %s; %d of %d groups already done", p["sharing"], p["resolutions"], p["tols"], p["rules"], len(done), len(wanted))
+        writer = open_writer(out_dir)
+        log.info("deceptiveness: sharing %s, resolutions %s, tol %s, rules %s; %d of %d groups already done%s", p["sharing"], p["resolutions"], p["tols"], p["rules"], len(done), len(wanted),
+                 f"; groups dealt to {ranks.world_size} ranks" if ranks.world_size > 1 else "")
+    rounds = [todo[i : i + ranks.world_size] for i in range(0, len(todo), ranks.world_size)]
     try:
-        for k, R in tqdm([w for w in wanted if w not in done], desc="landscapes", disable=not cfg.progress):
-            start = time.perf_counter()
-            landscape = sample_landscape(p["circuit"].build(k), p["circuit"].cost, R, cfg.method, memory_budget=cfg.memory_budget)
-            grad_norm = landscape.grads.pow(2).sum(dim=0).sqrt_()
-            exact_q = _quantiles(grad_norm)
-            norm_rows = [r for r in norm_rows if (r["sharing"], r["resolution"]) != (k, R)]
-            norm_rows += [_norm_row(k, R, "exact", exact_q, grad_norm), _norm_row(k, R, "finite_difference", None, finite_difference_grad_norm(landscape.values))]
-            for rule in p["rules"]:
-                succ = successors(landscape.values, landscape.grads, rule)
-                terminal = terminals(succ)
-                for tol in p["tols"]:
-                    result = classify(landscape.values, grad_norm, succ, terminal, tol, rule, bool(cfg.relative_tol))
-                    rows = [r for r in rows if (r["sharing"], r["resolution"], r["tol"], r["rule"]) != (k, R, tol, rule)]
-                    rows.append(_row(k, R, tol, rule, p["circuit"].params, result, exact_q))
-                    writer.add_scalar(f"deceptiveness/R={R}/tol={tol:g}/{rule}", result.ratio, k)
-                    if R == max(p["resolutions"]) and tol == p["tols"][0] and rule == p["rules"][0]:
-                        views[k] = result
-            writer.add_scalar(f"global_min/R={R}", landscape.values.min().item(), k)
-            writer.add_scalar(f"grad_norm_median/R={R}", exact_q[2], k)
-            writer.add_histogram(f"grad_norm/R={R}", grad_norm.reshape(-1)[:: max(1, grad_norm.numel() // 100_000)], k)
-            tables.write_rows(out_dir / "results.csv", _sorted(rows, COLUMNS[:4]), COLUMNS)
-            tables.write_rows(out_dir / "gradient_norms.csv", _sorted(norm_rows, NORM_COLUMNS[:3]), NORM_COLUMNS)
-            log.info("sharing %d, R = %d: %s in %.1f s", k, R, ", ".join(f"ratio {r['ratio']:.4f} (tol {r['tol']:g}, {r['rule']})" for r in rows if (r["sharing"], r["resolution"]) == (k, R)), time.perf_counter() - start)
-            del landscape
+        with tqdm(total=len(todo), desc="landscapes", disable=not (cfg.progress and ranks.is_main)) as bar:
+            for groups in rounds:
+                mine = _group(cfg, p, *groups[ranks.rank]) if ranks.rank < len(groups) else None
+                for finished in ranks.gather_objects(mine):
+                    if finished is None or not ranks.is_main:
+                        continue
+                    k, R = finished["sharing"], finished["resolution"]
+                    rows = [r for r in rows if (r["sharing"], r["resolution"]) != (k, R)] + finished["rows"]
+                    norm_rows = [r for r in norm_rows if (r["sharing"], r["resolution"]) != (k, R)] + finished["norm_rows"]
+                    for tag, value in finished["scalars"]:
+                        writer.add_scalar(tag, value, k)
+                    writer.add_histogram(f"grad_norm/R={R}", finished["histogram"], k)
+                    if finished["view"] is not None:
+                        views[k] = finished["view"]
+                    log.info("sharing %d, R = %d: %s in %.1f s", k, R, ", ".join(f"ratio {r['ratio']:.4f} (tol {r['tol']:g}, {r['rule']})" for r in finished["rows"]), finished["seconds"])
+                if ranks.is_main:
+                    tables.write_rows(out_dir / "results.csv", _sorted(rows, COLUMNS[:4]), COLUMNS)
+                    tables.write_rows(out_dir / "gradient_norms.csv", _sorted(norm_rows, NORM_COLUMNS[:3]), NORM_COLUMNS)
+                bar.update(len(groups))
     except KeyboardInterrupt:
-        log.warning("interrupted: finished groups are in %s; rerun the same command to resume", out_dir / "results.csv")
-        writer.close()
+        if ranks.is_main:
+            log.warning("interrupted: finished groups are in %s; rerun the same command to resume", out_dir / "results.csv")
+            writer.close()
         raise
+    if not ranks.is_main:
+        return None
+    from qtrain.tb import log_hparams
+
     _figures(writer, rows, norm_rows, views, out_dir)
     report = write_report(out_dir / "report.md", rows, norm_rows, cfg)
     log_hparams(writer, {"sharing": str(p["sharing"]), "resolution": str(p["resolutions"]), "tol": str(p["tols"]), "rule": str(p["rules"]), "params": cfg.params, "qubits": cfg.qubits, "circuit_seed": cfg.circuit_seed, "cost": str(cfg.cost)}, report["metrics"])
     writer.close()
     log.info("claims on this circuit: %s; report in %s", "; ".join(f"{name}: {verdict}" for name, verdict in report["verdicts"].items()), out_dir / "report.md")
     return {"rows": _sorted(rows, COLUMNS[:4]), "gradient_norms": norm_rows, "report": report}
+
+
+def _group(cfg: Any, p: dict[str, Any], k: int, R: int) -> dict[str, Any]:
+    """One (sharing, resolution) group: its table rows, TensorBoard scalars and
+    histogram, and (finest resolution) its landscape figure; small enough to send to rank 0."""
+    start = time.perf_counter()
+    landscape = sample_landscape(p["circuit"].build(k), p["circuit"].cost, R, cfg.method, memory_budget=p["budget"])
+    grad_norm = landscape.grads.pow(2).sum(dim=0).sqrt_()
+    exact_q = _quantiles(grad_norm)
+    norm_rows = [_norm_row(k, R, "exact", exact_q, grad_norm), _norm_row(k, R, "finite_difference", None, finite_difference_grad_norm(landscape.values))]
+    rows, scalars, view = [], [], None
+    for rule in p["rules"]:
+        succ = successors(landscape.values, landscape.grads, rule)
+        terminal = terminals(succ)
+        for tol in p["tols"]:
+            result = classify(landscape.values, grad_norm, succ, terminal, tol, rule, bool(cfg.relative_tol))
+            rows.append(_row(k, R, tol, rule, p["circuit"].params, result, exact_q))
+            scalars.append((f"deceptiveness/R={R}/tol={tol:g}/{rule}", result.ratio))
+            if R == max(p["resolutions"]) and tol == p["tols"][0] and rule == p["rules"][0]:
+                view = figures.landscape_view(result, f"sharing {k}, R = {R}")
+                if view is None:
+                    log.warning("landscape figures are drawn for 2 or 3 parameters only; skipped for %d", result.values.dim())
+    scalars += [(f"global_min/R={R}", landscape.values.min().item()), (f"grad_norm_median/R={R}", exact_q[2])]
+    histogram = grad_norm.reshape(-1)[:: max(1, grad_norm.numel() // 100_000)].clone()
+    return {"sharing": k, "resolution": R, "rows": rows, "norm_rows": norm_rows, "scalars": scalars, "histogram": histogram, "view": view,
+            "seconds": time.perf_counter() - start}
 
 
 def _quantiles(values: torch.Tensor) -> list[float]:
@@ -146,11 +191,7 @@ def _sorted(rows: list[dict], keys: list[str]) -> list[dict]:
 
 def _figures(writer, rows, norm_rows, views, out_dir: Path) -> None:
     made = {"deceptiveness_vs_sharing": figures.deceptiveness_vs_sharing(rows), "gradient_norms": figures.gradient_norm_boxes(norm_rows)}
-    for k, result in sorted(views.items()):
-        view = figures.landscape_view(result, f"sharing {k}, R = {result.values.shape[0]}")
-        if view is None:
-            log.warning("landscape figures are drawn for 2 or 3 parameters only; skipped for %d", result.values.dim())
-            break
+    for k, view in sorted(views.items()):
         made[f"landscape_sharing{k}"] = view
     for name, fig in made.items():
         fig.savefig(out_dir / f"{name}.png", dpi=110)

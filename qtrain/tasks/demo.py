@@ -17,6 +17,7 @@ from tqdm import tqdm
 from qtrain import tables
 from qtrain.builders import encoder_circuit
 from qtrain.layers import QuantumLayer
+from qtrain.tasks import checks
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +30,7 @@ def two_blobs(n: int, dim: int, generator: torch.Generator) -> tuple[torch.Tenso
 
 def plan(cfg: Any) -> None:
     """Check every key before any work."""
+    checks.one_process(cfg)
     for key, low in (("qubits", 1), ("layers", 1), ("samples", 2), ("steps", 1)):
         if int(cfg[key]) < low:
             raise ValueError(f"{key} must be >= {low}, got {cfg[key]}")

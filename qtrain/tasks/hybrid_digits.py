@@ -26,6 +26,7 @@ COLUMNS = ["model", "trainable_parameters", "test_loss", "test_accuracy", "val_a
 
 
 def plan(cfg: Any) -> dict[str, Any]:
+    checks.one_process(cfg)
     for key, low in (("qubits", 1), ("layers", 1), ("epochs", 1), ("batch_size", 1), ("monitor_samples", 2)):
         checks.positive_int(cfg[key], key, minimum=low)
     if not float(cfg.lr) > 0:

@@ -22,7 +22,7 @@ import torch
 from hydra.utils import instantiate
 from tqdm import tqdm
 
-from qtrain import figures, tables
+from qtrain import figures, parallel, tables
 from qtrain.landscape import RULES
 from qtrain.layers import INITS
 from qtrain.tasks import checks
@@ -64,8 +64,12 @@ def plan(cfg: Any) -> dict[str, Any]:
     if cfg.init not in INITS:
         raise ValueError(f"init: must be one of {INITS}, got {cfg.init!r}")
     seed = checks.positive_int(cfg.seed, "seed", minimum=0)
+    device = checks.device(cfg.device)
+    world = parallel.check_trainer(cfg.trainer, device)
+    if cfg.starts < world:
+        raise ValueError(f"starts: {cfg.starts} starts cannot be shared among {world} ranks (trainer.devices x trainer.num_nodes); give at least {world}")
     return {"optimizers": optimizers, "lrs": lrs, "sharing": sharing, "seed": seed, "circuit": plan_circuit(cfg),
-            "device": checks.device(cfg.device), "dtype": checks.dtype(cfg.dtype)}
+            "device": device, "dtype": checks.dtype(cfg.dtype)}
 
 
 def run(cfg: Any, out_dir: Path) -> dict[str, Any]:
@@ -75,10 +79,18 @@ def run(cfg: Any, out_dir: Path) -> dict[str, Any]:
     numbers = {k: list(v) if k == "lrs" else v for k, v in numbers.items()}
     optimizer_settings = {name: dict(part.keywords) for name, part in p["optimizers"].items()}
     tables.check_run_settings(out_dir / "run.json", {"task": "lr_grid", **settings, **numbers, "optimizer_settings": optimizer_settings}, notes)
+    return parallel.run_on_ranks(_train, cfg, out_dir, devices=cfg.trainer.devices, num_nodes=cfg.trainer.num_nodes, device=p["device"])
+
+
+def _train(ranks: parallel.Ranks, cfg: Any, out_dir: Path) -> dict[str, Any] | None:
+    """Every rank trains its share of each cell's starts; rank 0 scores the gathered runs and writes the outputs."""
+    p = plan(cfg)
     cells = [(name, k) for k in p["sharing"] for name in p["optimizers"]]
     results: dict[tuple[str, int], LrGridResult] = {}
-    for name, k in tqdm(cells, desc="cells (optimizer, sharing)", disable=not cfg.progress):
-        results[(name, k)] = _cell(cfg, p, name, k, out_dir)
+    for name, k in tqdm(cells, desc="cells (optimizer, sharing)", disable=not (cfg.progress and ranks.is_main)):
+        results[(name, k)] = _cell(cfg, p, name, k, out_dir, ranks)
+    if not ranks.is_main:
+        return None
     rows, scored = _final_scores(cfg, p, results)
     tables.write_rows(out_dir / "results.csv", rows, COLUMNS)
     _outputs(cfg, p, rows, scored, out_dir)
@@ -86,18 +98,22 @@ def run(cfg: Any, out_dir: Path) -> dict[str, Any]:
     return {"rows": rows}
 
 
-def _cell(cfg: Any, p: dict[str, Any], name: str, k: int, out_dir: Path) -> LrGridResult:
-    """One (optimizer, sharing) cell: loaded when finished, else trained (resuming from its checkpoint)."""
+def _cell(cfg: Any, p: dict[str, Any], name: str, k: int, out_dir: Path, ranks: parallel.Ranks) -> LrGridResult | None:
+    """One (optimizer, sharing) cell: loaded when finished, else trained (resuming from its checkpoints); None off rank 0."""
     stored = out_dir / "cells" / f"{name}_k{k}.pt"
-    if stored.is_file():
-        return torch.load(stored, weights_only=False)
-    log.info("training %s at sharing %d: %d learning rates x %d starts x %d steps", name, k, len(p["lrs"]), cfg.starts, cfg.steps)
+    if ranks.broadcast(stored.is_file() if ranks.is_main else None):  # rank 0's view decides, so that every rank skips alike
+        return torch.load(stored, weights_only=False) if ranks.is_main else None
+    if ranks.is_main:
+        log.info("training %s at sharing %d: %d learning rates x %d starts x %d steps%s", name, k, len(p["lrs"]), cfg.starts, cfg.steps,
+                 f", the starts shared among {ranks.world_size} ranks" if ranks.world_size > 1 else "")
     result = train_lr_grid(
         p["circuit"].build(k), p["circuit"].cost, p["optimizers"][name], p["lrs"], cfg.starts, cfg.steps, seed=p["seed"], tol=float(cfg.tol),
         global_min=cfg.global_min, device=p["device"], dtype=p["dtype"], init=cfg.init, init_width=float(cfg.init_width), resolution=cfg.resolution,
         rule=cfg.rule, log_dir=out_dir / "tb" / f"{name}_k{k}", log_every=cfg.trainer.log_every, checkpoint_dir=out_dir / "checkpoints" / f"{name}_k{k}",
-        checkpoint_every=cfg.trainer.checkpoint_every, progress=cfg.progress,
+        checkpoint_every=cfg.trainer.checkpoint_every, progress=cfg.progress, ranks=ranks,
     )
+    if not ranks.is_main:
+        return None
     stored.parent.mkdir(parents=True, exist_ok=True)
     tmp = stored.with_suffix(".tmp")
     torch.save(result, tmp)

@@ -21,6 +21,7 @@ from qtrain.circuit import Circuit
 from qtrain.engine.conventions import check_complex_dtype, real_dtype
 from qtrain.engine.observables import Observable, checked_pauli_sum, checked_target_state
 from qtrain.layers import draw_angles
+from qtrain.parallel import Ranks
 from qtrain.training.optimizers import check_lrs, check_optimizer
 
 #: d at or below which the landscape is sampled for C* and the predictions
@@ -71,6 +72,7 @@ def train_lr_grid(
     checkpoint_dir: str | Path | None = None,
     checkpoint_every: int = 50,
     progress: bool = False,
+    ranks: Ranks | None = None,
     **optimizer_settings: Any,
 ) -> LrGridResult:
     """Train `starts` random starts (drawn from `init` by `seed`, the same for
@@ -88,10 +90,19 @@ def train_lr_grid(
     optimizer: a name from `OPTIMIZERS` or a partial of one of their classes
     (a Hydra `_partial_` config); optimizer_settings: its own keywords
     (momentum, nesterov, betas, weight_decay, ...).
+
+    ranks (`qtrain.parallel`): in a data parallel run every rank calls this
+    with the same arguments and trains its own contiguous share of the starts,
+    checkpointed in its own folder under `checkpoint_dir`; the histories are
+    gathered, so every rank returns the one-process result. Only rank 0
+    writes live metrics (of its share) to `log_dir`.
     """
     plan = _plan(circuit, cost, optimizer, lrs, starts, steps, tol, dtype, init, log_every, checkpoint_every)
+    ranks = ranks or Ranks(device=torch.device(device))
+    if starts < ranks.world_size:
+        raise ValueError(f"starts must be at least the number of ranks ({ranks.world_size}), got {starts}")
     real = real_dtype(dtype)
-    device = torch.device(device)
+    device = ranks.device if ranks.world_size > 1 else torch.device(device)
     theta0 = draw_angles(init, (starts, circuit.n_params), torch.Generator().manual_seed(seed), torch.float64, init_width).to(real)
     landscape = _landscape(circuit, plan["cost"], resolution, tol, rule) if plan["landscape"] else None
     provisional = global_min if global_min is not None else (landscape.global_min if landscape is not None else None)
@@ -99,12 +110,16 @@ def train_lr_grid(
     from qtrain.training.module import MultiStartModule  # Lightning only when a run really starts
     from qtrain.training.run import fit
 
-    module = MultiStartModule(circuit, plan["cost"], theta0.to(device), plan["lrs"], optimizer, optimizer_settings, dtype, log_every, lambda: provisional, tol)
-    fit(module, steps, device, log_dir, checkpoint_dir, checkpoint_every, progress)
+    share = theta0[ranks.share(starts)]  # independent starts: each rank trains its own, nothing is averaged
+    if ranks.world_size > 1 and checkpoint_dir is not None:
+        checkpoint_dir = Path(checkpoint_dir) / f"rank{ranks.rank}-of-{ranks.world_size}"  # shards of another world size are other starts
+    module = MultiStartModule(circuit, plan["cost"], share.to(device), plan["lrs"], optimizer, optimizer_settings, dtype, log_every, lambda: provisional, tol)
+    fit(module, steps, device, log_dir if ranks.is_main else None, checkpoint_dir, checkpoint_every, progress and ranks.is_main)
     with torch.no_grad():
         final = module.costs_and_grads()[0].detach().cpu()
-    history = torch.cat([torch.stack(module.history), final.unsqueeze(0)])  # (T + 1, G, B)
-    trajectories = torch.stack([*module.trajectories, module.tracked()])  # (T + 1, G, K, d)
+    history = ranks.gather(torch.cat([torch.stack(module.history), final.unsqueeze(0)]), dim=2)  # (T + 1, G, B)
+    tracked = ranks.gather(torch.stack([*module.trajectories, module.tracked()]), dim=2)  # each rank's first starts, in order
+    trajectories = tracked[:, :, : MultiStartModule.TRACK]  # (T + 1, G, K, d): the first K starts of the whole run
     return _score(plan["name"], plan["lrs"], history, trajectories, tol, global_min, landscape, theta0, resolution)
 
 

@@ -28,6 +28,9 @@ LOSS_QUANTILES = {"min": 0.0, "median": 0.5, "max": 1.0}
 class MultiStartModule(pl.LightningModule):
     """G * B independent optimizations of `circuit`'s cost as one batched run."""
 
+    #: how many of the first starts keep their trajectories, for plots
+    TRACK = 8
+
     def __init__(
         self,
         circuit: Circuit,
@@ -40,7 +43,7 @@ class MultiStartModule(pl.LightningModule):
         log_every: int = 1,
         reference: Callable[[], float | None] = lambda: None,
         tol: float = 1e-3,
-        track: int = 8,
+        track: int = TRACK,
     ) -> None:
         super().__init__()
         self.automatic_optimization = False  # gradients come from the engine's adjoint pass, not from autograd

@@ -1,0 +1,164 @@
+"""Data parallel runs (qtrain.parallel on Lightning Fabric): two CPU processes
+over gloo give exactly the one-process numbers for the barren-plateau sampler,
+the landscape and the multi-start trainer, from the library and from the
+command line, each into one run directory."""
+
+import csv
+import logging
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from qtrain.builders import random_target_state, shared_ansatz
+from qtrain.engine.observables import PauliSum
+from qtrain.landscape import sample_landscape
+from qtrain.parallel import Ranks, check_trainer, run_on_ranks, share_of, world_size
+from qtrain.plateau import mcclean_gradients
+from qtrain.training import train_lr_grid
+
+ZZ = PauliSum.parse("Z0 Z1")
+CIRCUIT = shared_ansatz(3, 3, 2, seed=0)
+TARGET = random_target_state(3, seed=0)
+C128 = torch.complex128
+BP = {"n_qubits": 4, "layers": [1, 3, 6], "n_samples": 11, "seed": 5}  # 11 samples: shares of 6 and 5
+TRAIN = {"optimizer": "adam", "lrs": [0.05, 0.3], "starts": 9, "seed": 2, "dtype": C128, "checkpoint_every": 3}
+
+
+def sampler(ranks: Ranks) -> dict[int, torch.Tensor]:
+    parts = mcclean_gradients(BP["n_qubits"], BP["layers"], BP["n_samples"], BP["seed"], ZZ, dtype=C128, share=ranks.share(BP["n_samples"]))
+    return {L: ranks.gather(part) for L, part in parts}
+
+
+def two_rank_work(ranks: Ranks, checkpoints: Path) -> dict:
+    """Everything the two-process test compares, in one launch (a launch costs seconds)."""
+    landscape = sample_landscape(CIRCUIT, TARGET, 7, "direct", chunk_size=40, ranks=ranks)  # 343 points: shares of 172 and 171
+    train_lr_grid(CIRCUIT, TARGET, steps=6, checkpoint_dir=checkpoints, ranks=ranks, **TRAIN)  # stopped after 6 steps ...
+    said = Said()
+    logging.getLogger("qtrain.training.run").addHandler(said)
+    logging.getLogger("qtrain.training.run").setLevel(logging.INFO)
+    resumed = train_lr_grid(CIRCUIT, TARGET, steps=12, checkpoint_dir=checkpoints, ranks=ranks, **TRAIN)  # ... and resumed to 12
+    share = ranks.share(TRAIN["starts"])
+    return {"rank": ranks.rank, "world": ranks.world_size, "sampler": sampler(ranks), "landscape": landscape, "trained": resumed,
+            "shares": ranks.gather_objects((share.start, share.stop)), "resumed_from": ranks.gather_objects(said.messages)}
+
+
+class Said(logging.Handler):
+    """What a rank logged."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+@pytest.fixture(scope="module")
+def two_ranks(tmp_path_factory) -> tuple[dict, Path]:
+    checkpoints = tmp_path_factory.mktemp("shards")
+    return run_on_ranks(two_rank_work, checkpoints, devices=2), checkpoints
+
+
+@pytest.mark.parametrize("n,world", [(11, 2), (2, 2), (7, 3), (100, 8), (3, 5)])
+def test_shares_are_contiguous_disjoint_and_cover_everything(n, world):
+    shares = [share_of(n, r, world) for r in range(world)]
+    assert [i for s in shares for i in range(n)[s]] == list(range(n))
+    sizes = [s.stop - s.start for s in shares]
+    assert max(sizes) - min(sizes) <= 1 and sizes == sorted(sizes, reverse=True)
+
+
+def test_one_rank_is_the_plain_call_without_lightning():
+    ranks = Ranks()
+    x = torch.arange(5.0)
+    assert ranks.is_main and ranks.share(5) == slice(0, 5) and ranks.gather(x) is x and ranks.gather_objects("a") == ["a"] and ranks.broadcast(3) == 3
+    assert run_on_ranks(lambda r, y: (r.world_size, y), 7) == (1, 7)
+
+
+def test_trainer_configs_are_checked_before_any_launch():
+    assert world_size({"devices": 2, "num_nodes": 3}) == 6 and world_size(None) == 1
+    with pytest.raises(ValueError, match="trainer.devices: must be an integer >= 1, got 0"):
+        world_size({"devices": 0})
+    with pytest.raises(ValueError, match="trainer.num_nodes"):
+        world_size({"devices": 1, "num_nodes": "two"})
+    with pytest.raises(ValueError, match="device: cuda:1 names one GPU"):
+        check_trainer({"devices": 2}, torch.device("cuda:1"))
+
+
+def test_two_processes_give_the_one_process_sampler(two_ranks):
+    result, _ = two_ranks
+    assert result["rank"] == 0 and result["world"] == 2  # the parent got rank 0's result of a real two-rank run
+    alone = sampler(Ranks())
+    assert sorted(result["sampler"]) == BP["layers"]
+    for L, grads in alone.items():
+        assert grads.shape == (BP["n_samples"],)
+        torch.testing.assert_close(result["sampler"][L], grads, atol=1e-12, rtol=0)
+
+
+def test_two_processes_give_the_one_process_direct_landscape(two_ranks):
+    result, _ = two_ranks
+    alone = sample_landscape(CIRCUIT, TARGET, 7, "direct", chunk_size=40)
+    torch.testing.assert_close(result["landscape"].values, alone.values, atol=1e-12, rtol=0)
+    torch.testing.assert_close(result["landscape"].grads, alone.grads, atol=1e-12, rtol=0)
+
+
+def test_two_processes_train_their_own_shards_and_resume_them_to_the_one_process_numbers(two_ranks):
+    result, checkpoints = two_ranks
+    assert result["shares"] == [(0, 5), (5, 9)]
+    alone = train_lr_grid(CIRCUIT, TARGET, steps=12, **{k: v for k, v in TRAIN.items() if k != "checkpoint_every"})
+    trained = result["trained"]
+    assert trained.cost_history.shape == alone.cost_history.shape == (13, 2, TRAIN["starts"])
+    torch.testing.assert_close(trained.cost_history, alone.cost_history, atol=1e-12, rtol=0)
+    torch.testing.assert_close(trained.trajectories, alone.trajectories, atol=1e-12, rtol=0)
+    assert torch.equal(trained.success_rate, alone.success_rate) and trained.global_min == pytest.approx(alone.global_min, abs=1e-12)
+    # each rank checkpointed its own starts (not replicas of rank 0's), and the resume continued from step 6
+    shards = [torch.load(checkpoints / f"rank{r}-of-2" / "last.ckpt", weights_only=False) for r in range(2)]
+    thetas = [shard["state_dict"]["thetas.0"] for shard in shards]
+    assert [t.shape[0] for t in thetas] == [5, 4]
+    assert not torch.equal(thetas[0][:4], thetas[1])
+    assert [shard["epoch"] for shard in shards] == [11, 11] and [shard["cost_history"].shape[0] for shard in shards] == [12, 12]
+    for r, said in enumerate(result["resumed_from"]):  # the second call resumed each rank from its own shard's step 6
+        assert len(said) == 1 and said[0].startswith(f"resuming from {checkpoints / f'rank{r}-of-2'}/") and said[0].endswith(".ckpt")
+
+
+def _cli(tmp: Path, name: str, *overrides: str) -> Path:
+    run_dir = tmp / name
+    subprocess.run([sys.executable, "-m", "qtrain.cli", *overrides, "progress=false", f"hydra.run.dir={run_dir}"], check=True, capture_output=True, timeout=300)
+    return run_dir
+
+
+def _table(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+EXPERIMENTS = {
+    "barren_plateau": (["qubits=[2,4]", "layers=[1,4]", "samples=9", "dtype=complex128"], ["results.csv"]),
+    "deceptiveness": (["sharing=[1,2,3]", "resolution=[8]", "tol=[1e-3]"], ["results.csv", "gradient_norms.csv"]),
+    "lr_grid": (["optimizers=[adam]", "sharing=[2]", "lrs=[0.05,0.3]", "starts=7", "steps=8", "trainer.checkpoint_every=4", "dtype=complex128"], ["results.csv"]),
+}
+
+
+@pytest.mark.parametrize("experiment", sorted(EXPERIMENTS))
+def test_trainer_ddp_at_the_command_line_writes_the_one_process_tables_into_one_directory(tmp_path, experiment):
+    overrides, tables = EXPERIMENTS[experiment]
+    one = _cli(tmp_path, "one", f"experiment={experiment}", *overrides)
+    two = _cli(tmp_path, "two", f"experiment={experiment}", *overrides, "trainer=ddp", "trainer.devices=2")
+    for table in tables:
+        assert _table(two / table) == _table(one / table) and _table(one / table)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["one", "two"]  # no directory per rank
+    assert not any(p.name.startswith("train_ddp_process") for p in two.iterdir())
+    log = (two / "cli.log").read_text()
+    assert "[rank 0]" in log and "[rank 1]" not in log  # rank 0 alone writes the run's log
+    if experiment == "lr_grid":
+        assert sorted(p.name for p in (two / "checkpoints" / "adam_k2").iterdir()) == ["rank0-of-2", "rank1-of-2"]
+
+
+def test_an_experiment_that_runs_in_one_process_refuses_ranks_in_one_line(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "qtrain.cli", "experiment=demo", "trainer=ddp", f"hydra.run.dir={tmp_path}"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and result.stderr.strip().splitlines() == [
+        "qtrain: error: trainer.devices x trainer.num_nodes: the demo experiment runs in one process, got 2 ranks; "
+        "data parallel experiments are barren_plateau, lr_grid and deceptiveness"
+    ]
