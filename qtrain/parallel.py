@@ -24,6 +24,7 @@ processes joins the group (`ddp`).
 from __future__ import annotations
 
 import logging
+import os
 import pickle
 import warnings
 from collections.abc import Callable
@@ -110,6 +111,9 @@ def ranks_per_device(trainer: Any, device: torch.device) -> int:
 def check_trainer(trainer: Any, device: torch.device) -> int:
     """Refuse, naming the key, a trainer config the device cannot take; returns the world size."""
     size = world_size(trainer)
+    started = int(os.environ.get("WORLD_SIZE", "1"))  # set by torchrun for each process it starts
+    if started > 1 and started != size:
+        raise ValueError(f"trainer.devices x trainer.num_nodes: {size} rank{'s' if size > 1 else ''}, but the launcher (torchrun) started {started} processes; make them equal")
     if size > 1 and device.index is not None:
         raise ValueError(f"device: {device} names one GPU, but trainer.devices x trainer.num_nodes = {size} ranks ask for several; give device=cuda (rank r uses GPU r)")
     if device.type == "cuda" and _count(trainer, "devices") > torch.cuda.device_count():

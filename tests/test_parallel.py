@@ -5,6 +5,7 @@ command line, each into one run directory."""
 
 import csv
 import logging
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -154,6 +155,23 @@ def test_trainer_ddp_at_the_command_line_writes_the_one_process_tables_into_one_
     assert "[rank 0]" in log and "[rank 1]" not in log  # rank 0 alone writes the run's log
     if experiment == "lr_grid":
         assert sorted(p.name for p in (two / "checkpoints" / "adam_k2").iterdir()) == ["rank0-of-2", "rank1-of-2"]
+
+
+def test_processes_started_by_torchrun_join_one_run(tmp_path):
+    """The multi-node path (the README's torchrun command, on one node): the
+    processes exist before qtrain runs, and each joins the group instead of spawning."""
+    overrides = ["experiment=barren_plateau", *EXPERIMENTS["barren_plateau"][0]]
+    one = _cli(tmp_path, "one", *overrides)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    run_dir = tmp_path / "torchrun"
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--node-rank", "0", "--nproc-per-node", "2", "--master-addr", "127.0.0.1",
+                "--master-port", str(port), "-m", "qtrain.cli"]
+    subprocess.run([*torchrun, *overrides, "trainer=ddp", "trainer.devices=2", "progress=false", f"hydra.run.dir={run_dir}"], check=True, capture_output=True, timeout=300)
+    assert _table(run_dir / "results.csv") == _table(one / "results.csv")
+    wrong = subprocess.run([*torchrun, *overrides, "progress=false", f"hydra.run.dir={tmp_path / 'wrong'}"], capture_output=True, text=True, timeout=300)
+    assert wrong.returncode != 0 and "1 rank, but the launcher (torchrun) started 2 processes" in wrong.stderr
 
 
 def test_an_experiment_that_runs_in_one_process_refuses_ranks_in_one_line(tmp_path):

@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from qtrain import cli
 from tests.test_cli import compose_experiment
@@ -33,11 +34,15 @@ def python_blocks():
 
 
 def qtrain_commands():
+    """Every qtrain command of the bash blocks (continued lines joined; a
+    torchrun line's qtrain.cli arguments as a qtrain command)."""
     for lang, code in BLOCKS:
         if lang != "bash":
             continue
-        for line in code.splitlines():
+        for line in code.replace("\\\n", " ").splitlines():
             command = line.split("#", 1)[0].strip()
+            if command.startswith("torchrun") and "-m qtrain.cli" in command:
+                command = "qtrain" + command.split("-m qtrain.cli", 1)[1]
             if command.startswith("qtrain"):
                 yield pytest.param(command, id=command[:60])
 
@@ -60,6 +65,8 @@ def test_qtrain_command_is_valid(command, tmp_path):
     # a sweep (-m) is checked at the first value of each swept key; hydra.* keys are Hydra's own
     first = [re.sub(r"=(\[[^\]]*\]),.*", r"=\1", w) if "=[" in w else re.sub(r"=([^,]*),.*", r"=\1", w) for w in words]  # sharing=[1],[2] -> [1]
     overrides = [w for w in first if w != "-m" and not w.startswith("hydra.")]
+    if not torch.cuda.is_available():  # a GPU command is checked for everything but its device
+        overrides = ["device=cpu" if w.startswith("device=cuda") else w for w in overrides]
     experiment = next((w.split("=", 1)[1] for w in overrides if w.startswith("experiment=")), "barren_plateau")
     cfg = compose_experiment(experiment, [w for w in overrides if not w.startswith("experiment=")])
     importlib.import_module(cli.TASKS[cfg.task]).plan(cfg)
