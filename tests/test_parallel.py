@@ -5,6 +5,7 @@ command line, each into one run directory."""
 
 import csv
 import logging
+import math
 import socket
 import subprocess
 import sys
@@ -14,6 +15,7 @@ import pytest
 import torch
 
 from qtrain.builders import random_target_state, shared_ansatz
+from qtrain.diagnostics import gradient_variance
 from qtrain.engine.observables import PauliSum
 from qtrain.landscape import sample_landscape
 from qtrain.parallel import Ranks, check_trainer, run_on_ranks, share_of, world_size
@@ -29,7 +31,7 @@ TRAIN = {"optimizer": "adam", "lrs": [0.05, 0.3], "starts": 9, "seed": 2, "dtype
 
 
 def sampler(ranks: Ranks) -> dict[int, torch.Tensor]:
-    parts = mcclean_gradients(BP["n_qubits"], BP["layers"], BP["n_samples"], BP["seed"], ZZ, dtype=C128, share=ranks.share(BP["n_samples"]))
+    parts = mcclean_gradients(BP["n_qubits"], BP["layers"], BP["n_samples"], BP["seed"], ZZ, dtype=C128, device=ranks.device, share=ranks.share(BP["n_samples"]))
     return {L: ranks.gather(part) for L, part in parts}
 
 
@@ -42,7 +44,8 @@ def two_rank_work(ranks: Ranks, checkpoints: Path) -> dict:
     logging.getLogger("qtrain.training.run").setLevel(logging.INFO)
     resumed = train_lr_grid(CIRCUIT, TARGET, steps=12, checkpoint_dir=checkpoints, ranks=ranks, **TRAIN)  # ... and resumed to 12
     share = ranks.share(TRAIN["starts"])
-    return {"rank": ranks.rank, "world": ranks.world_size, "sampler": sampler(ranks), "landscape": landscape, "trained": resumed,
+    variance = gradient_variance(CIRCUIT, "Z0 Z1", samples=11, parameter=None, seed=4, dtype=C128, ranks=ranks)
+    return {"rank": ranks.rank, "world": ranks.world_size, "sampler": sampler(ranks), "landscape": landscape, "trained": resumed, "variance": variance,
             "shares": ranks.gather_objects((share.start, share.stop)), "resumed_from": ranks.gather_objects(said.messages)}
 
 
@@ -98,6 +101,14 @@ def test_two_processes_give_the_one_process_sampler(two_ranks):
         torch.testing.assert_close(result["sampler"][L], grads, atol=1e-12, rtol=0)
 
 
+def test_two_processes_give_the_one_process_gradient_variance(two_ranks):
+    result, _ = two_ranks
+    alone = gradient_variance(CIRCUIT, "Z0 Z1", samples=11, parameter=None, seed=4, dtype=C128)
+    assert result["variance"].gradients.shape == alone.gradients.shape == (11, CIRCUIT.n_params)
+    torch.testing.assert_close(result["variance"].gradients, alone.gradients, atol=1e-12, rtol=0)
+    torch.testing.assert_close(result["variance"].var, alone.var, atol=1e-12, rtol=0)
+
+
 def test_two_processes_give_the_one_process_direct_landscape(two_ranks):
     result, _ = two_ranks
     alone = sample_landscape(CIRCUIT, TARGET, 7, "direct", chunk_size=40)
@@ -135,6 +146,18 @@ def _table(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
+def assert_same_table(got: Path, want: Path) -> None:
+    """The same rows and columns; numbers equal to 1e-12 (relative, or absolute
+    near 0): a rank runs on fewer threads, which may sum in another order."""
+    rows, expected = _table(got), _table(want)
+    assert expected and len(rows) == len(expected)
+    for row, exp in zip(rows, expected):
+        assert row.keys() == exp.keys()
+        for key, value in exp.items():
+            if row[key] != value:
+                assert math.isclose(float(row[key]), float(value), rel_tol=1e-12, abs_tol=1e-12), (key, row[key], value)
+
+
 EXPERIMENTS = {
     "barren_plateau": (["qubits=[2,4]", "layers=[1,4]", "samples=9", "dtype=complex128"], ["results.csv"]),
     "deceptiveness": (["sharing=[1,2,3]", "resolution=[8]", "tol=[1e-3]"], ["results.csv", "gradient_norms.csv"]),
@@ -148,7 +171,7 @@ def test_trainer_ddp_at_the_command_line_writes_the_one_process_tables_into_one_
     one = _cli(tmp_path, "one", f"experiment={experiment}", *overrides)
     two = _cli(tmp_path, "two", f"experiment={experiment}", *overrides, "trainer=ddp", "trainer.devices=2")
     for table in tables:
-        assert _table(two / table) == _table(one / table) and _table(one / table)
+        assert_same_table(two / table, one / table)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["one", "two"]  # no directory per rank
     assert not any(p.name.startswith("train_ddp_process") for p in two.iterdir())
     log = (two / "cli.log").read_text()
@@ -169,7 +192,7 @@ def test_processes_started_by_torchrun_join_one_run(tmp_path):
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--node-rank", "0", "--nproc-per-node", "2", "--master-addr", "127.0.0.1",
                 "--master-port", str(port), "-m", "qtrain.cli"]
     subprocess.run([*torchrun, *overrides, "trainer=ddp", "trainer.devices=2", "progress=false", f"hydra.run.dir={run_dir}"], check=True, capture_output=True, timeout=300)
-    assert _table(run_dir / "results.csv") == _table(one / "results.csv")
+    assert_same_table(run_dir / "results.csv", one / "results.csv")
     wrong = subprocess.run([*torchrun, *overrides, "progress=false", f"hydra.run.dir={tmp_path / 'wrong'}"], capture_output=True, text=True, timeout=300)
     assert wrong.returncode != 0 and "1 rank, but the launcher (torchrun) started 2 processes" in wrong.stderr
 
@@ -180,3 +203,13 @@ def test_an_experiment_that_runs_in_one_process_refuses_ranks_in_one_line(tmp_pa
         "qtrain: error: trainer.devices x trainer.num_nodes: the demo experiment runs in one process, got 2 ranks; "
         "data parallel experiments are barren_plateau, lr_grid and deceptiveness"
     ]
+
+
+def test_landscape_groups_are_dealt_so_that_every_rank_has_about_the_same_work():
+    from qtrain.tasks.deceptiveness import _deal
+
+    groups = [(k, R) for k in (1, 2, 3, 4) for R in (90, 180)]
+    dealt = _deal(groups, 2, 3)
+    assert sorted(g for share in dealt for g in share) == sorted(groups)
+    assert [sorted(R for _, R in share) for share in dealt] == [[90, 90, 180, 180]] * 2
+    assert _deal(groups, 1, 3)[0][:4] == [(1, 180), (2, 180), (3, 180), (4, 180)] and _deal([], 3, 3) == [[], [], []]

@@ -31,6 +31,7 @@ from qtrain.engine.observables import (
 )
 from qtrain.layers import QuantumLayer
 from qtrain.memory import budget_bytes, samples_per_chunk
+from qtrain.parallel import Ranks
 
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 #: States alive per sample while a gradient is computed (state, cotangent and
@@ -185,6 +186,7 @@ def gradient_variance(
     memory_budget: int | str | None = None,
     chunk_size: int | None = None,
     confidence: float = 0.95,
+    ranks: Ranks | None = None,
 ) -> GradientStats:
     """Variance (and mean, quantiles, confidence interval) of the gradient over
     `samples` random parameter draws.
@@ -198,6 +200,9 @@ def gradient_variance(
     For a QuantumLayer, parameters are its weights (`weight_names`), the
     data `inputs` (default zeros) are held fixed, and dtype defaults to the
     layer's own (complex64 for a Circuit).
+    ranks (`qtrain.parallel`): in a data parallel run every rank calls this
+    alike, computes a contiguous share of the samples (all drawn from `seed`,
+    so the union is the one-process draw) and gets the statistics of all of them.
     """
     if samples < 2:
         raise ValueError(f"samples must be >= 2, got {samples}")
@@ -210,13 +215,17 @@ def gradient_variance(
     per_sample = circuit.program().batch
     if per_sample > 1 and per_sample != samples:
         raise ValueError(f"the circuit holds {per_sample} per-sample circuits, so samples must be {per_sample}, got {samples}")
+    ranks = ranks or Ranks(device=torch.device(device))
+    share = ranks.share(samples) if per_sample == 1 else slice(0, samples)  # per-sample gates fix the batch: every rank runs it whole
     fits = samples_per_chunk(circuit.n_qubits, samples, dtype, budget_bytes(device, memory_budget), STATES_PER_SAMPLE)  # refuses what cannot fit
-    chunk = samples if per_sample > 1 else chunk_size or fits  # per-sample gates fix the batch
+    chunk = samples if per_sample > 1 else chunk_size or fits
     gen = torch.Generator().manual_seed(seed)
-    theta = draw(samples, gen)  # (S, P) on device, drawn at once so chunking cannot change it
+    theta = draw(samples, gen)  # (S, P) on device, drawn at once so chunking and ranks cannot change it
     per_cost = []
     for c in costs:
-        grads = torch.cat([gradient_samples(circuit, theta[i : i + chunk], c, index, dtype) for i in range(0, samples, chunk)])
+        part = [gradient_samples(circuit, theta[i : min(i + chunk, share.stop)], c, index, dtype) for i in range(share.start, share.stop, chunk)]
+        grads = torch.cat(part) if part else theta.new_zeros((0,) if index is not None else (0, circuit.n_params))
+        grads = ranks.gather(grads) if per_sample == 1 else grads
         if index is None and isinstance(model, QuantumLayer):
             grads = grads[:, [circuit.parameters.index(n) for n in names]]  # weights only, not the data inputs
         per_cost.append(grads)

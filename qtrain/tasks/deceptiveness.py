@@ -85,9 +85,10 @@ def run(cfg: Any, out_dir: Path) -> dict[str, Any]:
 
 
 def _sample(ranks: parallel.Ranks, cfg: Any, out_dir: Path) -> dict[str, Any] | None:
-    """The (sharing, resolution) groups are dealt to the ranks in rounds (the
-    Fourier path and pointer jumping need a whole grid); after each round rank
-    0 gathers the finished groups and rewrites the tables, so a rerun resumes."""
+    """The (sharing, resolution) groups are dealt to the ranks (the Fourier
+    path and pointer jumping need a whole grid) and run in rounds; after each
+    round rank 0 gathers the finished groups and rewrites the tables, so a
+    rerun resumes."""
     p = plan(cfg)
     rows, norm_rows = ranks.broadcast(([_typed(r) for r in tables.read_rows(out_dir / "results.csv")], [_typed(r) for r in tables.read_rows(out_dir / "gradient_norms.csv")])
                                       if ranks.is_main else None)
@@ -102,11 +103,12 @@ def _sample(ranks: parallel.Ranks, cfg: Any, out_dir: Path) -> dict[str, Any] | 
         writer = open_writer(out_dir)
         log.info("deceptiveness: sharing %s, resolutions %s, tol %s, rules %s; %d of %d groups already done%s", p["sharing"], p["resolutions"], p["tols"], p["rules"], len(done), len(wanted),
                  f"; groups dealt to {ranks.world_size} ranks" if ranks.world_size > 1 else "")
-    rounds = [todo[i : i + ranks.world_size] for i in range(0, len(todo), ranks.world_size)]
+    dealt = _deal(todo, ranks.world_size, cfg.params)
     try:
         with tqdm(total=len(todo), desc="landscapes", disable=not (cfg.progress and ranks.is_main)) as bar:
-            for groups in rounds:
-                mine = _group(cfg, p, *groups[ranks.rank]) if ranks.rank < len(groups) else None
+            for i in range(max(map(len, dealt))):  # round i: every rank's i-th group, then a gather
+                mine = _group(cfg, p, *dealt[ranks.rank][i]) if i < len(dealt[ranks.rank]) else None
+                groups = [share[i] for share in dealt if i < len(share)]
                 for finished in ranks.gather_objects(mine):
                     if finished is None or not ranks.is_main:
                         continue
@@ -138,6 +140,19 @@ def _sample(ranks: parallel.Ranks, cfg: Any, out_dir: Path) -> dict[str, Any] | 
     writer.close()
     log.info("claims on this circuit: %s; report in %s", "; ".join(f"{name}: {verdict}" for name, verdict in report["verdicts"].items()), out_dir / "report.md")
     return {"rows": _sorted(rows, COLUMNS[:4]), "gradient_norms": norm_rows, "report": report}
+
+
+def _deal(groups: list[tuple[int, int]], world: int, params: int) -> list[list[tuple[int, int]]]:
+    """The groups dealt to `world` ranks, largest first, each to the rank with
+    the least work so far (a grid of resolution R costs about R^d): the rounds
+    then take about as long on every rank."""
+    dealt: list[list[tuple[int, int]]] = [[] for _ in range(world)]
+    load = [0] * world
+    for k, R in sorted(groups, key=lambda g: (-g[1], g[0])):
+        rank = load.index(min(load))
+        dealt[rank].append((k, R))
+        load[rank] += R**params
+    return dealt
 
 
 def _group(cfg: Any, p: dict[str, Any], k: int, R: int) -> dict[str, Any]:
