@@ -140,10 +140,16 @@ def run_on_ranks(function: Callable[..., Any], *args: Any, devices: int = 1, num
     if devices * num_nodes == 1:
         return function(Ranks(device=device), *args)
     from lightning.fabric import Fabric
-    from lightning.fabric.plugins.environments import LSFEnvironment, MPIEnvironment, SLURMEnvironment, TorchElasticEnvironment
+    from lightning.fabric.plugins.environments import LightningEnvironment, LSFEnvironment, MPIEnvironment, SLURMEnvironment, TorchElasticEnvironment
 
-    external = any(env.detect() for env in (SLURMEnvironment, TorchElasticEnvironment, LSFEnvironment, MPIEnvironment))
-    fabric = Fabric(accelerator="cuda" if device.type == "cuda" else "cpu", devices=devices, num_nodes=num_nodes, strategy="ddp" if external else "ddp_spawn")
+    # A SLURM allocation of one task (qtrain run inside sbatch without srun) is not a launcher of ranks: spawn them here.
+    slurm_ranks = SLURMEnvironment.detect() and int(os.environ.get("SLURM_NTASKS", "1")) > 1
+    external = slurm_ranks or any(env.detect() for env in (TorchElasticEnvironment, LSFEnvironment, MPIEnvironment))
+    accelerator = "cuda" if device.type == "cuda" else "cpu"
+    if external:
+        fabric = Fabric(accelerator=accelerator, devices=devices, num_nodes=num_nodes, strategy="ddp")
+    else:
+        fabric = Fabric(accelerator=accelerator, devices=devices, num_nodes=num_nodes, strategy="ddp_spawn", plugins=[LightningEnvironment()])
     if external:
         fabric.launch()
         return _ranked(fabric, function, args, None)

@@ -6,9 +6,12 @@ command line, each into one run directory."""
 import csv
 import logging
 import math
+import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -180,6 +183,25 @@ def test_trainer_ddp_at_the_command_line_writes_the_one_process_tables_into_one_
         assert sorted(p.name for p in (two / "checkpoints" / "adam_k2").iterdir()) == ["rank0-of-2", "rank1-of-2"]
 
 
+def test_an_interrupted_two_rank_run_keeps_what_it_finished_and_resumes_to_the_one_process_numbers(tmp_path):
+    overrides = ["experiment=barren_plateau", "qubits=[2,4,6,8,10,12,14]", "layers=1:40", "samples=40", "dtype=complex128", "progress=false"]
+    killed = tmp_path / "killed"
+    command = [sys.executable, "-m", "qtrain.cli", *overrides, "trainer=ddp", f"hydra.run.dir={killed}"]
+    process = subprocess.Popen(command, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not (killed / "results.csv").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGINT)  # Ctrl-C reaches the whole process group: the parent and both ranks
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    assert "rerun the same command to resume" in err
+    finished = len(_table(killed / "results.csv"))
+    assert 0 < finished < 7 * 40
+    subprocess.run(command, check=True, capture_output=True, timeout=300)
+    one = _cli(tmp_path, "one", *overrides)
+    assert_same_table(killed / "results.csv", one / "results.csv")
+
+
 def test_processes_started_by_torchrun_join_one_run(tmp_path):
     """The multi-node path (the README's torchrun command, on one node): the
     processes exist before qtrain runs, and each joins the group instead of spawning."""
@@ -195,6 +217,25 @@ def test_processes_started_by_torchrun_join_one_run(tmp_path):
     assert_same_table(run_dir / "results.csv", one / "results.csv")
     wrong = subprocess.run([*torchrun, *overrides, "progress=false", f"hydra.run.dir={tmp_path / 'wrong'}"], capture_output=True, text=True, timeout=300)
     assert wrong.returncode != 0 and "1 rank, but the launcher (torchrun) started 2 processes" in wrong.stderr
+
+
+def test_tasks_started_by_slurm_join_one_run_and_a_one_task_allocation_spawns_its_ranks(tmp_path):
+    """SLURM's srun (and the submitit launcher with tasks_per_node) start a
+    process per rank with these variables; the same variables for one task
+    (qtrain run inside sbatch) mean: spawn the ranks here."""
+    overrides = ["experiment=barren_plateau", *EXPERIMENTS["barren_plateau"][0], "trainer=ddp", "progress=false"]
+    one = _cli(tmp_path, "one", *[w for w in overrides if w != "trainer=ddp"])
+    job = {"SLURM_NODELIST": "localhost", "SLURM_NODEID": "0", "SLURM_JOB_NAME": "qtrain", "SLURM_JOB_ID": str(40000 + os.getpid() % 9000)}
+    tasks = [{**os.environ, **job, "SLURM_NTASKS": "2", "SLURM_NTASKS_PER_NODE": "2", "SLURM_PROCID": str(r), "SLURM_LOCALID": str(r)} for r in range(2)]
+    command = [sys.executable, "-m", "qtrain.cli", *overrides, f"hydra.run.dir={tmp_path / 'srun'}"]
+    processes = [subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for env in tasks]
+    for process in processes:
+        assert process.wait(timeout=300) == 0, process.stderr.read()
+    assert_same_table(tmp_path / "srun" / "results.csv", one / "results.csv")
+    alone = {**os.environ, **job, "SLURM_NTASKS": "1", "SLURM_PROCID": "0", "SLURM_LOCALID": "0"}
+    subprocess.run([sys.executable, "-m", "qtrain.cli", *overrides, f"hydra.run.dir={tmp_path / 'sbatch'}"], env=alone, check=True, capture_output=True, timeout=300)
+    assert_same_table(tmp_path / "sbatch" / "results.csv", one / "results.csv")
+    assert "on 2 ranks" in (tmp_path / "sbatch" / "cli.log").read_text()
 
 
 def test_an_experiment_that_runs_in_one_process_refuses_ranks_in_one_line(tmp_path):
