@@ -140,19 +140,14 @@ def run_on_ranks(function: Callable[..., Any], *args: Any, devices: int = 1, num
     if devices * num_nodes == 1:
         return function(Ranks(device=device), *args)
     from lightning.fabric import Fabric
-    from lightning.fabric.plugins.environments import LightningEnvironment, LSFEnvironment, MPIEnvironment, SLURMEnvironment, TorchElasticEnvironment
+    from lightning.fabric.plugins.environments import LightningEnvironment
 
-    # A SLURM allocation of one task (qtrain run inside sbatch without srun) is not a launcher of ranks: spawn them here.
-    slurm_ranks = SLURMEnvironment.detect() and int(os.environ.get("SLURM_NTASKS", "1")) > 1
-    external = slurm_ranks or any(env.detect() for env in (TorchElasticEnvironment, LSFEnvironment, MPIEnvironment))
     accelerator = "cuda" if device.type == "cuda" else "cpu"
-    if external:
+    if launched_externally():
         fabric = Fabric(accelerator=accelerator, devices=devices, num_nodes=num_nodes, strategy="ddp")
-    else:
-        fabric = Fabric(accelerator=accelerator, devices=devices, num_nodes=num_nodes, strategy="ddp_spawn", plugins=[LightningEnvironment()])
-    if external:
         fabric.launch()
         return _ranked(fabric, function, args, None)
+    fabric = Fabric(accelerator=accelerator, devices=devices, num_nodes=num_nodes, strategy="ddp_spawn", plugins=[LightningEnvironment()])
     log_files = [Path(h.baseFilename) for h in logging.getLogger().handlers if isinstance(h, logging.FileHandler)]
     return pickle.loads(fabric.launch(_spawned, function, args, log_files).data)
 
@@ -169,6 +164,16 @@ class _Sealed:
 
 def _spawned(fabric: Any, function: Callable[..., Any], args: tuple, log_files: list[Path]) -> _Sealed:
     return _Sealed(_ranked(fabric, function, args, log_files))
+
+
+def launched_externally() -> bool:
+    """Whether a cluster launcher (srun, torchrun, LSF, MPI) started this
+    process as one rank of several; else the ranks are spawned here. A SLURM
+    allocation of one task (qtrain run inside sbatch without srun) launches no ranks."""
+    from lightning.fabric.plugins.environments import LSFEnvironment, MPIEnvironment, SLURMEnvironment, TorchElasticEnvironment
+
+    slurm_ranks = SLURMEnvironment.detect() and int(os.environ.get("SLURM_NTASKS", "1")) > 1
+    return slurm_ranks or any(env.detect() for env in (TorchElasticEnvironment, LSFEnvironment, MPIEnvironment))
 
 
 def _ranked(fabric: Any, function: Callable[..., Any], args: tuple, log_files: list[Path] | None) -> Any:
