@@ -34,8 +34,6 @@ from typing import Any
 
 import torch
 
-log = logging.getLogger(__name__)
-
 #: The log line format of Hydra's default job logging, with the rank added.
 LOG_FORMAT = "[%(asctime)s][%(name)s][%(levelname)s][rank {rank}] - %(message)s"
 
@@ -146,6 +144,8 @@ def run_on_ranks(function: Callable[..., Any], *args: Any, devices: int = 1, num
     if launched_externally():
         fabric = Fabric(accelerator=accelerator, devices=devices, num_nodes=num_nodes, strategy="ddp")
         fabric.launch()
+        if fabric.global_rank > 0:  # every rank ran Hydra and opened the run's log file: rank 0 alone writes it
+            _quiet_logs()
         return _ranked(fabric, function, args, None)
     fabric = Fabric(accelerator=accelerator, devices=devices, num_nodes=num_nodes, strategy="ddp_spawn", plugins=[LightningEnvironment()])
     log_files = [Path(h.baseFilename) for h in logging.getLogger().handlers if isinstance(h, logging.FileHandler)]
@@ -183,6 +183,14 @@ def _ranked(fabric: Any, function: Callable[..., Any], args: tuple, log_files: l
     if ranks.device.type == "cuda":
         torch.cuda.set_device(ranks.device)  # so that "cuda" without an index means this rank's GPU
     return function(ranks, *args)
+
+
+def _quiet_logs() -> None:
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if isinstance(h, logging.FileHandler)]:
+        root.removeHandler(handler)
+        handler.close()
+    root.setLevel(logging.WARNING)
 
 
 def _log_to(log_files: list[Path], rank: int) -> None:
