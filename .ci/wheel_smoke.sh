@@ -18,13 +18,16 @@ cd "$work"
 packages="$(python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
 export PYTHONPATH="$work/site:$packages"
 python -S -c "import qtrain; assert qtrain.__file__.startswith('$work/site'), qtrain.__file__"
+i=0
 while read -r name args; do
-  python -S -m qtrain.cli "experiment=$name" $args progress=false "hydra.run.dir=$work/runs/$name" > "$work/$name.log" 2>&1 \
-    || { cat "$work/$name.log"; exit 1; }
-  test -s "$work/runs/$name/results.csv"
+  i=$((i + 1))  # a folder per line: an experiment may appear twice
+  python -S -m qtrain.cli "experiment=$name" $args progress=false "hydra.run.dir=$work/runs/$i-$name" > "$work/$i-$name.log" 2>&1 \
+    || { cat "$work/$i-$name.log"; exit 1; }
+  test -s "$work/runs/$i-$name/results.csv"
 done <<'RUNS'
 demo steps=2 samples=8
 barren_plateau qubits=[2,3] layers=[1,2] samples=6
+barren_plateau qubits=[2,3] layers=[1,2] samples=6 trainer=ddp
 deceptiveness sharing=[1,2] resolution=[6,8] params=2 qubits=2
 lr_grid sharing=[1] lrs=[0.1] starts=4 steps=2 params=2 qubits=2 resolution=8
 hybrid_digits epochs=1 qubits=2 layers=1 monitor_samples=4
