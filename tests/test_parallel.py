@@ -238,11 +238,22 @@ def test_tasks_started_by_slurm_join_one_run_and_a_one_task_allocation_spawns_it
     assert "on 2 ranks" in (tmp_path / "sbatch" / "cli.log").read_text()
 
 
+def test_the_hybrid_model_trains_replicated_on_two_ranks_into_one_directory_and_same_seed_gives_same_numbers(tmp_path):
+    """A truly replicated model: Lightning's DDP (one copy per rank, gradients
+    averaged), unlike the independent starts above; tested on one device."""
+    overrides = ["experiment=hybrid_digits", "epochs=1", "qubits=2", "layers=1", "monitor_samples=4", "trainer=ddp"]
+    first, second = _cli(tmp_path, "first", *overrides), _cli(tmp_path, "second", *overrides)
+    rows = _table(first / "results.csv")
+    assert [r["model"] for r in rows] == ["hybrid", "classical"] and rows == _table(second / "results.csv")
+    assert all(0 <= float(r["test_accuracy"]) <= 1 for r in rows)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["first", "second"] and sorted(p.name for p in (first / "tb").iterdir()) == ["classical", "hybrid"]
+
+
 def test_an_experiment_that_runs_in_one_process_refuses_ranks_in_one_line(tmp_path):
     result = subprocess.run([sys.executable, "-m", "qtrain.cli", "experiment=demo", "trainer=ddp", f"hydra.run.dir={tmp_path}"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and result.stderr.strip().splitlines() == [
         "qtrain: error: trainer.devices x trainer.num_nodes: the demo experiment runs in one process, got 2 ranks; "
-        "data parallel experiments are barren_plateau, lr_grid and deceptiveness"
+        "the experiments on several ranks are barren_plateau, lr_grid, deceptiveness and hybrid_digits"
     ]
 
 

@@ -73,4 +73,4 @@ def one_process(cfg: Any) -> None:
     ranks = world_size(cfg.get("trainer"))
     if ranks > 1:
         raise ValueError(f"trainer.devices x trainer.num_nodes: the {cfg.task} experiment runs in one process, got {ranks} ranks; "
-                         "data parallel experiments are barren_plateau, lr_grid and deceptiveness")
+                         "the experiments on several ranks are barren_plateau, lr_grid, deceptiveness and hybrid_digits")

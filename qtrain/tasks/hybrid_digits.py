@@ -15,7 +15,7 @@ import lightning.pytorch as pl
 import torch
 from lightning.pytorch.loggers import TensorBoardLogger
 
-from qtrain import tables
+from qtrain import parallel, tables
 from qtrain.tasks import checks
 from qtrain.training.hybrid import Classifier, classical_model, digits, loaders, quantum_model, trainable
 from qtrain.training.monitor import QuantumGradientMonitor
@@ -26,7 +26,7 @@ COLUMNS = ["model", "trainable_parameters", "test_loss", "test_accuracy", "val_a
 
 
 def plan(cfg: Any) -> dict[str, Any]:
-    checks.one_process(cfg)
+    parallel.check_trainer(cfg.trainer, torch.device("cpu"))
     for key, low in (("qubits", 1), ("layers", 1), ("epochs", 1), ("batch_size", 1), ("monitor_samples", 2)):
         checks.positive_int(cfg[key], key, minimum=low)
     if not float(cfg.lr) > 0:
@@ -46,20 +46,32 @@ def run(cfg: Any, out_dir: Path) -> dict[str, Any]:
     for name, model in models.items():
         torch.manual_seed(p["seed"])
         callbacks = [QuantumGradientMonitor(samples=cfg.monitor_samples, seed=p["seed"])] if name == "hybrid" else []
-        rows.append(_fit(name, model, cfg, data, callbacks, out_dir, p["seed"]))
-        tables.write_rows(out_dir / "results.csv", rows, COLUMNS)
-    log.info("hybrid_digits: %s; outputs in %s", "; ".join(f"{r['model']} ({r['trainable_parameters']} parameters): test accuracy {r['test_accuracy']:.3f}" for r in rows), out_dir)
+        row, main = _fit(name, model, cfg, data, callbacks, out_dir, p["seed"])
+        rows.append(row)
+        if main:
+            tables.write_rows(out_dir / "results.csv", rows, COLUMNS)
+    if main:
+        log.info("hybrid_digits: %s; outputs in %s", "; ".join(f"{r['model']} ({r['trainable_parameters']} parameters): test accuracy {r['test_accuracy']:.3f}" for r in rows), out_dir)
     return {"rows": rows}
 
 
-def _fit(name, model, cfg, data, callbacks, out_dir: Path, seed: int) -> dict[str, Any]:
+def _fit(name, model, cfg, data, callbacks, out_dir: Path, seed: int) -> tuple[dict[str, Any], bool]:
+    """Train on `trainer.devices` x `trainer.num_nodes` ranks, then test on one
+    device (every test digit exactly once); the row, and whether this process writes it."""
     module = Classifier(model, float(cfg.lr))
-    batches = loaders(data, cfg.batch_size, seed)
+    # A replicated model, unlike independent starts: Lightning's DDP keeps a copy per rank,
+    # each on its share of every epoch, with the gradients averaged (batches of ranks x batch_size).
+    world = parallel.world_size(cfg.trainer)
+    strategy = "auto" if world == 1 else "ddp" if parallel.launched_externally() else "ddp_spawn"
+    batches = loaders(data, cfg.batch_size, seed, distributed=world > 1)
+    logger = TensorBoardLogger(str(out_dir / "tb"), name=name, version="", default_hp_metric=False)
     with quiet():
-        trainer = pl.Trainer(max_epochs=cfg.epochs, accelerator="cpu", logger=TensorBoardLogger(str(out_dir / "tb"), name=name, version="", default_hp_metric=False),
+        pl.seed_everything(seed, verbose=False)  # DDP's samplers shuffle by it, in every rank
+        trainer = pl.Trainer(max_epochs=cfg.epochs, accelerator="cpu", devices=cfg.trainer.devices, num_nodes=cfg.trainer.num_nodes, strategy=strategy, logger=logger,
                              callbacks=callbacks, enable_checkpointing=False, enable_progress_bar=bool(cfg.progress), enable_model_summary=False, log_every_n_steps=5)
-        trainer.fit(module, batches["train"], batches["val"])
+        trainer.fit(module, batches["train"], batches["val"])  # spawned ranks hand the trained weights back to this process
         val = trainer.callback_metrics["val/accuracy"].item()
-        test = trainer.test(module, batches["test"], verbose=False)[0]
-    return {"model": name, "trainable_parameters": trainable(model), "test_loss": test["test/loss"], "test_accuracy": test["test/accuracy"], "val_accuracy": val, "epochs": cfg.epochs}
-
+        main = trainer.is_global_zero
+        tester = pl.Trainer(accelerator="cpu", devices=1, logger=logger if main else False, enable_progress_bar=False, enable_model_summary=False)
+        test = tester.test(module, batches["test"], verbose=False)[0]
+    return {"model": name, "trainable_parameters": trainable(model), "test_loss": test["test/loss"], "test_accuracy": test["test/accuracy"], "val_accuracy": val, "epochs": cfg.epochs}, main

@@ -72,7 +72,7 @@ class Classifier(pl.LightningModule):
         logits = self.model(x)
         loss = nn.functional.cross_entropy(logits, y)
         accuracy = (logits.argmax(dim=1) == y).float().mean()
-        self.log_dict({f"{stage}/loss": loss, f"{stage}/accuracy": accuracy}, on_step=False, on_epoch=True, batch_size=len(y))
+        self.log_dict({f"{stage}/loss": loss, f"{stage}/accuracy": accuracy}, on_step=False, on_epoch=True, batch_size=len(y), sync_dist=True)  # the mean over ranks under DDP
         return loss
 
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
@@ -88,6 +88,10 @@ class Classifier(pl.LightningModule):
         return torch.optim.Adam(self.parameters(), lr=self.lr)
 
 
-def loaders(data: dict[str, TensorDataset], batch_size: int, seed: int) -> dict[str, DataLoader]:
-    generator = torch.Generator().manual_seed(seed)
+def loaders(data: dict[str, TensorDataset], batch_size: int, seed: int, distributed: bool = False) -> dict[str, DataLoader]:
+    """The splits' loaders, the training split shuffled by `seed`. distributed:
+    Lightning's DDP puts a DistributedSampler in, shuffled by the seed of
+    `pl.seed_everything`; a torch.Generator would have to travel to spawned
+    ranks, which torch cannot unpickle there."""
+    generator = None if distributed else torch.Generator().manual_seed(seed)
     return {name: DataLoader(ds, batch_size=batch_size, shuffle=name == "train", generator=generator if name == "train" else None) for name, ds in data.items()}

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +23,8 @@ log = logging.getLogger(__name__)
 
 #: Lightning's start-up chatter (devices, TPU lines, tips) says nothing about a multi-start run.
 CHATTY = ("lightning.pytorch", "lightning.fabric", "lightning_utilities")
+#: Message starts of the warnings `quiet` drops, for spawned processes (PYTHONWARNINGS takes no patterns)
+SPAWNED_QUIET = ("`isinstance(treespec, LeafSpec)` is deprecated",)
 
 
 def fit(module: MultiStartModule, steps: int, device: torch.device, log_dir: str | Path | None, checkpoint_dir: str | Path | None, checkpoint_every: int, progress: bool) -> None:
@@ -63,9 +66,12 @@ def quiet() -> Iterator[None]:
     """Lightning without its start-up chatter and the warnings that do not
     apply to qtrain's runs; its real warnings and errors still show."""
     levels = {name: logging.getLogger(name).level for name in CHATTY}
+    environment = os.environ.get("PYTHONWARNINGS")
     try:
         for name in CHATTY:
             logging.getLogger(name).setLevel(logging.WARNING)
+        # processes Lightning spawns start with Python's default filters: they read these
+        os.environ["PYTHONWARNINGS"] = ",".join(f"ignore:{prefix}" for prefix in SPAWNED_QUIET)
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*does not have many workers.*")  # tensors in memory need no workers
             warnings.filterwarnings("ignore", message=".*is smaller than the logging interval.*")
@@ -75,3 +81,7 @@ def quiet() -> Iterator[None]:
     finally:
         for name, level in levels.items():
             logging.getLogger(name).setLevel(level)
+        if environment is None:
+            os.environ.pop("PYTHONWARNINGS", None)
+        else:
+            os.environ["PYTHONWARNINGS"] = environment
