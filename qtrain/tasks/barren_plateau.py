@@ -74,7 +74,7 @@ def run(cfg: Any, out_dir: Path) -> dict[str, Any]:
 def _sample(ranks: parallel.Ranks, cfg: Any, out_dir: Path) -> dict[str, Any] | None:
     """Every rank simulates its share of each point's samples; rank 0 gathers
     them, writes the tables and figures, and returns the results."""
-    p = plan(cfg)
+    p = plan(cfg)  # again in the rank: its memory budget is measured on its own device
     rows = ranks.broadcast([_typed(r) for r in tables.read_rows(out_dir / "results.csv")] if ranks.is_main else None)
     done = {(r["n_qubits"], r["n_layers"]) for r in rows}
     todo = {n: [L for L in p["layers"] if (n, L) not in done] for n in p["qubits"]}
