@@ -106,6 +106,20 @@ def ranks_per_device(trainer: Any, device: torch.device) -> int:
     return 1 if device.type == "cuda" else _count(trainer, "devices")
 
 
+def rank_budget(trainer: Any, device: torch.device, memory_budget: int | float | str | None) -> tuple[int, str]:
+    """The memory budget of one rank: its share of the device's (`memory_budget`,
+    or the default fraction of the free memory). Also the words a refusal adds to
+    say so ("" for a rank alone on its device)."""
+    from qtrain.memory import budget_bytes
+
+    sharers = ranks_per_device(trainer, device)
+    try:
+        budget = budget_bytes(device, memory_budget) // sharers
+    except ValueError as e:
+        raise ValueError(f"memory_budget: {e}") from None
+    return budget, f" (the share of one of {sharers} ranks on this device)" if sharers > 1 else ""
+
+
 def check_trainer(trainer: Any, device: torch.device) -> int:
     """Refuse, naming the key, a trainer config the device cannot take; returns the world size."""
     size = world_size(trainer)

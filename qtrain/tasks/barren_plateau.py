@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from qtrain import figures, parallel, tables
 from qtrain.diagnostics import resolve_cost, summarize
-from qtrain.memory import budget_bytes, format_bytes, samples_per_chunk
+from qtrain.memory import format_bytes, samples_per_chunk
 from qtrain.plateau import STATES_PER_SAMPLE, mcclean_gradients
 from qtrain.tasks import checks
 
@@ -47,21 +47,16 @@ def plan(cfg: Any) -> dict[str, Any]:
     except ValueError as e:
         raise ValueError(f"cost: {e}") from None
     world = parallel.check_trainer(cfg.trainer, device)
-    sharers = parallel.ranks_per_device(cfg.trainer, device)
-    try:
-        budget = budget_bytes(device, cfg.memory_budget) // sharers  # each rank's share of the device
-    except ValueError as e:
-        raise ValueError(f"memory_budget: {e}") from None
+    budget, shared = parallel.rank_budget(cfg.trainer, device, cfg.memory_budget)
     chunks = {}
     for n in qubits:
         try:
             chunks[n] = samples_per_chunk(n, -(-samples // world), dtype, budget, STATES_PER_SAMPLE)  # a rank's share of the samples
         except MemoryError as e:
-            ranks_note = f" (one of {sharers} ranks' shares of the device)" if sharers > 1 else ""
-            raise MemoryError(f"qubits: {e}{ranks_note}") from None
+            raise MemoryError(f"qubits: {e}{shared}") from None
         if cfg.chunk_size is not None:
             chunks[n] = min(chunks[n], checks.positive_int(cfg.chunk_size, "chunk_size"))
-    return {"qubits": qubits, "layers": layers, "samples": samples, "seed": seed, "device": device, "dtype": dtype, "cost": cost, "chunks": chunks, "budget": budget, "world": world}
+    return {"qubits": qubits, "layers": layers, "samples": samples, "seed": seed, "device": device, "dtype": dtype, "cost": cost, "chunks": chunks, "budget": budget}
 
 
 def run(cfg: Any, out_dir: Path) -> dict[str, Any]:

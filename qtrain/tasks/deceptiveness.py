@@ -33,7 +33,6 @@ from qtrain.landscape import (
     successors,
     terminals,
 )
-from qtrain.memory import budget_bytes
 from qtrain.tasks import checks
 from qtrain.tasks.deceptiveness_report import write_report
 from qtrain.tasks.shared_circuit import circuit_settings, plan_circuit
@@ -63,15 +62,12 @@ def plan(cfg: Any) -> dict[str, Any]:
         raise ValueError(f"method: must be one of {METHODS}, got {cfg.method!r}")
     circuit = plan_circuit(cfg)
     cpu = torch.device("cpu")  # landscapes are computed on the CPU
-    sharers = parallel.ranks_per_device(cfg.trainer, cpu) if parallel.check_trainer(cfg.trainer, cpu) > 1 else 1
-    try:
-        budget = budget_bytes(cpu, cfg.memory_budget) // sharers  # each rank holds its own grid
-    except ValueError as e:
-        raise ValueError(f"memory_budget: {e}") from None
+    parallel.check_trainer(cfg.trainer, cpu)
+    budget, shared = parallel.rank_budget(cfg.trainer, cpu, cfg.memory_budget)  # each rank holds its own grid
     try:
         check_grid(circuit.build(1), max(resolutions), budget)
     except MemoryError as e:
-        raise MemoryError(f"resolution/params: {e}{f' (one of {sharers} ranks sharing this machine)' if sharers > 1 else ''}") from None
+        raise MemoryError(f"resolution/params: {e}{shared}") from None
     return {"sharing": sharing, "resolutions": resolutions, "tols": sorted(set(tols)), "rules": rules, "circuit": circuit, "budget": budget}
 
 
