@@ -21,12 +21,18 @@ measurements are not run). Trainable parameters:
   tensor with `requires_grad=False` (passed as it is: its angles become
   fixed floats). The function is called with float64 torch leaves in place
   of the sources, so it must use interface-agnostic operations (`qml.math`,
-  indexing, PennyLane templates) on them. Each angle is then traced by
-  autograd to the element it is: `weights[0,1,2]` (the argument's name from
-  the signature, `arg<i>` past it; a scalar argument by its name alone).
-  The same element on several gates is one shared parameter; an angle that
-  is a function of arguments (`2 * w`, `w + x`, a decomposition's `phi / 2`)
-  is refused, since a qtrain angle is a parameter as it is or a constant.
+  indexing, PennyLane templates) on them. Each angle is then traced through
+  autograd's graph (`qtrain.interop.tracing`, shared with the torchquantum
+  importer) to the element it is, named by the argument's name and the
+  element's own index: `w[0]` for a 1-D argument, `weights[0,1,2]` for a
+  3-D one, `x` for a scalar (the name from the signature, `arg<i>` past it).
+  An angle is an element only when the path from it to the argument is
+  structural (indexing, slicing, unbind, view, reshape, squeeze, expand,
+  clone, a cast): the same element on several gates is one shared
+  parameter. An angle computed from arguments (`sin(w[0])`, `2 * w`,
+  `w0 - w1`, a decomposition's `phi / 2`) is refused with its expression,
+  whatever its value at the traced point, since a qtrain angle is a
+  parameter as it is or a constant.
 - from a tape, its trainable parameters (in `tape.trainable_params` and
   requiring grad, in any interface) are traced the same way. A torch
   parameter is traced through its autograd graph to the leaf tensors it
@@ -35,8 +41,8 @@ measurements are not run). Trainable parameters:
   requires_grad to take it as a parameter of its own); a trainable value
   of another interface (autograd numpy, jax) is its own source, one per
   distinct object (an index of such an array is a new object, so a new
-  parameter). Sources are named `p<k>` by first use (`p<k>[i,j]` for an
-  element of an array such as `theta` or a template's weights).
+  parameter). Sources are named `p<k>` by first use, with the element's
+  own index (`p<k>[i,j]` for an element of a 2-D `theta`).
 - `names` renames the sources: one name per positional argument of a
   quantum function, or per distinct source tensor of a tape.
 
@@ -71,19 +77,25 @@ import numpy as np
 import torch
 
 from qtrain.circuit import Circuit
+from qtrain.errors import UsageError
+from qtrain.interop.tracing import Source, trace_angle
 
 #: PennyLane operation name -> qtrain gate (same argument order and conventions)
 NAMES = {
     "RX": "rx", "RY": "ry", "RZ": "rz", "PhaseShift": "p", "U1": "p", "IsingXX": "rxx", "IsingYY": "ryy", "IsingZZ": "rzz",
     "CRX": "crx", "CRY": "cry", "CRZ": "crz", "U3": "u3", "Rot": "rot", "Hadamard": "h", "PauliX": "x", "PauliY": "y",
     "PauliZ": "z", "S": "s", "Adjoint(S)": "sdg", "T": "t", "Adjoint(T)": "tdg", "SX": "sx", "CZ": "cz", "CNOT": "cnot",
-    "SWAP": "swap", "QubitUnitary": "unitary",
+    "SWAP": "swap", "QubitUnitary": "unitary", "ControlledPhaseShift": "cp", "C(U3)": "cu3",
 }
-#: qtrain gate -> the PennyLane operation `to_pennylane` writes
-GATES = {gate: name for name, gate in NAMES.items() if name != "U1"}
+#: PennyLane's PauliRot by its Pauli word (exp(-i a P / 2), as qtrain's rotations); rzx has no operation of its own
+PAULI_WORDS = {"X": "rx", "Y": "ry", "Z": "rz", "XX": "rxx", "YY": "ryy", "ZZ": "rzz", "ZX": "rzx"}
+#: qtrain gate -> the PennyLane operation `to_pennylane` writes (`_write`: rzx as PauliRot "ZX", cu3 as qml.ctrl
+#: of U3 with the control first, cu as that and PhaseShift(g) on the control)
+GATES = {**{gate: name for name, gate in NAMES.items() if name != "U1"}, "rzx": "PauliRot", "cu": "C(U3)"}
 #: operations no expectation value sees, dropped on import
 SKIPPED = ("Identity", "Barrier", "Snapshot", "GlobalPhase")
 _MAX_DEPTH = 16  # nested decompositions followed before giving up
+_HINT = "; to train a computed angle as a parameter of its own, pass its value (detached) as an argument of its own"
 
 
 def _qml() -> Any:
@@ -104,20 +116,20 @@ def to_pennylane(circuit: Circuit, wires: Sequence[Any] | None = None) -> Callab
     qml = _qml()
     wires = list(range(circuit.n_qubits)) if wires is None else list(wires)
     if len(wires) != circuit.n_qubits:
-        raise ValueError(f"wires has {len(wires)} labels for a {circuit.n_qubits}-qubit circuit")
+        raise UsageError(f"wires has {len(wires)} labels for a {circuit.n_qubits}-qubit circuit")
     if len(set(wires)) != len(wires):
-        raise ValueError(f"wires has a repeated label: {wires}")
+        raise UsageError(f"wires has a repeated label: {wires}")
     for index, op in enumerate(circuit.ops):
         if op.name not in GATES:
             why = "per-sample Pauli axes (pauli_rot)" if op.name == "pauli_rot" else op.name
-            raise ValueError(f"gate {index} ({op.name!r}): PennyLane has no gate for {why}")
+            raise UsageError(f"gate {index} ({op.name!r}): PennyLane has no gate for {why}")
     ops, n_params, names = circuit.ops, circuit.n_params, circuit.parameters  # the gates as they are now
     matrices = {i: op.matrix.detach().cpu().resolve_conj().numpy().astype(np.complex128) for i, op in enumerate(ops) if op.matrix is not None}
 
     def qfunc(theta: Any = None) -> None:
         if n_params:
             if theta is None:
-                raise ValueError(f"qfunc needs theta: the circuit has {n_params} parameters {names}")
+                raise UsageError(f"qfunc needs theta: the circuit has {n_params} parameters {names}")
             if hasattr(theta, "shape"):
                 shape = tuple(theta.shape)
             else:  # a list (of numbers, of tensors, or of rows)
@@ -125,7 +137,7 @@ def to_pennylane(circuit: Circuit, wires: Sequence[Any] | None = None) -> Callab
                 if len(shape) == 2:
                     theta = np.asarray(theta)
             if not shape or shape[-1] != n_params or len(shape) > 2:
-                raise ValueError(f"theta has shape {shape}; expected ({n_params},) or (B, {n_params}) for parameters {names}")
+                raise UsageError(f"theta has shape {shape}; expected ({n_params},) or (B, {n_params}) for parameters {names}")
             take = (lambda p: theta[..., p]) if len(shape) == 2 else (lambda p: theta[p])
         for index, op in enumerate(ops):
             on = [wires[q] for q in op.qubits]
@@ -140,9 +152,21 @@ def to_pennylane(circuit: Circuit, wires: Sequence[Any] | None = None) -> Callab
                     # PennyLane's Rot and U3 matrices fail on a Python float beside a tensor: give the fixed ones theta's type
                     like = args[next(k for k, p in enumerate(op.params) if p is not None)]
                     args = [qml.math.cast_like(qml.math.convert_like(np.float64(a), like), like) if p is None else a for p, a in zip(op.params, args)]
-                getattr(qml, name)(*args, wires=on)
+                _write(qml, op.name, args, on)
 
     return qfunc
+
+
+def _write(qml: Any, gate: str, args: list[Any], on: list[Any]) -> None:
+    """Apply one qtrain gate as PennyLane operations (the same matrix, global phase included)."""
+    if gate == "rzx":
+        qml.PauliRot(args[0], "ZX", wires=on)
+    elif gate in ("cu3", "cu"):  # CU(t, p, l, g) = (P(g) on the control) CU3(t, p, l)
+        qml.ctrl(qml.U3(*args[:3], wires=on[1]), control=on[0])
+        if gate == "cu":
+            qml.PhaseShift(args[3], wires=on[0])
+    else:
+        getattr(qml, GATES[gate])(*args, wires=on)
 
 
 # ---- PennyLane -> qtrain -------------------------------------------------------------
@@ -158,34 +182,34 @@ def from_pennylane(
     qml = _qml()
     if isinstance(tape_or_qfunc, qml.tape.QuantumScript):
         if args or kwargs:
-            raise ValueError("a tape takes no call arguments; pass a quantum function to call")
+            raise UsageError("a tape takes no call arguments; pass a quantum function to call")
         tape, sources = _tracked_tape(qml, tape_or_qfunc, names)
     elif callable(tape_or_qfunc):
         func = tape_or_qfunc.func if isinstance(tape_or_qfunc, qml.QNode) else tape_or_qfunc
         arg_names = _argument_names(func, len(args))
         if names is not None:
             if isinstance(names, str) or len(names) != len(args):
-                raise ValueError(f"names must give one name per positional argument ({len(args)}), got {names!r}")
+                raise UsageError(f"names must give one name per positional argument ({len(args)}), got {names!r}")
             arg_names = [str(n) for n in names]
         tracked = [_tracked(a) for a in args]
         tracked_kwargs = {k: _tracked(v) for k, v in kwargs.items()}
-        sources = [(n, t) for n, t, a in zip(arg_names, tracked, args) if t is not a]
-        sources += [(k, t) for k, t in tracked_kwargs.items() if t is not kwargs[k]]
+        sources = [Source(n, t) for n, t, a in zip(arg_names, tracked, args) if t is not a]
+        sources += [Source(k, t) for k, t in tracked_kwargs.items() if t is not kwargs[k]]
         tape = qml.tape.make_qscript(func)(*tracked, **tracked_kwargs)
     else:
         raise TypeError(f"expected a PennyLane tape, QNode or quantum function, got {type(tape_or_qfunc).__name__}")
     order = _wire_order(tape, wires)
     circuit = Circuit(max(len(order), 1))
     for index, (op, origin) in enumerate(_known_operations(tape.operations)):
-        where = f"operation {index} ({op.name}{f', from the decomposition of {origin}' if origin else ''})"
+        where = f"gate {index} {op.name}{f' (from the decomposition of {origin})' if origin else ''}"
         if op.batch_size is not None:
-            raise ValueError(f"{where}: broadcast parameters (batch {op.batch_size}); a qtrain circuit's angles are one sample's, pass one")
-        name = NAMES[op.name]
+            raise UsageError(f"{where}: broadcast parameters (batch {op.batch_size}); a qtrain circuit's angles are one sample's, pass one")
+        name = _qtrain_name(op)
         qubits = tuple(order.index(w) for w in op.wires)
         if name == "unitary":
             matrix = op.data[0]
             if isinstance(matrix, torch.Tensor) and matrix.requires_grad:
-                raise ValueError(f"{where}: a matrix that requires grad; qtrain's unitary holds a fixed one (its parameters are angles)")
+                raise UsageError(f"{where}: a matrix that requires grad; qtrain's unitary holds a fixed one (its parameters are angles)")
             circuit.unitary(qubits, torch.as_tensor(np.asarray(qml.math.toarray(matrix)), dtype=torch.complex128))
             continue
         angles = tuple(_angle(value, sources, where) for value in op.data)
@@ -198,10 +222,10 @@ def _wire_order(tape: Any, wires: Sequence[Any] | None) -> list[Any]:
     if wires is not None:
         order = list(wires)
         if len(set(order)) != len(order):
-            raise ValueError(f"wires has a repeated label: {order}")
+            raise UsageError(f"wires has a repeated label: {order}")
         missing = [w for w in labels if w not in order]
         if missing:
-            raise ValueError(f"the tape acts on wires {missing} missing from wires={order}")
+            raise UsageError(f"the tape acts on wires {missing} missing from wires={order}")
         return order
     if labels and all(isinstance(w, int) and not isinstance(w, bool) and w >= 0 for w in labels):
         return list(range(max(labels) + 1))  # wire k is qubit k
@@ -215,17 +239,28 @@ def _known_operations(operations: Sequence[Any], origin: str | None = None, dept
     for op in operations:
         if op.name in SKIPPED:
             continue
-        if op.name in NAMES and not (op.name == "QubitUnitary" and len(op.wires) > 2):
+        if _qtrain_name(op) is not None:
             out.append((op, origin))
         elif depth < _MAX_DEPTH and op.has_decomposition:
             out += _known_operations(op.decomposition(), origin or op.name, depth + 1)
         else:
             inside = f" (from the decomposition of {origin})" if origin else ""
-            raise ValueError(
+            raise UsageError(
                 f"{op.name} on wires {list(op.wires)}{inside}: qtrain has no gate for it and PennyLane cannot decompose it further; "
-                f"qtrain reads {', '.join(sorted(NAMES))}"
+                f"qtrain reads {', '.join(sorted(NAMES))} and PauliRot on the words {', '.join(PAULI_WORDS)}"
             )
     return out
+
+
+def _qtrain_name(op: Any) -> str | None:
+    """The qtrain gate a PennyLane operation is as it stands, or None (then it is decomposed)."""
+    if op.name == "PauliRot":
+        return PAULI_WORDS.get(op.hyperparameters["pauli_word"])
+    if op.name == "C(U3)" and (list(op.control_values) != [True] or len(op.work_wires)):
+        return None  # controlled on |0>, or with work wires: its decomposition
+    if op.name == "QubitUnitary" and len(op.wires) > 2:
+        return None  # qtrain's unitary takes 1 or 2 qubits
+    return NAMES.get(op.name)
 
 
 def _argument_names(qfunc: Callable, count: int) -> list[str]:
@@ -253,7 +288,7 @@ def _tracked(value: Any) -> Any:
     return torch.tensor(array, dtype=torch.float64, requires_grad=True)
 
 
-def _tracked_tape(qml: Any, tape: Any, names: Sequence[str] | None) -> tuple[Any, list[tuple[str, torch.Tensor]]]:
+def _tracked_tape(qml: Any, tape: Any, names: Sequence[str] | None) -> tuple[Any, list[Source]]:
     """The tape with its trainable parameters traceable by autograd, and the
     tensors they are traced to (the sources) by name, in order of first use.
 
@@ -287,13 +322,13 @@ def _tracked_tape(qml: Any, tape: Any, names: Sequence[str] | None) -> tuple[Any
     if names is None:
         labels = [f"p{k}" for k in range(len(sources))]
     elif isinstance(names, str) or len(names) != len(sources):
-        raise ValueError(
+        raise UsageError(
             f"names must give one name per distinct trainable tensor of the tape ({len(sources)}; a torch tensor computed "
             f"from others counts the leaf tensors it comes from), got {names!r}"
         )
     else:
         labels = [str(n) for n in names]
-    return (tape.bind_new_parameters(new, indices) if indices else tape), list(zip(labels, sources.values()))
+    return (tape.bind_new_parameters(new, indices) if indices else tape), [Source(n, t) for n, t in zip(labels, sources.values())]
 
 
 def _leaves(value: torch.Tensor) -> list[torch.Tensor]:
@@ -319,34 +354,19 @@ def _trainable(qml: Any, value: Any) -> bool:
     return bool(qml.math.requires_grad(value))
 
 
-def _angle(value: Any, sources: list[tuple[str, torch.Tensor]], where: str) -> float | str:
-    """The parameter name of a traced angle, or its fixed value."""
-    if not (isinstance(value, torch.Tensor) and value.requires_grad) or not sources:
-        return _float(value, where)
-    if value.numel() != 1:
-        raise ValueError(f"{where}: an angle of shape {tuple(value.shape)}; qtrain takes one number per angle")
-    grads = torch.autograd.grad(value.reshape(()), [t for _, t in sources], allow_unused=True, retain_graph=True)
-    used = [(n, t, g) for (n, t), g in zip(sources, grads) if g is not None]
-    if not used:
-        return _float(value, where)  # made inside the function, from none of its arguments: a constant
-    nonzero = [(n, t, g) for n, t, g in used if g.count_nonzero() > 0]
-    if len(nonzero) == 1:
-        name, tensor, g = nonzero[0]
-        flat = g.reshape(-1).nonzero().flatten()
-        if len(flat) == 1:
-            k = int(flat[0])
-            if g.reshape(-1)[k] == 1 and value.detach().reshape(()) == tensor.detach().reshape(-1)[k]:
-                if tensor.dim() == 0:
-                    return name
-                return f"{name}[{','.join(str(int(i)) for i in np.unravel_index(k, tuple(tensor.shape)))}]"
-    raise ValueError(
-        f"{where}: the angle {float(value.detach()):.6g} is computed from {', '.join(n for n, _, _ in used)} (as 2*theta would be), "
-        "which a qtrain circuit cannot express: an angle is one parameter as it is, or a constant"
-    )
+def _angle(value: Any, sources: list[Source], where: str) -> float | str:
+    """The parameter name of a traced angle (`qtrain.interop.tracing`), or its fixed value."""
+    if isinstance(value, torch.Tensor) and value.requires_grad:
+        if value.numel() != 1:
+            raise UsageError(f"{where}: an angle of shape {tuple(value.shape)}; qtrain takes one number per angle")
+        name = trace_angle(value, sources, where, _HINT)
+        if name is not None:
+            return name
+    return _float(value, where)
 
 
 def _float(value: Any, where: str) -> float:
     array = np.asarray(value.detach().cpu() if isinstance(value, torch.Tensor) else value)
     if array.size != 1:
-        raise ValueError(f"{where}: an angle of shape {array.shape}; qtrain takes one number per angle")
+        raise UsageError(f"{where}: an angle of shape {array.shape}; qtrain takes one number per angle")
     return float(array.reshape(()))

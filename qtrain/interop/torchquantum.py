@@ -7,20 +7,25 @@ torchquantum (and so every op module such as `tq.RX`, every layer and
 encoder) goes through one function, `gate_wrapper`, and while the module
 runs that function is wrapped (in each torchquantum module that imported
 it) to record the gate's name, wires and the angle tensor itself, for the
-gates applied to the recording device. Each angle is then traced by
-autograd to where it came from: an element of one of the module's
-Parameters (named by its dotted name from `named_parameters()`, `name[i]`
-for element i of a larger tensor, flattened), a column of an input (named
-`input[j]`, or `input<k>[j]` for the k-th of several inputs), or nothing
-(a fixed float; a Parameter with requires_grad=False counts as fixed). The
-same Parameter element on several gates is one shared qtrain parameter.
-An angle computed from them (2 * w, w + x), a gate qtrain cannot express
-(cswap on 3 wires, a trainable qubitunitary or cu3, ...), a noise model, a gate applied
-after a measurement and gates applied to a device other than the one
-passed to forward are refused with their names. A readout at the end
-(`tq.MeasureAll`, `expval`, `expval_joint_analytical`, `measure`, ...) ends
-the circuit: its basis rotations are not recorded (give qtrain the
-observable instead).
+gates applied to the recording device (the one passed to `forward(qdev,
+*inputs)`, or the one a `forward(x)` creates for itself). Each angle is then
+traced through autograd's graph (`qtrain.interop.tracing`, shared with the
+PennyLane importer) to where it came from: an element of one of the
+module's Parameters (named by its qualified name from `named_parameters()`
+and the element's own index: `q_layer.u3_0.params[0,1]`, the name alone for
+a 0-d Parameter), an element of each sample of an input (`input[j]`,
+`input[i,j]` for an input of shape (B, h, w), `input<k>[...]` for the k-th
+of several inputs), or nothing (a fixed float; a Parameter with
+requires_grad=False counts as fixed). An angle is such an element only when
+the path from it is structural (indexing, reshape, expand, a cast, ...),
+so the same Parameter element on several gates is one shared qtrain
+parameter, and an angle computed from them (2 * w, sin(w), w + x) is
+refused, naming its expression. A gate qtrain cannot express (cswap on 3
+wires, a trainable qubitunitary or crot, ...), a noise model, a gate
+applied after a measurement and gates applied to a second device are
+refused with their names. A readout at the end (`tq.MeasureAll`, `expval`,
+`expval_joint_analytical`, `measure`, ...) ends the circuit: its basis
+rotations are not recorded (give qtrain the observable instead).
 
 torchquantum's names map to qtrain's as in `NAMES`, each checked against
 qtrain's matrix on random states in tests/test_interop_torchquantum.py
@@ -29,14 +34,16 @@ phaseshift agree with qtrain's OpenQASM 3 / PennyLane conventions). Beyond
 that table: `multirz` on one or two wires is rz or rzz, a qubitunitary with
 a fixed matrix (1 or 2 wires) is qtrain's `unitary`, and so is any other
 gate of 1 or 2 wires whose matrix depends on no Parameter or input (cy,
-iswap, ecr, sxdg, a cu3 of fixed angles: torchquantum's own matrix, as
+iswap, ecr, sxdg, a crot of fixed angles: torchquantum's own matrix, as
 its gate_wrapper receives it), `i` is dropped, and
 `inverse=True` is undone for fixed gates (the angle negated, or the inverse
-gate). torchquantum-ng 0.2.0's own `u1` and `u2` fail before applying
-anything (a NameError inside torchquantum), so they never reach the recorder.
+gate). torchquantum-ng 0.2.0's own `u1`, `u2`, `cu1` and `cp` fail before
+applying anything (a NameError inside torchquantum), so they never reach
+the recorder.
 
 `to_torchquantum` goes the other way: a QuantumModule with one Parameter
-per circuit parameter (shared ones shared), applying the same gates.
+per circuit parameter (shared ones shared), applying the same gates
+(`EXPORTS`; cp as cu3(0, 0, a)).
 
 Both import torchquantum through `import_torchquantum`: torchquantum
 imports torchvision for its datasets, and beside a CPU torch no loadable
@@ -59,6 +66,8 @@ import torch
 
 from qtrain.circuit import Circuit
 from qtrain.engine.gates import GATES
+from qtrain.errors import UsageError
+from qtrain.interop.tracing import Source, trace_angle
 
 _IMPORTED: tuple[Any, Any] | None = None
 
@@ -67,7 +76,14 @@ NAMES = {
     "hadamard": "h", "paulix": "x", "pauliy": "y", "pauliz": "z", "s": "s", "sdg": "sdg", "t": "t", "tdg": "tdg", "sx": "sx",
     "cnot": "cnot", "cz": "cz", "swap": "swap", "rx": "rx", "ry": "ry", "rz": "rz", "rxx": "rxx", "ryy": "ryy", "rzz": "rzz",
     "crx": "crx", "cry": "cry", "crz": "crz", "u3": "u3", "rot": "rot", "phaseshift": "p", "u1": "p",
+    "cu3": "cu3", "cu": "cu", "rzx": "rzx", "cu1": "cp", "cp": "cp",
 }
+#: qtrain's gates -> the torchquantum function `to_torchquantum` applies. torchquantum-ng 0.2.0's u1, cu1 and cp
+#: fail before applying anything (a NameError inside torchquantum), so p goes out as phaseshift and cp(a) as
+#: cu3(0, 0, a), the same matrix: it comes back in as that cu3.
+EXPORTS = {**{gate: name for name, gate in NAMES.items() if name not in ("u1", "cu1", "cp")}, "cp": "cu3"}
+#: gates exported through torchquantum's cu3 and cu, whose matrices fail on per-sample (B > 1) angles
+_SHARED_ONLY = ("cp", "cu3", "cu")
 #: torchquantum's fixed-matrix gates, recorded as qtrain's `unitary`
 UNITARIES = ("qubitunitary", "qubitunitaryfast", "qubitunitarystrict")
 #: the inverse of a fixed gate, where it is in the table
@@ -121,7 +137,7 @@ class _Record:
 
 @dataclass
 class _Tape:
-    device: Any
+    device: Any  # the device whose gates are the circuit; None until a module that creates its own applies one
     records: list[_Record] = field(default_factory=list)
     readout: str | None = None  # the first readout's name
     reading: int = 0  # > 0 while inside a readout (its basis rotations are not gates)
@@ -129,36 +145,50 @@ class _Tape:
 
 
 def from_torchquantum(module: Any, n_wires: int, *inputs: torch.Tensor) -> Circuit:
-    """The circuit a `tq.QuantumModule` applies, recorded by running
-    `module(qdev, *inputs)` once on a fresh `n_wires` device (bsz = the
-    inputs' batch, else 1) with autograd on.
+    """The circuit a `tq.QuantumModule` applies, recorded by running it once
+    with autograd on: `module(qdev, *inputs)` on a fresh `n_wires` device
+    (bsz = the inputs' batch, else 1) when its forward takes a device first,
+    else `module(*inputs)` with the device its forward creates (as
+    torchquantum's own examples do: `qdev = tq.QuantumDevice(...)` inside
+    forward), which must have `n_wires` wires.
 
-    Parameter names: the dotted name of a module Parameter (`name[i]` for
-    element i of a Parameter of several, flattened), and `input[j]` for
-    column j of the input (`input<k>[j]` for the k-th of several inputs; an
-    input is read as (batch, features)). So the inputs are the parameters
-    whose name starts with `input`; `theta_from_torchquantum(module,
-    circuit, *inputs)` assembles theta from both, in the circuit's order.
+    Parameter names, one convention with `from_pennylane`: a Parameter's
+    qualified name from `named_parameters()` and the element's own index
+    (`q_layer.u3_0.params[0,1]` for element (0, 1) of a (1, 3) Parameter;
+    the name alone for a 0-d one), and `input[j]` for element j of each
+    sample of the input (`input[i,j]` for an input of shape (B, h, w);
+    `input<k>[...]` for the k-th of several inputs). So the inputs are the
+    parameters whose name starts with `input`; `theta_from_torchquantum(
+    module, circuit, *inputs)` assembles theta from both, in the circuit's order.
     """
     tq, _ = import_torchquantum()
     noisy = [(name or type(module).__name__, m.noise_model_tq) for name, m in module.named_modules() if getattr(m, "noise_model_tq", None) is not None]
     if noisy:
         name, noise = noisy[0]
-        raise ValueError(f"{name!r} has a noise model ({type(noise).__name__}): qtrain simulates noiseless pure states")
+        raise UsageError(f"{name!r} has a noise model ({type(noise).__name__}): qtrain simulates noiseless pure states")
     tracked = [x.detach().clone().requires_grad_(True) if torch.is_tensor(x) and x.is_floating_point() else x for x in inputs]
     batch = int(tracked[0].shape[0]) if tracked and torch.is_tensor(tracked[0]) and tracked[0].dim() > 0 else 1
-    tape = _Tape(tq.QuantumDevice(n_wires=n_wires, bsz=batch))
+    given = _takes_a_device(module, len(tracked))
+    tape = _Tape(tq.QuantumDevice(n_wires=n_wires, bsz=batch) if given else None)
     with torch.enable_grad(), _recording(tape):
-        module(tape.device, *tracked)
-    if tape.elsewhere:
-        raise ValueError(
+        if given:
+            module(tape.device, *tracked)
+        else:
+            module(*tracked)
+    if tape.elsewhere and given:
+        raise UsageError(
             f"the module applied {tape.elsewhere} gate(s) to a device other than the one its forward was given "
             "(e.g. a QuantumDevice of its own): from_torchquantum records forward(qdev, *inputs) applying its gates to qdev"
         )
+    if tape.elsewhere:
+        raise UsageError(f"the module applied {tape.elsewhere} gate(s) to a second device of its own; "
+                         "from_torchquantum records the gates of one device")
+    if not given and tape.device is not None and tape.device.n_wires != n_wires:
+        raise UsageError(f"n_wires={n_wires}, but the device the module's forward creates has {tape.device.n_wires} wires")
     sources = _sources(module, tracked)
     circuit = Circuit(n_wires)
     for index, record in enumerate(tape.records):
-        where = f"operation {index} ({record.name!r})"
+        where = f"gate {index} {record.name}"
         if record.name == "i":
             continue
         name, angles, matrix = _translate(record, sources, where)
@@ -171,14 +201,31 @@ def from_torchquantum(module: Any, n_wires: int, *inputs: torch.Tensor) -> Circu
     return circuit
 
 
+def _takes_a_device(module: Any, n_inputs: int) -> bool:
+    """Whether forward takes the device first (forward(qdev, *inputs)) rather than creating its own
+    (forward(x)): by the first argument's annotation or name, else by counting required arguments."""
+    try:
+        signature = inspect.signature(module.forward)
+        arguments = [p for p in signature.parameters.values() if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    except (TypeError, ValueError):
+        return True
+    if not arguments:
+        return True  # forward(*args): the form torchquantum's layers use
+    first = arguments[0]
+    if "QuantumDevice" in str(first.annotation) or first.name in ("qdev", "q_device", "qd", "dev", "device", "q_dev"):
+        return True
+    required = sum(p.default is p.empty for p in arguments)
+    return required > n_inputs
+
+
 def _translate(record: _Record, sources: list, where: str) -> tuple[str, list, torch.Tensor | None]:
     """qtrain's name, angles (floats and parameter names) and matrix for one recorded gate."""
     tq_name, params = record.name, record.params
     if tq_name in UNITARIES:
         if params.requires_grad:
-            raise ValueError(f"{where}: a trainable {tq_name} (its matrix depends on Parameters or inputs) has no qtrain gate")
+            raise UsageError(f"{where}: a trainable {tq_name} (its matrix depends on Parameters or inputs) has no qtrain gate")
         if len(record.wires) > 2:
-            raise ValueError(f"{where}: a {tq_name} on {len(record.wires)} wires; qtrain's unitary takes 1 or 2")
+            raise UsageError(f"{where}: a {tq_name} on {len(record.wires)} wires; qtrain's unitary takes 1 or 2")
         matrix = params.detach()
         matrix = matrix[0] if matrix.dim() == 3 and (len(matrix) == 1 or bool(torch.all(matrix == matrix[:1]))) else matrix
         return "unitary", [], matrix
@@ -190,18 +237,18 @@ def _translate(record: _Record, sources: list, where: str) -> tuple[str, list, t
         return "unitary", [], matrix
     else:
         known = sorted([*NAMES, *UNITARIES, "multirz", "i"])
-        raise ValueError(
+        raise UsageError(
             f"{where}: qtrain has no gate for torchquantum's {tq_name!r} on {len(record.wires)} wire(s) with "
             f"{'trainable angles' if record.params is not None and record.params.requires_grad else 'this matrix'}; "
             f"it reads {', '.join(known)}, and other gates of 1 or 2 wires with fixed matrices (as unitary)"
         )
-    angles = [] if params is None else [_source(params[:, j], sources, where) for j in range(params.shape[1])]
+    angles = [] if params is None else [_angle(params[:, j], sources, where) for j in range(params.shape[1])]
     return name, angles, None
 
 
 def _fixed_matrix(record: _Record) -> torch.Tensor | None:
     """The matrix of a gate outside `NAMES` whose matrix depends on no
-    Parameter or input (cy, iswap, ecr, sxdg, a cu3 of fixed angles, ...),
+    Parameter or input (cy, iswap, ecr, sxdg, a crot of fixed angles, ...),
     as torchquantum computes it; None when it has none such."""
     mat, params, dim = record.mat, record.params, 2 ** len(record.wires)
     if params is not None and params.requires_grad:
@@ -219,19 +266,30 @@ def _fixed_matrix(record: _Record) -> torch.Tensor | None:
 
 def theta_from_torchquantum(module: Any, circuit: Circuit, *inputs: torch.Tensor) -> torch.Tensor:
     """theta for an imported circuit, from the module's Parameters now and the
-    inputs: (B, P) with inputs, (P,) without; differentiable in the Parameters."""
+    inputs: (B, P) with inputs, (P,) without (P may be 0); differentiable in the Parameters."""
     named = dict(module.named_parameters())
     batch = inputs[0].shape[0] if inputs else None
     columns = []
     for name in circuit.parameters:
-        base, _, rest = name.partition("[")
+        base, index = _parse(name)
         if base.startswith("input") and (base == "input" or base[5:].isdigit()):
             x = inputs[int(base[5:] or 0)]
-            columns.append(x.reshape(x.shape[0], -1)[:, int(rest[:-1])])
+            columns.append(x[(slice(None), *index)])
             continue
-        value = named[base].reshape(-1)[int(rest[:-1])] if rest else named[base].reshape(())
+        if base not in named:
+            raise UsageError(f"parameter {name!r} of the circuit: the module has no Parameter {base!r}")
+        value = named[base][index]
         columns.append(value.expand(batch) if batch else value)
+    if not columns:  # a circuit without parameters: an empty theta, of the model's dtype
+        like = next(iter(named.values()), inputs[0] if inputs else torch.empty(0))
+        return torch.zeros((batch, 0) if batch else (0,), dtype=like.dtype if like.is_floating_point() else torch.get_default_dtype())
     return torch.stack(columns, dim=-1)
+
+
+def _parse(name: str) -> tuple[str, tuple[int, ...]]:
+    """`q.params[0,1]` -> ("q.params", (0, 1)); a name without an index -> (name, ())."""
+    base, _, rest = name.partition("[")
+    return base, tuple(int(i) for i in rest.rstrip("]").split(",")) if rest else ()
 
 
 def _inverted(name: str, angles: list, matrix: torch.Tensor | None, where: str) -> tuple[str, list, torch.Tensor | None]:
@@ -246,11 +304,13 @@ def _inverted(name: str, angles: list, matrix: torch.Tensor | None, where: str) 
     if angles and all(isinstance(a, float) for a in angles):
         if len(angles) == 1:
             return name, [-angles[0]], None
-        if name == "u3":  # u3(t, p, l)^dagger = u3(-t, -l, -p)
+        if name in ("u3", "cu3"):  # u3(t, p, l)^dagger = u3(-t, -l, -p), and so for its controlled form
             return name, [-angles[0], -angles[2], -angles[1]], None
+        if name == "cu":  # cu(t, p, l, g)^dagger = cu(-t, -l, -p, -g)
+            return name, [-angles[0], -angles[2], -angles[1], -angles[3]], None
         if name == "rot":  # (RZ(w) RY(t) RZ(p))^dagger = RZ(-p) RY(-t) RZ(-w)
             return name, [-angles[2], -angles[1], -angles[0]], None
-    raise ValueError(f"{where}: an inverted {name} with trainable angles has no qtrain gate (qtrain cannot negate a parameter)")
+    raise UsageError(f"{where}: an inverted {name} with trainable angles has no qtrain gate (qtrain cannot negate a parameter)")
 
 
 @contextlib.contextmanager
@@ -266,12 +326,14 @@ def _recording(tape: _Tape) -> Iterator[None]:
         call = signature.bind(*args, **kwargs)
         call.apply_defaults()
         call = call.arguments
+        if tape.device is None and not tape.reading:
+            tape.device = call["q_device"]  # a module that creates its own device: the first one it applies a gate to
         if call["q_device"] is tape.device and not tape.reading:
             name = call["name"]
             if tape.readout is not None:
-                raise ValueError(f"operation {len(tape.records)} ({name!r}) comes after the measurement {tape.readout!r}; qtrain circuits measure at the end")
+                raise UsageError(f"gate {len(tape.records)} {name} comes after the measurement {tape.readout!r}; qtrain circuits measure at the end")
             if call["static"]:
-                raise ValueError(f"operation {len(tape.records)} ({name!r}) runs in torchquantum's static mode: call module.static_off() first")
+                raise UsageError(f"gate {len(tape.records)} {name} runs in torchquantum's static mode: call module.static_off() first")
             wires = [call["wires"]] if isinstance(call["wires"], int) else [int(w) for w in call["wires"]]
             tape.records.append(_Record(name, wires, _as_columns(call["params"], name), bool(call["inverse"]), call["mat"]))
         elif not tape.reading:
@@ -318,38 +380,23 @@ def _as_columns(params: Any, name: str) -> torch.Tensor | None:
     return params.reshape(1, 1) if params.dim() == 0 else params.unsqueeze(-1) if params.dim() == 1 else params
 
 
-def _sources(module: Any, inputs: list[Any]) -> list[tuple[str, torch.Tensor]]:
-    named = [(name, p) for name, p in module.named_parameters() if p.requires_grad]
+def _sources(module: Any, inputs: list[Any]) -> list[Source]:
+    named = [Source(name, p) for name, p in module.named_parameters() if p.requires_grad]
     labels = ["input"] if len(inputs) == 1 else [f"input{k}" for k in range(len(inputs))]
-    return named + [(label, x) for label, x in zip(labels, inputs) if torch.is_tensor(x) and x.requires_grad]
+    hint = " (transform an input before passing it, e.g. x * pi, not inside the module)"
+    batches = [Source(label, x, batched=True, hint=hint) for label, x in zip(labels, inputs) if torch.is_tensor(x) and x.requires_grad]
+    return named + batches
 
 
-def _source(angle: torch.Tensor, sources: list[tuple[str, torch.Tensor]], where: str) -> float | str:
-    """An angle column (rows,) as a fixed float or the name of the one element it is."""
-    if not angle.requires_grad:
-        if not torch.all(angle == angle[0]):
-            raise ValueError(f"{where}: a fixed angle that differs between samples")
-        return float(angle[0])
-    if not sources:
-        raise ValueError(f"{where}: an angle that requires grad but comes from no Parameter of the module and no input")
-    grads = torch.autograd.grad(angle.sum(), [t for _, t in sources], allow_unused=True, retain_graph=True)
-    found = [(label, tensor, g) for (label, tensor), g in zip(sources, grads) if g is not None and g.count_nonzero() > 0]
-    rows = angle.shape[0]
-    if len(found) == 1:
-        label, tensor, g = found[0]
-        if label.startswith("input"):  # one column, weight 1 in every row, and the column's values
-            g, values = g.reshape(len(g), -1), tensor.detach().reshape(len(tensor), -1)
-            columns = g.ne(0).any(0).nonzero().flatten()
-            one = len(columns) == 1 and rows == len(g) and bool(torch.all(g[:, columns[0]] == 1))
-            if one and torch.equal(angle.detach(), values[:, columns[0]].to(angle.dtype)):
-                return f"{label}[{columns[0].item()}]"
-        else:  # one element, weight 1 in every row, and its value
-            flat = g.reshape(-1).nonzero().flatten()
-            if len(flat) == 1 and g.reshape(-1)[flat[0]] == rows and torch.all(angle.detach() == tensor.detach().reshape(-1)[flat[0]]):
-                return label if tensor.numel() == 1 else f"{label}[{flat[0].item()}]"
-    origin = ", ".join(f[0] for f in found) or "no Parameter or input with a nonzero derivative here"
-    hint = " (transform an input before passing it, e.g. x * pi, not inside the module)" if any(f[0].startswith("input") for f in found) else ""
-    raise ValueError(f"{where}: an angle computed from trainable values or inputs ({origin}); qtrain parameters enter gates as they are{hint}")
+def _angle(angle: torch.Tensor, sources: list[Source], where: str) -> float | str:
+    """An angle column (rows,) as the name of the one element it is (`qtrain.interop.tracing`), or a fixed float."""
+    name = trace_angle(angle, sources, where)
+    if name is not None:
+        return name
+    angle = angle.detach()  # a constant, though it may sit in a graph (a fixed angle stacked beside a Parameter)
+    if not torch.all(angle == angle[0]):
+        raise UsageError(f"{where}: a fixed angle that differs between samples")
+    return float(angle[0])
 
 
 def to_torchquantum(circuit: Circuit, theta: torch.Tensor | None = None) -> Any:
@@ -363,14 +410,13 @@ def to_torchquantum(circuit: Circuit, theta: torch.Tensor | None = None) -> Any:
     Parameter (per-sample angles, e.g. inputs). `unitary` gates go in as
     `qubitunitaryfast`; `pauli_rot` (per-sample axes) is refused."""
     tq, tqf = import_torchquantum()
-    back = {qtrain: tq_name for tq_name, qtrain in NAMES.items() if tq_name != "u1"}  # torchquantum-ng 0.2.0's u1 fails
-    back["unitary"] = "qubitunitaryfast"
+    back = {**EXPORTS, "unitary": "qubitunitaryfast"}
     for index, op in enumerate(circuit.ops):
         if op.name not in back:
-            raise ValueError(f"gate {index} ({op.name!r}): torchquantum has no gate for it")
+            raise UsageError(f"gate {index} ({op.name!r}): torchquantum has no gate for it")
     initial = torch.zeros(circuit.n_params) if theta is None else torch.as_tensor(theta, dtype=torch.float32).detach().clone()
     if initial.shape != (circuit.n_params,):
-        raise ValueError(f"theta must have shape ({circuit.n_params},), got {tuple(initial.shape)}")
+        raise UsageError(f"theta must have shape ({circuit.n_params},), got {tuple(initial.shape)}")
 
     class Converted(tq.QuantumModule):
         def __init__(self) -> None:
@@ -380,6 +426,9 @@ def to_torchquantum(circuit: Circuit, theta: torch.Tensor | None = None) -> Any:
 
         def forward(self, qdev: Any, theta: torch.Tensor | None = None) -> None:
             values = self.theta if theta is None else theta
+            if values.dim() == 2 and len(values) > 1 and (batched := [op.name for op in circuit.ops if op.name in _SHARED_ONLY]):
+                raise UsageError(f"{batched[0]} goes out as torchquantum's {EXPORTS[batched[0]]}, whose matrix fails on "
+                                 f"per-sample angles (torchquantum-ng 0.2.0); pass one theta of shape ({circuit.n_params},)")
             for op in circuit.ops:
                 wires = list(op.qubits)
                 if op.name == "unitary":
@@ -388,6 +437,8 @@ def to_torchquantum(circuit: Circuit, theta: torch.Tensor | None = None) -> Any:
                 params = None
                 if op.params:
                     columns = [values[..., p] if p is not None else torch.full(values.shape[:-1], a, dtype=values.dtype) for p, a in zip(op.params, op.angles)]
+                    if op.name == "cp":  # as cu3(0, 0, a) (EXPORTS)
+                        columns = [torch.zeros_like(columns[0]), torch.zeros_like(columns[0]), columns[0]]
                     params = torch.stack(columns, dim=-1).reshape(-1, len(columns))
                 getattr(tqf, back[op.name])(qdev, wires=wires, params=params)
 
