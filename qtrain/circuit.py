@@ -147,7 +147,7 @@ class Circuit:
                 slots.append((op.params[0], 1.0, 1.0))
             for part in spec.recipe:
                 if isinstance(part, Rotation) and op.params[part.arg] is not None:
-                    slots.append((op.params[part.arg], part.scale, 0.0 if part.generator == "phase" else abs(part.scale)))
+                    slots.append((op.params[part.arg], part.scale, part.cost_frequency))
         return slots
 
     def add(self, name: str, qubits: int | Sequence[int], angle: Angle | Sequence[Angle] | None = None, *, axes: Any = None, matrix: Any = None) -> Circuit:
@@ -192,6 +192,8 @@ class Circuit:
         return tuple(p for p, _ in resolved), tuple(a for _, a in resolved)
 
     def _resolve_angle(self, where: str, angle: Any) -> tuple[int | None, float | None]:
+        if type(angle) is float and math.isfinite(angle):  # the common case, before the slow ABC check of Real
+            return None, angle
         if isinstance(angle, str):
             if not angle:
                 raise ValueError(f"{where}: a parameter name must be a non-empty string")

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 WIRE, LINK = "─", "│"
 #: Symbols of the two-qubit gates, one per qubit in the gate's order.
 TWO_QUBIT = {"cz": ("●", "●"), "cnot": ("●", "⊕"), "swap": ("×", "×")}
-CONTROLLED = ("crx", "cry", "crz")
+CONTROLLED = ("crx", "cry", "crz", "cp", "cu3", "cu")
 
 
 def gate_label(op: Op, names: tuple[str, ...]) -> str:

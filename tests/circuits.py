@@ -9,12 +9,14 @@ import numpy as np
 import torch
 
 from qtrain import Circuit
+from qtrain.engine.gates import GATES
 from tests import reference
 
 AXES = "XYZ"
 ROTATIONS = ("rx", "ry", "rz", "p", "pauli_rot")
-MULTI_ANGLE = ("u3", "rot")  # gates of three angles
-ROTATIONS_2Q = ("rxx", "ryy", "rzz", "crx", "cry", "crz")
+MULTI_ANGLE = ("u3", "rot")  # one-qubit gates of three angles
+ROTATIONS_2Q = ("rxx", "ryy", "rzz", "crx", "cry", "crz", "cp", "rzx")
+MULTI_ANGLE_2Q = ("cu3", "cu")  # two-qubit gates of three and four angles
 FIXED_1Q = ("h", "x", "y", "z", "s", "sdg", "t", "tdg", "sx")
 FIXED_2Q = ("cz", "cnot", "swap")
 
@@ -22,7 +24,7 @@ FIXED_2Q = ("cz", "cnot", "swap")
 @dataclass
 class RandomCircuit:
     circuit: Circuit
-    gates: list[dict]  # reference gates; "param" names an entry of theta instead of "angle"; "args" holds names or angles of u3, rot
+    gates: list[dict]  # reference gates; "param" names an entry of theta instead of "angle"; "args" holds names or angles of multi-angle gates
     batch: int
 
     def reference_states(self, theta: np.ndarray) -> np.ndarray:
@@ -53,19 +55,19 @@ def random_circuit(
     """Every gate kind (or those of `kinds`, drawn with repetition: name a
     kind twice to draw it twice as often), parameters drawn from a small pool
     of names (so they are shared), per-sample axes and unitaries when
-    `per_sample`."""
+    `per_sample` (at least one such gate when batch > 1)."""
     circuit, gates = Circuit(n), []
     if kinds is None:
-        kinds = ROTATIONS + MULTI_ANGLE + FIXED_1Q + ("unitary",) + (FIXED_2Q + ROTATIONS_2Q if n > 1 else ())
+        kinds = ROTATIONS + MULTI_ANGLE + FIXED_1Q + ("unitary",) + (FIXED_2Q + ROTATIONS_2Q + MULTI_ANGLE_2Q if n > 1 else ())
     for _ in range(n_gates):
         name = str(rng.choice(kinds))
         if name == "pauli_rot" and not per_sample:
             name = "ry"
-        width = 2 if name in FIXED_2Q + ROTATIONS_2Q or (name == "unitary" and n > 1 and rng.random() < 0.5) else 1
+        width = 2 if name in FIXED_2Q + ROTATIONS_2Q + MULTI_ANGLE_2Q or (name == "unitary" and n > 1 and rng.random() < 0.5) else 1
         qubits = tuple(int(q) for q in rng.choice(n, size=width, replace=False))
         gate = {"name": name, "qubits": qubits}
-        if name in MULTI_ANGLE:
-            gate["args"] = [f"p{rng.integers(n_names)}" if rng.random() < 0.7 else float(rng.uniform(-np.pi, np.pi)) for _ in range(3)]
+        if name in MULTI_ANGLE + MULTI_ANGLE_2Q:
+            gate["args"] = [f"p{rng.integers(n_names)}" if rng.random() < 0.7 else float(rng.uniform(-np.pi, np.pi)) for _ in range(GATES[name].n_params)]
             circuit.add(name, qubits, tuple(gate["args"]))
         elif name in ROTATIONS + ROTATIONS_2Q:
             shared = rng.random() < 0.7
@@ -85,6 +87,11 @@ def random_circuit(
         else:
             circuit.add(name, qubits)
         gates.append(gate)
+    if per_sample and batch > 1 and not any("axes" in g or ("matrix" in g and g["matrix"].ndim == 3) for g in gates):
+        # the batch is of different circuits whatever the draw: tests rely on it (one theta, B states)
+        axes = rng.integers(3, size=batch)
+        circuit.pauli_rot(0, "p0", torch.tensor(axes))
+        gates.append({"name": "pauli_rot", "qubits": (0,), "param": "p0", "axes": axes})
     return RandomCircuit(circuit, gates, batch)
 
 

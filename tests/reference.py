@@ -6,7 +6,7 @@ space by explicit index arithmetic, and applied as dense matrices. Slow and
 obviously right, for n <= 6.
 
 A gate is a dict: {"name", "qubits", "angle" (float), "angles" (floats, for
-u3 and rot), "axis" ('X'|'Y'|'Z'), "matrix" (ndarray)}; only the keys a gate
+u3, rot, cu3 and cu), "axis" ('X'|'Y'|'Z'), "matrix" (ndarray)}; only the keys a gate
 needs are read.
 """
 
@@ -51,9 +51,9 @@ def rotation(axis: str, angle: float) -> np.ndarray:
     return v @ np.diag(np.exp(-0.5j * angle * w)) @ v.conj().T
 
 
-def two_qubit_rotation(axis: str, angle: float) -> np.ndarray:
-    """exp(-i angle P (x) P / 2), by diagonalizing P (x) P."""
-    w, v = np.linalg.eigh(np.kron(PAULI[axis], PAULI[axis]))
+def two_qubit_rotation(axis: str, angle: float, second: str | None = None) -> np.ndarray:
+    """exp(-i angle P (x) Q / 2), Q = P unless `second` names it, by diagonalizing P (x) Q."""
+    w, v = np.linalg.eigh(np.kron(PAULI[axis], PAULI[second or axis]))
     return v @ np.diag(np.exp(-0.5j * angle * w)) @ v.conj().T
 
 
@@ -84,6 +84,15 @@ def gate_matrix(gate: dict) -> np.ndarray:
         return np.diag([1, np.exp(1j * gate["angle"])])
     if name == "u3":
         return u3(*gate["angles"])
+    if name == "cp":  # OpenQASM 2's cu1
+        return controlled(np.diag([1, np.exp(1j * gate["angle"])]))
+    if name == "cu3":
+        return controlled(u3(*gate["angles"]))
+    if name == "cu":  # Qiskit's CUGate: the extra phase e^{i gamma} on the control's |1> branch
+        theta, phi, lam, gamma = gate["angles"]
+        return controlled(np.exp(1j * gamma) * u3(theta, phi, lam))
+    if name == "rzx":  # Qiskit's RZXGate: Z on the first qubit
+        return two_qubit_rotation("Z", gate["angle"], "X")
     if name == "rot":  # PennyLane's Rot(phi, theta, omega) = RZ(omega) RY(theta) RZ(phi)
         phi, theta, omega = gate["angles"]
         return rotation("Z", omega) @ rotation("Y", theta) @ rotation("Z", phi)

@@ -20,6 +20,8 @@ CASES = [
     ("rxx", (0, 2), 1.1), ("ryy", (2, 1), -0.8), ("rzz", (1, 0), 2.3),
     ("crx", (0, 2), 1.7), ("cry", (2, 1), -2.6), ("crz", (1, 0), 0.6),
     ("u3", (1,), (0.7, -1.2, 2.1)), ("rot", (2,), (-0.4, 1.9, 0.8)),
+    ("cp", (2, 0), 1.3), ("rzx", (0, 2), -2.2), ("rzx", (2, 1), 0.9),
+    ("cu3", (0, 2), (0.7, -1.2, 2.1)), ("cu3", (2, 1), (-2.9, 0.4, 1.6)), ("cu", (1, 0), (1.1, 2.3, -0.6, 0.8)),
     ("cz", (0, 1), None), ("cz", (2, 0), None),
     ("cnot", (0, 1), None), ("cnot", (2, 0), None), ("cnot", (1, 2), None),
     ("swap", (0, 2), None), ("swap", (2, 1), None),
@@ -129,3 +131,42 @@ def test_rotation_convention_is_exp_minus_i_theta_p_over_2():
     rx = Circuit(1).rx(0, math.pi).state(dtype=torch.complex128)[0]
     assert torch.allclose(ry, torch.tensor([0, 1], dtype=torch.complex128), atol=1e-15)
     assert torch.allclose(rx, torch.tensor([0, -1j], dtype=torch.complex128), atol=1e-15)
+
+
+PARAMETRIC = [(name, k) for name, spec in GATES.items() if spec.kind == "parametric" for k in range(spec.n_params)]
+
+
+@pytest.mark.parametrize("name,arg", PARAMETRIC, ids=[f"{name}-{k}" for name, k in PARAMETRIC])
+def test_each_argument_has_the_period_and_degree_the_landscape_assumes(rng, name, arg):
+    """The landscape grid covers [-pi, pi) and refuses a parameter whose cost
+    repeats only every 4 pi. Measure each argument's spectrum on the dense
+    reference (a cost sampled over 4 pi: odd harmonics are half frequencies)
+    and check the table's claim: refused exactly when half frequencies are
+    there, and a degree that bounds the highest frequency. cp and cu3's
+    phases enter through half-angle rotations but repeat every 2 pi."""
+    from qtrain.landscape.grid import check_periods, degrees
+
+    spec, n, samples = GATES[name], 3, 16
+    qubits = (2, 0) if spec.n_qubits == 2 else (1,)
+    others = rng.uniform(-np.pi, np.pi, size=spec.n_params)
+    terms = [(0.7, {0: "Z"}), (-0.4, {1: "X", 2: "Y"}), (0.9, {0: "Y", 2: "X"}), (0.3, {0: "X", 1: "Z", 2: "Z"}), (0.5, {2: "Z"})]
+    start = _scrambled(rng, n)
+
+    def cost(a):
+        angles = [a if k == arg else float(others[k]) for k in range(spec.n_params)]
+        gate = {"name": name, "qubits": qubits, **({"angles": angles} if spec.n_params > 1 else {"angle": a})}
+        return reference.expval(reference.run(start + [gate], n), terms)
+
+    spectrum = np.abs(np.fft.rfft([cost(4 * np.pi * j / samples) for j in range(samples)])) / samples  # index m: frequency m / 2
+    present = [m for m in range(len(spectrum)) if spectrum[m] > 1e-9]
+    has_halves = any(m % 2 for m in present)
+    angles = tuple("a" if k == arg else float(others[k]) for k in range(spec.n_params))
+    circuit = Circuit(n).add(name, qubits, angles if spec.n_params > 1 else angles[0])
+    if has_halves:
+        with pytest.raises(ValueError, match="4 pi"):
+            check_periods(circuit)
+        assert spec.half_angles
+    else:
+        check_periods(circuit)
+        assert max(present) / 2 <= degrees(circuit)[0] and degrees(circuit)[0] == 1  # one gate: degree 1, as measured
+        assert max(present) == 2

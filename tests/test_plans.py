@@ -20,7 +20,7 @@ from qtrain.engine.fusion import Layer
 from qtrain.engine.permutations import apply_permutation, compose
 from qtrain.lowering import lower
 from tests import reference
-from tests.circuits import FIXED_1Q, FIXED_2Q, MULTI_ANGLE, ROTATIONS, ROTATIONS_2Q, random_circuit, random_theta
+from tests.circuits import FIXED_1Q, FIXED_2Q, MULTI_ANGLE, MULTI_ANGLE_2Q, ROTATIONS, ROTATIONS_2Q, random_circuit, random_theta
 
 #: Permutation-heavy: runs of CNOT / SWAP / CZ / X / phases between rotations,
 #: so that runs of several monomial gates (with phases riding along) get fused.
@@ -143,5 +143,5 @@ def test_fixed_one_qubit_gates_cover_every_kind():
     # the random circuits above draw these; keep the lists in step with the gate table
     from qtrain.engine.gates import GATES
 
-    drawn = set(ROTATIONS) | set(MULTI_ANGLE) | set(ROTATIONS_2Q) | set(FIXED_1Q) | set(FIXED_2Q) | {"unitary"}
+    drawn = set(ROTATIONS) | set(MULTI_ANGLE) | set(MULTI_ANGLE_2Q) | set(ROTATIONS_2Q) | set(FIXED_1Q) | set(FIXED_2Q) | {"unitary"}
     assert drawn == set(GATES)

@@ -36,6 +36,19 @@ class Rotation:
     qubit: int = 0
     arg: int = 0
     scale: float = 1.0
+    #: the frequency this factor adds to its argument's degree when the
+    #: gate's factors of one argument together have a narrower spectrum than
+    #: the sum of their |scale|s (cp: three rotations of a/2 whose generators
+    #: add up to the projector |11><11|, of eigenvalues 0 and 1, so cp has
+    #: degree 1 and period 2 pi); None: |scale|, or 0 for the global phase.
+    frequency: float | None = None
+
+    @property
+    def cost_frequency(self) -> float:
+        """The highest frequency this factor adds to a cost as a function of its argument."""
+        if self.frequency is not None:
+            return self.frequency
+        return 0.0 if self.generator == "phase" else abs(self.scale)
 
 
 @dataclass(frozen=True)
@@ -58,7 +71,8 @@ class GateSpec:
                         in the order they apply. The engine runs the recipe,
                         so sharing, the adjoint, the light cone and fusion
                         work for every such gate, and a parameter's
-                        frequencies follow from its rotations' scales.
+                        frequencies follow from its rotations' scales (or
+                        their `frequency`, where those overstate them).
       "pauli_rotation"  exp(-i theta P / 2) with the Pauli axis P given per sample.
       "unitary"         the user supplies the matrix (shared or per sample).
 
@@ -81,8 +95,9 @@ class GateSpec:
         """Whether an argument enters at half its value (controlled rotations):
         then a cost has frequencies 1/2 and 1 in it, repeats only every 4 pi,
         and the two-term parameter shift is not its derivative. Otherwise
-        every argument has frequencies {0, 1}, and (E(a + pi/2) - E(a - pi/2)) / 2 is."""
-        return any(isinstance(part, Rotation) and part.scale != int(part.scale) for part in self.recipe)
+        every argument has frequencies {0, 1}, and (E(a + pi/2) - E(a - pi/2)) / 2 is
+        (cp's and cu3's phase arguments enter at half scale but with frequencies {0, 1})."""
+        return any(isinstance(part, Rotation) and part.cost_frequency != int(part.cost_frequency) for part in self.recipe)
 
     @property
     def generator(self) -> str | None:
@@ -101,12 +116,32 @@ def _rotation(name: str, axis: str) -> GateSpec:
 
 
 def _controlled(name: str, axis: str) -> GateSpec:
+    return GateSpec(name, 2, "parametric", recipe=_controlled_rotation(axis, 0), n_params=1, diagonal=axis == "Z")
+
+
+def _controlled_rotation(axis: str, arg: int) -> tuple[Rotation | Fixed, ...]:
     """C-R_P(a) = R_P(a/2) on the target, then the target flipped against P
     when the control is 1 (CNOT for Y and Z, CZ for X: it anticommutes with
     P), R_P(-a/2), the flip again: the halves cancel for control 0 and add
     for control 1."""
     flip = Fixed("cz" if axis == "X" else "cnot", (0, 1))
-    return GateSpec(name, 2, "parametric", recipe=(Rotation(axis, 1, 0, 0.5), flip, Rotation(axis, 1, 0, -0.5), flip), n_params=1, diagonal=axis == "Z")
+    return (Rotation(axis, 1, arg, 0.5), flip, Rotation(axis, 1, arg, -0.5), flip)
+
+
+def _controlled_phase(arg: int) -> tuple[Rotation | Fixed, ...]:
+    """CP(a) = diag(1, 1, 1, e^{i a}) = exp(i a |11><11|), and |11><11| = (I - Z_0 - Z_1 + Z_0 Z_1) / 4:
+    the phase e^{i a/4}, R_Z(a/2) on each qubit, R_ZZ(-a/2) (a CNOT maps Z_1 to Z_0 Z_1). Its
+    generator has eigenvalues 0 and 1 only, so the three half-angle rotations add up to degree 1:
+    the first carries it (`Rotation.frequency`), and a cost in a repeats every 2 pi."""
+    return (
+        Rotation("phase", 0, arg, 0.5), Rotation("Z", 0, arg, 0.5, frequency=1.0), Rotation("Z", 1, arg, 0.5, frequency=0.0),
+        Fixed("cnot", (0, 1)), Rotation("Z", 1, arg, -0.5, frequency=0.0), Fixed("cnot", (0, 1)),
+    )
+
+
+#: CU3(t, p, l) = |0><0| (x) I + |1><1| (x) u3(t, p, l), u3 = P(p) R_Y(t) P(l): the controlled factors in
+#: their order, CP(l), C-R_Y(t), CP(p) (a controlled product is the product of the controlled factors).
+_CU3 = (*_controlled_phase(2), *_controlled_rotation("Y", 0), *_controlled_phase(1))
 
 
 #: P(a) = diag(1, e^{i a}) = e^{i a/2} R_Z(a): the phase gate as two rotations of one argument.
@@ -133,6 +168,12 @@ GATES: dict[str, GateSpec] = {
         _controlled("crz", "Z"),
         # u3(t, p, l) = P(p) R_Y(t) P(l) exactly (Qiskit's U3Gate, OpenQASM 2's u3)
         GateSpec("u3", 1, "parametric", recipe=(*_phase(2), Rotation("Y", 0, 0), *_phase(1)), n_params=3),
+        GateSpec("cp", 2, "parametric", recipe=_controlled_phase(0), n_params=1, diagonal=True),  # OpenQASM 2's cu1
+        GateSpec("cu3", 2, "parametric", recipe=_CU3, n_params=3),  # Qiskit's CU3Gate, control first
+        # Qiskit's CUGate: CU3(t, p, l) and the phase e^{i g} on the control's |1> branch, P(g) on the control
+        GateSpec("cu", 2, "parametric", recipe=(*_CU3, *_phase(3)), n_params=4),
+        # exp(-i a Z (x) X / 2), Qiskit's RZXGate, Z on the first qubit: a CZ maps X_1 to Z_0 X_1
+        GateSpec("rzx", 2, "parametric", recipe=(Fixed("cz", (0, 1)), Rotation("X", 1), Fixed("cz", (0, 1))), n_params=1),
         # PennyLane's Rot(phi, theta, omega) = R_Z(omega) R_Y(theta) R_Z(phi)
         GateSpec("rot", 1, "parametric", recipe=(Rotation("Z", 0, 0), Rotation("Y", 0, 1), Rotation("Z", 0, 2)), n_params=3),
         GateSpec("pauli_rot", 1, "pauli_rotation", n_params=1),

@@ -1,7 +1,10 @@
 """OpenQASM 2 and 3 in and out of qtrain circuits.
 
-Reading goes through the `openqasm3` reference parser (it reads OpenQASM 2
-files too); this module only walks the tree it returns. QASM's `q[i]` is
+Reading goes through the `openqasm3` reference parser, and this module walks
+the tree it returns; an `OPENQASM 2` file goes through the fast line-by-line
+reader of `qtrain.interop.qasm2` instead (the reference parser takes about
+50 s for 200,000 gates), which feeds the same walker and refuses, at its
+line, whatever is outside its strict grammar. QASM's `q[i]` is
 qtrain's qubit i, several registers numbered on in the order they are
 declared (physical qubits `$i`, in a file that declares no register, are
 qubit i). Only statevector layouts differ between tools: Qiskit's puts
@@ -13,10 +16,11 @@ Writing, OpenQASM 3: one `input float[64]` per parameter, in the order of
 gates), `stdgates.inc` names, `U` for qtrain's `u3` (the builtin U is
 exactly that matrix, while stdgates' `u3` differs from it by a global phase:
 writing `U` keeps the round trip exact to the bit, phase included), and a
-`gate` definition for each gate outside stdgates (`rxx ryy rzz rot`).
+`gate` definition for each gate outside stdgates (`rxx ryy rzz rot rzx cu3`).
 OpenQASM 2 has no inputs: every angle is bound from `theta`, and
 `qelib1.inc`'s gate set is completed by definitions (`sx swap crx cry rxx
-ryy rzz rot`, exact up to a global phase, which OpenQASM 2 cannot write).
+ryy rzz rot rzx cu`, exact up to a global phase, which OpenQASM 2 cannot
+write); `cp` is written `cu1`, the name Qiskit's OpenQASM 2 reader knows.
 Fixed angles are written by `repr` (with a decimal point, as OpenQASM 2's
 grammar wants), so a round trip gives the same floats to the bit.
 
@@ -55,13 +59,13 @@ from typing import Any
 
 import torch
 
-from qtrain.circuit import Circuit
+from qtrain.circuit import Circuit, Op
 from qtrain.engine.gates import GATES
 
 INSTALL = 'pip install "qtrain[interop]" (or "openqasm3[parser]")'
 
 #: qtrain gate -> (OpenQASM 3 name, OpenQASM 2 name)
-NAMES = {"cnot": ("cx", "cx"), "u3": ("U", "u3"), "p": ("p", "u1")}
+NAMES = {"cnot": ("cx", "cx"), "u3": ("U", "u3"), "p": ("p", "u1"), "cp": ("cp", "cu1")}
 #: gates each version lacks, with their definitions (exact; QASM 2 bodies use qelib1 only)
 DEFINED = {
     3: {
@@ -70,32 +74,44 @@ DEFINED = {
         "ryy": "gate ryy(t) a, b { sdg a; sdg b; h a; h b; cx a, b; rz(t) b; cx a, b; h a; h b; s a; s b; }",
         # (argument names of their own: Qiskit's importer misreads a gate argument named theta)
         "rot": "gate rot(p0, p1, p2) a { rz(p0) a; ry(p1) a; rz(p2) a; }",
+        "rzx": "gate rzx(t) a, b { h b; cx a, b; rz(t) b; cx a, b; h b; }",
+        "cu3": "gate cu3(p0, p1, p2) a, b { cu(p0, p1, p2, 0) a, b; }",  # stdgates' cu is Qiskit's CUGate, exactly
     },
     2: {
         "sx": "gate sx a { sdg a; h a; sdg a; }",
         "swap": "gate swap a, b { cx a, b; cx b, a; cx a, b; }",
         "crx": "gate crx(t) a, b { rx(t/2) b; cz a, b; rx(-t/2) b; cz a, b; }",
         "cry": "gate cry(t) a, b { ry(t/2) b; cx a, b; ry(-t/2) b; cx a, b; }",
+        "cu": "gate cu(p0, p1, p2, p3) a, b { u1(p3) a; cu3(p0, p1, p2) a, b; }",  # qelib1's cu3 is exact: u1 is relative here
     },
 }
-DEFINED[2].update(DEFINED[3])
+DEFINED[2].update({name: text for name, text in DEFINED[3].items() if name != "cu3"})  # cu3 is qelib1's
 #: names the parsers' include files give, read as qtrain gates: name -> (qtrain gate, leading fixed angles)
 BUILTIN = {name: (name, ()) for name in GATES if GATES[name].kind in ("fixed", "parametric")}
 BUILTIN.update({"cx": ("cnot", ()), "CX": ("cnot", ()), "U": ("u3", ()), "u": ("u3", ()), "u1": ("p", ()), "phase": ("p", ()), "u2": ("u3", (math.pi / 2,))})
+BUILTIN.update({"cu1": ("cp", ()), "cphase": ("cp", ())})
 #: stdgates.inc and qelib1.inc gates qtrain has no row for, as exact decompositions into qtrain gates
-#: (checked against dense matrices in the tests); inlined when a file uses them without defining them
+#: (checked against dense matrices in the tests); inlined when a file uses them without defining them.
+#: Qiskit's qasm2.dumps writes rccx, c3sqrtx, c3x, c4x under their qelib1 names without a definition.
+#: C^k P(l) = CP(l/2) from the last control, C^(k-1) X onto it, CP(-l/2), C^(k-1) X, C^(k-1) P(l/2) from
+#: the others: with the last control c and z the others' AND, l/2 (c - (c xor z) + z) = l c z on the target.
+#: c3x = H C^3 P(pi) H, c3sqrtx = H C^3 P(pi/2) H (SX = H S H exactly); c4x = H C^4 P(pi) H, its final
+#: C^3 P(pi/2) written H c3sqrtx H (the H's meet and cancel). rccx and rc3x (Qiskit's rcccx) are the
+#: relative-phase Toffolis, whose phases are part of their definition: H, T, CX sequences, as qelib1's.
 LIBRARY = """OPENQASM 3.0;
 gate cy a, b { sdg b; cx a, b; s b; }
 gate ch a, b { ry(-pi/4) b; cz a, b; ry(pi/4) b; }
-gate cp(l) a, b { p(l/2) a; cx a, b; p(-l/2) b; cx a, b; p(l/2) b; }
-gate cphase(l) a, b { cp(l) a, b; }
-gate cu1(l) a, b { cp(l) a, b; }
-gate cu3(t, f, l) a, b { p((l+f)/2) a; p((l-f)/2) b; cx a, b; U(-t/2, 0, -(f+l)/2) b; cx a, b; U(t/2, f, 0) b; }
-gate cu(t, f, l, g) a, b { p(g) a; p((l+f)/2) a; p((l-f)/2) b; cx a, b; U(-t/2, 0, -(f+l)/2) b; cx a, b; U(t/2, f, 0) b; }
 gate csx a, b { h b; cp(pi/2) a, b; h b; }
 gate sxdg a { sx a; sx a; sx a; }
 gate ccx a, b, c { h c; cx b, c; tdg c; cx a, c; t c; cx b, c; tdg c; cx a, c; t b; t c; h c; cx a, b; t a; tdg b; cx a, b; }
 gate cswap a, b, c { cx c, b; ccx a, b, c; cx c, b; }
+gate c3x a, b, c, d { h d; cp(pi/2) c, d; ccx a, b, c; cp(-pi/2) c, d; ccx a, b, c; cp(pi/4) b, d; cx a, b; cp(-pi/4) b, d; cx a, b; cp(pi/4) a, d; h d; }
+gate c3sqrtx a, b, c, d { h d; cp(pi/4) c, d; ccx a, b, c; cp(-pi/4) c, d; ccx a, b, c; cp(pi/8) b, d; cx a, b; cp(-pi/8) b, d; cx a, b; cp(pi/8) a, d; h d; }
+gate c3sx a, b, c, d { c3sqrtx a, b, c, d; }
+gate c4x a, b, c, d, e { h e; cp(pi/2) d, e; c3x a, b, c, d; cp(-pi/2) d, e; c3x a, b, c, d; h e; c3sqrtx a, b, c, e; }
+gate rccx a, b, c { h c; t c; cx b, c; tdg c; cx a, c; t c; cx b, c; tdg c; h c; }
+gate rc3x a, b, c, d { h d; t d; cx c, d; tdg d; h d; cx a, d; t d; cx b, d; tdg d; cx a, d; t d; cx b, d; tdg d; h d; t d; cx c, d; tdg d; h d; }
+gate rcccx a, b, c, d { rc3x a, b, c, d; }
 gate id a { }
 gate u0(g) a { }
 """
@@ -194,9 +210,19 @@ class _Param:
         self.name = name
 
 
-def from_qasm(text: str) -> Circuit:
+def from_qasm(text: str, reader: str = "auto") -> Circuit:
     """A circuit from OpenQASM 2 or 3 text (see the module docstring). QASM's
-    q[i] is qubit i; `input float`s become parameters, named as in the file."""
+    q[i] is qubit i; `input float`s become parameters, named as in the file.
+    `reader`: "auto" (the fast reader for an `OPENQASM 2` file, else the
+    reference parser), "fast" (OpenQASM 2 only) or "reference"."""
+    if reader not in ("auto", "fast", "reference"):
+        raise ValueError(f"reader must be 'auto', 'fast' or 'reference', got {reader!r}")
+    if not isinstance(text, str):
+        raise TypeError(f"OpenQASM text must be a str, got {type(text).__name__}")
+    from qtrain.interop import qasm2
+
+    if reader == "fast" or (reader == "auto" and qasm2.is_qasm2(text)):
+        return qasm2.read(text)
     openqasm3 = _openqasm3()
     program = _parse(openqasm3, text)
     reader = _Reader(openqasm3.ast)
@@ -289,15 +315,23 @@ class _Reader:
         for (qubit,) in self._broadcast([measurement.qubit], line):
             self.measured.setdefault(qubit, line)
 
-    def apply(self, name: str, args: list, qubits: tuple[int, ...], line: int | str) -> None:
-        for q in qubits:
+    def apply(self, name: str, args: list, qubits: tuple[int, ...], line: int | str, library: bool = False) -> None:
+        """One gate of the file (or of a body being inlined: `library` for the
+        bodies of LIBRARY, whose names never mean the file's own definitions)."""
+        for q in qubits if self.measured else ():
             if q in self.measured:
                 raise ValueError(f"line {line}: gate {name!r} on qubit {q} after its measurement on line {self.measured[q]}; qtrain circuits are unitary (no mid-circuit measurement)")
-        definition = self.definitions.get(name)
+        definition = None if library else self.definitions.get(name)
         if definition is not None and not (name in BUILTIN and self._same_matrix(name, definition)):
             self._inline(definition, args, qubits, line)
         elif name in BUILTIN:
             gate, leading = BUILTIN[name]
+            spec = GATES[gate]
+            if len(leading) + len(args) != spec.n_params or len(qubits) != spec.n_qubits:
+                wanted = f"{spec.n_params - len(leading)} angles and {spec.n_qubits} qubits"
+                raise ValueError(f"line {line}: gate {name!r} takes {wanted}, got {len(args)} and {len(qubits)}")
+            if len(qubits) > 1 and len(set(qubits)) != len(qubits):  # here, not when the circuit is built: at its line, before the rest is read
+                raise ValueError(f"line {line}: gate {len(self.gates)} ({gate!r}): repeated qubit in {qubits}")
             self.touched.update(qubits)
             self.gates.append((gate, qubits, (*leading, *args), line))
         elif name in _library():
@@ -335,7 +369,7 @@ class _Reader:
             strangers = [getattr(w.name, "name", w.name) for w in inner.qubits if not isinstance(w, self.ast.Identifier) or w.name not in wires]
             if strangers:
                 raise ValueError(f"line {line}: in the body of gate {name!r}: {strangers[0]!r} is not one of its qubit arguments {list(wires)}")
-            self.apply(inner.name.name, inner_args, tuple(wires[w.name] for w in inner.qubits), line)
+            self.apply(inner.name.name, inner_args, tuple(wires[w.name] for w in inner.qubits), line, library=definition is _library().get(name))
 
     def _same_matrix(self, name: str, definition: Any) -> bool:
         """Whether a definition's body is the qtrain gate of its name (up to a global phase)."""
@@ -365,12 +399,7 @@ class _Reader:
     def _broadcast(self, operands: list, line: int | str) -> list[tuple[int, ...]]:
         """The qubits of each gate a statement applies: `h q;` on a register
         applies h to each of its qubits, `cx a, b;` pairs registers up."""
-        lists = [self._qubits(operand, line) for operand in operands]
-        sizes = {len(o) for o in lists if len(o) != 1}
-        if len(sizes) > 1:
-            raise ValueError(f"line {line}: registers of different sizes {sorted(sizes)} in one statement")
-        width = sizes.pop() if sizes else 1
-        return [tuple(o[i] if len(o) > 1 else o[0] for o in lists) for i in range(width)]
+        return combine([self._qubits(operand, line) for operand in operands], line)
 
     def _qubits(self, operand: Any, line: int | str) -> list[int]:
         indexed = isinstance(operand, self.ast.IndexedIdentifier)
@@ -425,9 +454,29 @@ class _Reader:
         return _build(self.gates, n_qubits)
 
 
+def combine(lists: list[list[int]], line: int | str) -> list[tuple[int, ...]]:
+    """The qubits of each gate of one statement, from the qubits of each
+    operand: a register applies the gate to each of its qubits, one qubit
+    goes with all of them (`cx q[0], r;`), registers pair up by index."""
+    sizes = {len(o) for o in lists if len(o) != 1}
+    if len(sizes) > 1:
+        raise ValueError(f"line {line}: registers of different sizes {sorted(sizes)} in one statement")
+    width = sizes.pop() if sizes else 1
+    return [tuple(o[i] if len(o) > 1 else o[0] for o in lists) for i in range(width)]
+
+
 def _build(gates: list, n_qubits: int) -> Circuit:
+    """The circuit of the walker's gates. A gate of fixed angles is appended
+    as its `Op` directly: the walker has checked what `Circuit.add` would
+    (a gate of the table, its number of angles and qubits, distinct qubits
+    of the file's registers) but finite angles, checked here; `add` costs
+    about 12 us a gate, a third of reading a 200,000-gate file."""
     circuit = Circuit(n_qubits)
+    ops = circuit._ops
     for name, qubits, args, line in gates:
+        if all(type(a) is float and math.isfinite(a) for a in args) and all(0 <= q < n_qubits for q in qubits):
+            ops.append(Op(name, qubits, (None,) * len(args), tuple(args)))
+            continue
         values = tuple(a.name if isinstance(a, _Param) else a for a in args)
         try:
             circuit.add(name, qubits, tuple(values) or None)  # add unwraps a one-angle tuple
