@@ -4,25 +4,40 @@
     qtrain experiment=demo steps=50 # pick an experiment, override its keys
 
 Every run writes into Hydra's run directory (default logs/<experiment>/<time>).
+
+Bad input, whoever finds it, ends the command the same way: one line
+`qtrain: error: <what, naming the key>` on stderr, exit status 2, no traceback
+(the run's cli.log keeps it where a run directory exists), and nothing started
+first. Hydra finds unknown keys, wrong types and unknown configs while it
+composes (each experiment has a typed schema, qtrain/tasks/schema.py); the
+task's `plan` finds bad ranges and combinations. HYDRA_FULL_ERROR=1 in the
+environment keeps Hydra's own traceback instead, for debugging a config.
 """
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import logging
+import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig
+from hydra.errors import HydraException, MissingConfigException, OverrideParseException
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import ConfigAttributeError, ConfigKeyError, MissingMandatoryValue, OmegaConfBaseException
 
+import qtrain.tasks.schema  # noqa: F401  (stores the experiments' schemas in Hydra's ConfigStore)
 from qtrain.errors import UsageError
 
 log = logging.getLogger(__name__)
 
-#: experiment name -> module in qtrain.tasks with `run(cfg, out_dir)`.
+#: experiment name -> module in qtrain.tasks with `plan(cfg)` and `run(cfg, out_dir, planned)`.
 TASKS = {
     "barren_plateau": "qtrain.tasks.barren_plateau",
     "deceptiveness": "qtrain.tasks.deceptiveness",
@@ -42,24 +57,36 @@ def config_dir() -> str:
     raise FileNotFoundError(f"qtrain's conf/ directory was found neither beside nor inside {here}")
 
 
+def resolve_progress(value: bool | None) -> bool:
+    """The one place `progress` is decided: null (the default) shows bars only when
+    stderr is a terminal, so output redirected to a file is not flooded; true/false win."""
+    return sys.stderr.isatty() if value is None else bool(value)
+
+
 def run(cfg: DictConfig, out_dir: Path) -> Any:
     """Run the experiment `cfg.task` writing into `out_dir`; returns its results.
 
-    The task's `plan` checks every key first: whatever it refuses is bad input
-    (a `UsageError`), raised before any work or output."""
+    The task's `plan` checks every key first, once: whatever it refuses is bad
+    input (a `UsageError`), raised before any work or output."""
     if cfg.task not in TASKS:
-        raise UsageError(f"unknown task {cfg.task!r}; known: {sorted(TASKS)}")
+        raise UsageError(f"task: unknown task {cfg.task!r}; known: {sorted(TASKS)}")
     task = importlib.import_module(TASKS[cfg.task])
     try:
-        task.plan(cfg)
+        planned = task.plan(cfg)
+    except (ConfigKeyError, ConfigAttributeError) as e:  # a key the task reads was deleted (~key)
+        raise UsageError(f"{e.full_key}: the {cfg.task} experiment needs this key") from e
+    except OmegaConfBaseException as e:  # a key left ??? or interpolated from nowhere
+        raise UsageError(config_error_line(e)) from e
     except (ValueError, TypeError, MemoryError) as e:
         raise UsageError(str(e)) from e
+    cfg = cfg.copy()  # the caller's config stays as given
+    cfg.progress = resolve_progress(cfg.progress)
     out_dir.mkdir(parents=True, exist_ok=True)
-    return task.run(cfg, out_dir)
+    return task.run(cfg, out_dir, planned)
 
 
-@hydra.main(version_base=None, config_path=config_dir(), config_name="config")
-def main(cfg: DictConfig) -> Any:
+def _task(cfg: DictConfig) -> Any:
+    """Hydra's task function: one run of one experiment in Hydra's run directory."""
     logging.captureWarnings(True)  # a library warning (a redundant parameter, say) reaches cli.log too
     try:
         return run(cfg, Path(HydraConfig.get().runtime.output_dir))
@@ -69,17 +96,93 @@ def main(cfg: DictConfig) -> Any:
         raise SystemExit(130) from None
     except UsageError as e:
         _to_log_file(logging.ERROR, f"error: {e}")
-        print(f"qtrain: error: {e}", file=sys.stderr)
-        raise SystemExit(2) from None
-    except Exception:
+        _refuse(str(e))
+    except Exception as e:
         log.exception("the run failed")  # a bug, not bad input: the traceback goes to cli.log and the console
+        e.qtrain_task_failed = True  # type: ignore[attr-defined]  (main re-raises it rather than call it a config error)
         raise
+
+
+_hydra_main = hydra.main(version_base=None, config_path=config_dir(), config_name="config")(_task)
+
+
+def main() -> None:
+    """The `qtrain` console script: Hydra's own main, with its config errors turned into one line."""
+    user_wants_traces = bool(os.environ.get("HYDRA_FULL_ERROR"))
+    with _hydra_errors_raised():
+        try:
+            _hydra_main()
+        except (HydraException, OmegaConfBaseException) as e:
+            if user_wants_traces or getattr(e, "qtrain_task_failed", False):
+                raise
+            _refuse(config_error_line(e))
+
+
+@contextmanager
+def _hydra_errors_raised() -> Iterator[None]:
+    """Hydra prints its own errors (several lines, exit 1) unless HYDRA_FULL_ERROR is
+    set, in which case it raises them: set it while Hydra runs, so `main` gets them."""
+    before = os.environ.get("HYDRA_FULL_ERROR")
+    os.environ["HYDRA_FULL_ERROR"] = "1"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("HYDRA_FULL_ERROR", None)
+        else:
+            os.environ["HYDRA_FULL_ERROR"] = before
+
+
+def config_error_line(error: BaseException) -> str:
+    """One line for an error Hydra or OmegaConf raised while composing the config,
+    naming the key (or config group) as typed, with a hint where one helps."""
+    if isinstance(error, OverrideParseException):
+        return f"cannot read the override {error.override!r}: {_one_line(error.message)}"
+    if isinstance(error, MissingConfigException) and error.missing_cfg_file:
+        group, _, name = error.missing_cfg_file.rpartition("/")
+        known = f"; known: {', '.join(error.options)}" if error.options else ""
+        return f"{group or 'config'}={name}: no such config{known}"
+    cause = error.__cause__ if isinstance(error.__cause__, OmegaConfBaseException) else error
+    if isinstance(cause, OmegaConfBaseException) and cause.full_key:
+        if isinstance(cause, MissingMandatoryValue):
+            return f"{cause.full_key}: needs a value"
+        if isinstance(cause, (ConfigKeyError, ConfigAttributeError)):
+            return f"{cause.full_key}: unknown key{_did_you_mean(cause)}"
+        return f"{cause.full_key}: {_one_line(cause.msg or str(cause))}"
+    return _one_line(str(error))
+
+
+def _did_you_mean(error: OmegaConfBaseException) -> str:
+    """Close names among the keys beside the unknown one."""
+    parent = error.parent_node
+    if parent is None or error.key is None or not OmegaConf.is_dict(parent):
+        return ""
+    prefix = str(error.full_key)[: -len(str(error.key))]  # "trainer." for trainer.devicez: suggest full keys, as typed
+    close = difflib.get_close_matches(str(error.key), [str(k) for k in parent.keys()], n=2)
+    if close:
+        return f"; did you mean {' or '.join(prefix + k for k in close)}?"
+    return f"; known keys here: {', '.join(prefix + str(k) for k in parent.keys())}"
+
+
+def _one_line(text: str) -> str:
+    """Hydra's and OmegaConf's messages span lines (full_key, object_type): keep the first
+    line and any hint ("To append to your config use +key=...")."""
+    lines = [line.strip() for line in str(text).splitlines() if line.strip()]
+    hints = [line for line in lines[1:] if not line.startswith(("full_key:", "object_type", "reference_type"))]
+    return "; ".join(lines[:1] + hints)
+
+
+def _refuse(message: str) -> NoReturn:
+    line = "; ".join(part.strip() for part in message.splitlines() if part.strip())  # one line, whatever the message
+    print(f"qtrain: error: {line}", file=sys.stderr)
+    raise SystemExit(2)
 
 
 def _to_log_file(level: int, message: str) -> None:
     """Write to the run's cli.log only (the console gets its own single line);
     an error's traceback goes there too, for the case it was a bug after all."""
-    record = log.makeRecord(log.name, level, __file__, 0, message, None, sys.exc_info() if level >= logging.ERROR else None)  # the file keeps the traceback
+    trace = sys.exc_info() if level >= logging.ERROR else None  # the file keeps the traceback
+    record = log.makeRecord(log.name, level, __file__, 0, message, None, trace)
     for handler in logging.getLogger().handlers:
         if isinstance(handler, logging.FileHandler):
             handler.handle(record)

@@ -193,7 +193,8 @@ def success_vs_lr(rows: Sequence[Mapping[str, Any]]) -> Figure:
 def trajectories(circuit: Any, cost: Any, results: Mapping[str, Any], resolution: int, title: str, starts: int = 3) -> Figure | None:
     """A few starts' paths over the landscape, one row per optimizer, one
     colour per learning rate: the heatmap for d = 2, for d = 3 the three
-    slices through the global minimum with the paths projected on them.
+    slices through the global minimum with the paths projected on them, all
+    on one colour scale (the whole grid's cost range) with its colour bar.
     None for other d or a cost the landscape cannot take."""
     from qtrain.landscape import sample_landscape
 
@@ -205,13 +206,15 @@ def trajectories(circuit: Any, cost: Any, results: Mapping[str, Any], resolution
     pairs = [(0, 1)] if d == 2 else [(1, 2), (0, 2), (0, 1)]
     axis = -np.pi + 2 * np.pi * np.arange(resolution) / resolution
     extent = (axis[0], axis[-1], axis[0], axis[-1])
-    fig = Figure(figsize=(4.2 * len(pairs), 3.8 * len(results)))
+    fig = Figure(figsize=(4.2 * len(pairs) + 0.8, 3.8 * len(results)), layout="constrained")  # constrained: room for the colour bar
+    scale = {"vmin": float(values.min()), "vmax": float(values.max())}  # one scale for every panel, so one colour bar reads them all
+    image = None
     for row, (name, result) in enumerate(results.items()):
         paths = result.trajectories.double().numpy()  # (T + 1, G, K, d)
         for col, (a, b) in enumerate(pairs):
             ax = fig.add_subplot(len(results), len(pairs), row * len(pairs) + col + 1)
             index = tuple(slice(None) if axis_ in (a, b) else centre[axis_] for axis_ in range(d))
-            ax.imshow(values[index], origin="lower", extent=extent, cmap="viridis", aspect="auto")
+            image = ax.imshow(values[index], origin="lower", extent=extent, cmap="viridis", aspect="auto", **scale)
             for g, lr in enumerate(result.lrs):
                 for s in range(min(starts, paths.shape[2])):
                     xs, ys = _wrapped(paths[:, g, s, b], paths[:, g, s, a])
@@ -222,8 +225,9 @@ def trajectories(circuit: Any, cost: Any, results: Mapping[str, Any], resolution
             ax.set_title(f"{name}" + ("" if d == 2 else r", other angle at the global minimum"), fontsize=8)
             if row == 0 and col == 0:
                 ax.legend(fontsize=6, loc="upper right")
+    if image is not None:
+        fig.colorbar(image, ax=fig.axes, shrink=0.9, label="cost")
     fig.suptitle(f"{title}: paths of {starts} starts (dot: where they end)", fontsize=10)
-    fig.tight_layout()
     return fig
 
 

@@ -21,8 +21,8 @@ _UNITS = {"": 1, "B": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
 def parse_bytes(value: int | float | str) -> int:
     """4e9, "4GB", "512MiB", "2 G" -> bytes."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        if value <= 0:
-            raise ValueError(f"memory budget must be positive, got {value!r}")
+        if not value > 0 or value == float("inf"):  # nan and inf have no size in bytes
+            raise ValueError(f"memory budget must be a positive, finite size, got {value!r}")
         return int(value)
     m = re.fullmatch(r"\s*([0-9.]+)\s*([KMGT]?)(i?B)?\s*", str(value), flags=re.IGNORECASE)
     if not m:

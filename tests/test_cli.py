@@ -48,7 +48,7 @@ def test_demo_is_reproducible(tmp_path):
 
 
 def test_demo_rejects_bad_key(tmp_path):
-    with pytest.raises(ValueError, match="steps must be >= 1, got 0"):
+    with pytest.raises(ValueError, match="steps: must be an integer >= 1, got 0"):
         cli.run(compose_experiment("demo", ["steps=0"]), tmp_path)
 
 
@@ -67,9 +67,9 @@ def test_bad_input_is_one_line_and_logged(tmp_path):
         capture_output=True, text=True, timeout=120,
     )
     assert result.returncode == 2
-    assert result.stderr.strip() == "qtrain: error: steps must be >= 1, got 0"
+    assert result.stderr.strip() == "qtrain: error: steps: must be an integer >= 1, got 0"
     assert "Traceback" not in result.stdout + result.stderr
-    assert "steps must be >= 1, got 0" in (tmp_path / "cli.log").read_text()
+    assert "steps: must be an integer >= 1, got 0" in (tmp_path / "cli.log").read_text()
 
 
 def test_ctrl_c_keeps_what_finished_without_a_traceback(tmp_path):
@@ -116,7 +116,9 @@ def test_what_plan_refuses_is_a_usage_error_before_any_output(tmp_path):
 ])
 def test_a_local_sweep_runs_through_its_launcher(launcher, plugin, marker, tmp_path):
     """Two seeds as two jobs, each in its own process, results in the one sweep folder."""
-    pytest.importorskip(plugin)
+    import importlib
+
+    importlib.import_module(plugin)  # both launchers are qtrain dependencies: a missing one fails, it does not skip
     result = subprocess.run(
         [sys.executable, "-m", "qtrain.cli", "-m", f"hydra/launcher={launcher}", "experiment=demo", "steps=2", "samples=8", "seed=0,1",
          "progress=false", f"hydra.sweep.dir={tmp_path}"],
@@ -151,3 +153,44 @@ def test_every_launcher_config_composes_into_a_launcher_hydra_can_build(launcher
 
         with initialize_config_dir(config_dir=cli.config_dir(), version_base=None), pytest.raises(ConfigCompositionException, match="gpus_per_nod"):
             compose(config_name="config", overrides=["experiment=demo", "hydra/launcher=slurm", "hydra.launcher.gpus_per_nod=2"], return_hydra_config=True)
+
+
+def test_progress_bars_show_by_default_only_on_a_terminal(tmp_path, capsys, monkeypatch):
+    """`progress: null` (the default) means bars when stderr is a terminal; true/false win either way."""
+    import io
+
+    with initialize_config_dir(config_dir=cli.config_dir(), version_base=None):
+        cfg = compose(config_name="config", overrides=["experiment=demo", "steps=3", "samples=8"])  # progress as configured
+    assert cfg.progress is None
+    cli.run(cfg, tmp_path / "redirected")  # under pytest stderr is captured, not a terminal
+    assert "demo training" not in capsys.readouterr().err
+    cli.run(compose_experiment("demo", ["steps=3", "samples=8", "progress=true"]), tmp_path / "asked")
+    assert "demo training" in capsys.readouterr().err
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.setattr(sys, "stderr", Terminal())
+    assert cli.resolve_progress(None) is True and cli.resolve_progress(False) is False
+    monkeypatch.setattr(sys, "stderr", io.StringIO())
+    assert cli.resolve_progress(None) is False and cli.resolve_progress(True) is True
+
+
+def test_each_task_plans_once_per_command(tmp_path, monkeypatch):
+    """cli.run plans once and hands the plan to the task (it had planned 2-3 times per command)."""
+    import importlib
+
+    calls = {}
+    for name, module_name in cli.TASKS.items():
+        module = importlib.import_module(module_name)
+        original = module.plan
+
+        def counted(cfg, _original=original, _name=name):
+            calls[_name] = calls.get(_name, 0) + 1
+            return _original(cfg)
+
+        monkeypatch.setattr(module, "plan", counted)
+    for name in ("demo", "barren_plateau", "deceptiveness", "lr_grid"):
+        cli.run(compose_experiment(name, TINY[name]), tmp_path / name)
+    assert calls == {"demo": 1, "barren_plateau": 1, "deceptiveness": 1, "lr_grid": 1}

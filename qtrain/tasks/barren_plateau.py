@@ -59,17 +59,21 @@ def plan(cfg: Any) -> dict[str, Any]:
     return {"qubits": qubits, "layers": layers, "samples": samples, "seed": seed, "device": device, "dtype": dtype, "cost": cost, "chunks": chunks, "budget": budget}
 
 
-def run(cfg: Any, out_dir: Path) -> dict[str, Any]:
-    p = plan(cfg)
+def run(cfg: Any, out_dir: Path, planned: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The experiment, from `plan(cfg)` (`planned`: the plan the caller already made)."""
+    p = planned if planned is not None else plan(cfg)
     settings = {"samples": p["samples"], "seed": p["seed"], "dtype": str(cfg.dtype), "cost": str(cfg.cost), "task": "barren_plateau"}
     tables.check_run_settings(out_dir / "run.json", settings)
-    return parallel.run_on_ranks(_sample, cfg, out_dir, devices=cfg.trainer.devices, num_nodes=cfg.trainer.num_nodes, device=p["device"])
+    # ranks of several plan again, each its own share (Fabric's spawn cannot carry a plan's frozen dataclasses)
+    alone = p if parallel.world_size(cfg.trainer) == 1 else None
+    return parallel.run_on_ranks(_sample, cfg, out_dir, alone,
+                                devices=cfg.trainer.devices, num_nodes=cfg.trainer.num_nodes, device=p["device"])
 
 
-def _sample(ranks: parallel.Ranks, cfg: Any, out_dir: Path) -> dict[str, Any] | None:
+def _sample(ranks: parallel.Ranks, cfg: Any, out_dir: Path, planned: dict[str, Any] | None) -> dict[str, Any] | None:
     """Every rank simulates its share of each point's samples; rank 0 gathers
     them, writes the tables and figures, and returns the results."""
-    p = plan(cfg)  # again in the rank: its memory budget is measured on its own device
+    p = planned if planned is not None else plan(cfg)  # a rank of several plans again: its budget is its own device's
     rows = ranks.broadcast([_typed(r) for r in tables.read_rows(out_dir / "results.csv")] if ranks.is_main else None)
     done = {(r["n_qubits"], r["n_layers"]) for r in rows}
     todo = {n: [L for L in p["layers"] if (n, L) not in done] for n in p["qubits"]}

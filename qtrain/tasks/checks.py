@@ -3,6 +3,8 @@ run before any work starts."""
 
 from __future__ import annotations
 
+import functools
+import math
 from typing import Any
 
 import torch
@@ -46,6 +48,53 @@ def positive_int(value: Any, key: str, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ValueError(f"{key}: must be an integer >= {minimum}, got {value!r}")
     return value
+
+
+def plain(value: Any) -> Any:
+    """A config value as typed, with OmegaConf's list and dict nodes as plain lists and dicts."""
+    from omegaconf import OmegaConf  # here, not at import: the library's own callers pass plain values
+
+    return OmegaConf.to_container(value) if OmegaConf.is_config(value) else value
+
+
+def number_list(value: Any, key: str) -> list[float]:
+    """Finite numbers from a list or a single number (never a string's characters)."""
+    values = [value] if isinstance(value, (int, float, str)) else value
+    try:
+        values = list(values)
+    except TypeError:
+        raise ValueError(f"{key}: expected a number or a list of numbers, got {value!r}") from None
+    if not values:
+        raise ValueError(f"{key}: is empty")
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            raise ValueError(f"{key}: every entry must be a finite number, got {v!r}")
+    return [float(v) for v in values]
+
+
+def positive_float(value: Any, key: str) -> float:
+    """A finite number > 0 (a learning rate, say): nan and inf would train nothing but nan."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
+        raise ValueError(f"{key}: must be a finite number > 0, got {value!r}")
+    return float(value)
+
+
+def built_optimizer(partial: functools.partial, key: str, lr: float) -> None:
+    """Build the optimizer once, on a dummy tensor, so that its own checks (betas in
+    [0, 1), Nesterov's momentum, an unknown keyword) refuse a bad setting before any
+    work instead of inside the training loop. Settings are added one at a time in
+    the config's order and the first that fails is named as `key.<setting>` (for a
+    combination, such as nesterov without momentum, the later of the two keys)."""
+    dummy = [torch.zeros(1, requires_grad=True)]
+    kept: dict[str, Any] = {}
+    for name, value in partial.keywords.items():
+        if name == "lr":
+            raise ValueError(f"{key}.lr: the learning rates come from `lrs`, not from the optimizer's config")
+        try:
+            partial.func(dummy, lr=lr, **kept, **{name: value})
+        except (TypeError, ValueError, RuntimeError) as e:
+            raise ValueError(f"{key}.{name}: {partial.func.__name__} refuses {value!r}: {e}") from None
+        kept[name] = value
 
 
 def device(value: Any) -> torch.device:

@@ -48,13 +48,16 @@ def plan(cfg: Any) -> dict[str, Any]:
     """Check every key, and that the finest grid fits, before any work."""
     sharing = checks.int_list(cfg.sharing, "sharing", minimum=1)
     resolutions = checks.int_list(cfg.resolution, "resolution", minimum=3)
-    tols = [float(t) for t in ([cfg.tol] if isinstance(cfg.tol, (int, float)) else cfg.tol)]
+    tols = checks.number_list(checks.plain(cfg.tol), "tol")
     for t in tols:
         try:
             check_tol(t)
         except ValueError as e:
             raise ValueError(f"tol: {e}") from None
-    rules = [cfg.rule] if isinstance(cfg.rule, str) else list(cfg.rule)
+    rules = checks.plain(cfg.rule)
+    rules = [rules] if not isinstance(rules, list) else rules
+    if not rules:
+        raise ValueError(f"rule: give at least one of {RULES}")
     for rule in rules:
         if rule not in RULES:
             raise ValueError(f"rule: must be one of {RULES}, got {rule!r}")
@@ -68,24 +71,29 @@ def plan(cfg: Any) -> dict[str, Any]:
         check_grid(circuit.build(1), max(resolutions), budget)
     except MemoryError as e:
         raise MemoryError(f"resolution/params: {e}{shared}") from None
-    return {"sharing": sharing, "resolutions": resolutions, "tols": sorted(set(tols)), "rules": rules, "circuit": circuit, "budget": budget}
+    return {"sharing": sharing, "resolutions": resolutions, "tols": sorted(set(tols)), "rules": list(dict.fromkeys(rules)),
+            "circuit": circuit, "budget": budget}
 
 
-def run(cfg: Any, out_dir: Path) -> dict[str, Any]:
-    p = plan(cfg)
+def run(cfg: Any, out_dir: Path, planned: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The experiment, from `plan(cfg)` (`planned`: the plan the caller already made)."""
+    p = planned if planned is not None else plan(cfg)
     # The block every sharing degree repeats, by its gates: a folder made with another
     # circuit (an older default, say) is refused instead of mixing its rows with these.
     settings, notes = circuit_settings(cfg, p["circuit"])
     tables.check_run_settings(out_dir / "run.json", {"task": "deceptiveness", **settings, "relative_tol": cfg.relative_tol, "method": cfg.method}, notes)
-    return parallel.run_on_ranks(_sample, cfg, out_dir, devices=cfg.trainer.devices, num_nodes=cfg.trainer.num_nodes)
+    # ranks of several plan again, each its own share (Fabric's spawn cannot carry a plan's frozen dataclasses)
+    alone = p if parallel.world_size(cfg.trainer) == 1 else None
+    return parallel.run_on_ranks(_sample, cfg, out_dir, alone,
+                                devices=cfg.trainer.devices, num_nodes=cfg.trainer.num_nodes)
 
 
-def _sample(ranks: parallel.Ranks, cfg: Any, out_dir: Path) -> dict[str, Any] | None:
+def _sample(ranks: parallel.Ranks, cfg: Any, out_dir: Path, planned: dict[str, Any] | None) -> dict[str, Any] | None:
     """The (sharing, resolution) groups are dealt to the ranks (the Fourier
     path and pointer jumping need a whole grid) and run in rounds; after each
     round rank 0 gathers the finished groups and rewrites the tables, so a
     rerun resumes."""
-    p = plan(cfg)
+    p = planned if planned is not None else plan(cfg)
     rows, norm_rows = ranks.broadcast(([_typed(r) for r in tables.read_rows(out_dir / "results.csv")], [_typed(r) for r in tables.read_rows(out_dir / "gradient_norms.csv")])
                                       if ranks.is_main else None)
     wanted = [(k, R) for k in p["sharing"] for R in p["resolutions"]]

@@ -28,18 +28,18 @@ def two_blobs(n: int, dim: int, generator: torch.Generator) -> tuple[torch.Tenso
     return centers[labels] + 0.5 * torch.randn(n, dim, generator=generator), labels
 
 
-def plan(cfg: Any) -> None:
+def plan(cfg: Any) -> dict[str, Any]:
     """Check every key before any work."""
     checks.one_process(cfg)
     for key, low in (("qubits", 1), ("layers", 1), ("samples", 2), ("steps", 1)):
-        if int(cfg[key]) < low:
-            raise ValueError(f"{key} must be >= {low}, got {cfg[key]}")
-    if not float(cfg.lr) > 0:
-        raise ValueError(f"lr must be positive, got {cfg.lr}")
+        checks.positive_int(cfg[key], key, minimum=low)
+    return {"lr": checks.positive_float(cfg.lr, "lr"), "seed": checks.positive_int(cfg.seed, "seed", minimum=0)}
 
 
-def run(cfg: Any, out_dir: Path) -> dict[str, float]:
-    plan(cfg)
+def run(cfg: Any, out_dir: Path, planned: dict[str, Any] | None = None) -> dict[str, float]:
+    """The experiment, from `plan(cfg)` (`planned`: the plan the caller already made)."""
+    if planned is None:
+        plan(cfg)
     gen = torch.Generator().manual_seed(int(cfg.seed))
     torch.manual_seed(int(cfg.seed))
     x, y = two_blobs(int(cfg.samples), int(cfg.qubits), gen)

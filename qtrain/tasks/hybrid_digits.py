@@ -29,13 +29,13 @@ def plan(cfg: Any) -> dict[str, Any]:
     parallel.check_trainer(cfg.trainer, torch.device("cpu"))
     for key, low in (("qubits", 1), ("layers", 1), ("epochs", 1), ("batch_size", 1), ("monitor_samples", 2)):
         checks.positive_int(cfg[key], key, minimum=low)
-    if not float(cfg.lr) > 0:
-        raise ValueError(f"lr: must be positive, got {cfg.lr!r}")
+    checks.positive_float(cfg.lr, "lr")
     return {"seed": checks.positive_int(cfg.seed, "seed", minimum=0)}
 
 
-def run(cfg: Any, out_dir: Path) -> dict[str, Any]:
-    p = plan(cfg)
+def run(cfg: Any, out_dir: Path, planned: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The experiment, from `plan(cfg)` (`planned`: the plan the caller already made)."""
+    p = planned if planned is not None else plan(cfg)
     data = digits(p["seed"])
     features = data["train"].tensors[0].shape[1]
     gen = torch.Generator().manual_seed(p["seed"])

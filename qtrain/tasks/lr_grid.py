@@ -15,6 +15,7 @@ and run.json; checkpoints under checkpoints/ let a killed run resume.
 from __future__ import annotations
 
 import logging
+import math
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from hydra.utils import instantiate
 from tqdm import tqdm
 
 from qtrain import figures, parallel, tables
+from qtrain.errors import UsageError
 from qtrain.landscape import RULES
 from qtrain.layers import INITS
 from qtrain.tasks import checks
@@ -32,33 +34,29 @@ from qtrain.training.grid import LrGridResult
 
 log = logging.getLogger(__name__)
 
-COLUMNS = ["optimizer", "lr", "sharing", "starts", "steps", "success_rate", "predicted_success", "agreement", "final_cost_median",
-           "final_cost_min", "global_min", "global_min_source", "steps_to_success_median", "deceptiveness_ratio"]
+#: results.csv, one row per (optimizer, sharing, learning rate). optimizer_settings: what differs from the optimizer's own
+#: defaults ("defaults" if nothing), so that variants of one optimizer differ. success_rate: share of starts whose final cost
+#: is <= global_min + tol; predicted_success: share whose polished grid terminal is (`qtrain.training.predict`);
+#: steps_to_success_median: over the successful starts, the first step from which the cost stays <= global_min + tol.
+COLUMNS = ["optimizer", "optimizer_settings", "lr", "sharing", "starts", "steps", "success_rate", "predicted_success", "agreement",
+           "final_cost_median", "final_cost_min", "global_min", "global_min_source", "steps_to_success_median", "deceptiveness_ratio"]
 
 
 def plan(cfg: Any) -> dict[str, Any]:
-    """Check every key before any work."""
-    names = [cfg.optimizers] if isinstance(cfg.optimizers, str) else list(cfg.optimizers)
-    if not names:
-        raise ValueError("optimizers: give at least one optimizer")
-    optimizers = {}
-    for name in names:
-        if name not in cfg.optimizer:
-            raise ValueError(f"optimizers: unknown optimizer {name!r}; known: {sorted(cfg.optimizer)} (conf/optimizer/)")
-        try:
-            optimizers[name] = instantiate(cfg.optimizer[name], _convert_="all")  # plain lists, not ListConfig
-            check_optimizer(optimizers[name])
-        except ValueError as e:
-            raise ValueError(f"optimizers: {e}") from None
-    lrs = check_lrs(list(cfg.lrs) if not isinstance(cfg.lrs, (int, float)) else cfg.lrs)  # its messages name `lrs`
+    """Check every key before any work; every chosen optimizer is built once, on a dummy tensor."""
+    lrs = check_lrs(checks.plain(cfg.lrs))  # the value as typed: "abc" is refused, naming `lrs`, not read letter by letter
+    optimizers = _optimizers(cfg, lrs[0])
     sharing = checks.int_list(cfg.sharing, "sharing", minimum=1)
     for key in ("starts", "steps"):
         checks.positive_int(cfg[key], key)
     for key in ("log_every", "checkpoint_every"):
         checks.positive_int(cfg.trainer[key], f"trainer.{key}")
     checks.positive_int(cfg.resolution, "resolution", minimum=3)
-    if not float(cfg.tol) >= 0:
-        raise ValueError(f"tol: must be >= 0, got {cfg.tol!r}")
+    if not 0 <= cfg.tol < math.inf:
+        raise ValueError(f"tol: must be a finite number >= 0, got {cfg.tol!r}")
+    if cfg.global_min is not None and not math.isfinite(cfg.global_min):
+        raise ValueError(f"global_min: must be a finite number or null, got {cfg.global_min!r}")
+    checks.positive_float(cfg.init_width, "init_width")
     if cfg.rule not in RULES:
         raise ValueError(f"rule: must be one of {RULES}, got {cfg.rule!r}")
     if cfg.init not in INITS:
@@ -72,19 +70,50 @@ def plan(cfg: Any) -> dict[str, Any]:
             "device": device, "dtype": checks.dtype(cfg.dtype)}
 
 
-def run(cfg: Any, out_dir: Path) -> dict[str, Any]:
-    p = plan(cfg)
+def _optimizers(cfg: Any, lr: float) -> dict[str, Any]:
+    """The optimizers `cfg.optimizers` names, each a partial made from its `optimizer.<name>`
+    config and built once on a dummy tensor, so a bad setting is refused here, naming its key."""
+    names = checks.plain(cfg.optimizers)
+    names = [names] if isinstance(names, str) else names
+    if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+        raise ValueError(f"optimizers: give a list of names from {sorted(cfg.optimizer)} (conf/optimizer/), got {names!r}")
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise ValueError(f"optimizers: {', '.join(repeated)} is given twice (each optimizer is one cell of the grid)")
+    optimizers = {}
+    for name in names:
+        if name not in cfg.optimizer:
+            raise ValueError(f"optimizers: unknown optimizer {name!r}; known: {sorted(cfg.optimizer)} (conf/optimizer/)")
+        try:
+            optimizers[name] = instantiate(cfg.optimizer[name], _convert_="all")  # plain lists, not ListConfig
+        except Exception as e:  # a _target_ that does not import, say (Hydra's InstantiationException)
+            reason = str(e).splitlines()[0].split(", set env var HYDRA_FULL_ERROR")[0]  # (a hint about a traceback not shown)
+            raise ValueError(f"optimizer.{name}: cannot build it: {reason}") from None
+        try:
+            check_optimizer(optimizers[name])
+        except ValueError as e:
+            raise ValueError(f"optimizer.{name}: {e}") from None
+        checks.built_optimizer(optimizers[name], f"optimizer.{name}", lr)
+    return optimizers
+
+
+def run(cfg: Any, out_dir: Path, planned: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The experiment, from `plan(cfg)` (`planned`: the plan the caller already made)."""
+    p = planned if planned is not None else plan(cfg)
     settings, notes = circuit_settings(cfg, p["circuit"])
-    numbers = {key: cfg[key] for key in ("lrs", "starts", "steps", "seed", "tol", "global_min", "init", "init_width", "resolution", "rule", "dtype")}
-    numbers = {k: list(v) if k == "lrs" else v for k, v in numbers.items()}
+    keys = ("starts", "steps", "seed", "tol", "global_min", "init", "init_width", "resolution", "rule", "dtype")
+    numbers = {"lrs": p["lrs"], **{key: cfg[key] for key in keys}}
     optimizer_settings = {name: dict(part.keywords) for name, part in p["optimizers"].items()}
     tables.check_run_settings(out_dir / "run.json", {"task": "lr_grid", **settings, **numbers, "optimizer_settings": optimizer_settings}, notes)
-    return parallel.run_on_ranks(_train, cfg, out_dir, devices=cfg.trainer.devices, num_nodes=cfg.trainer.num_nodes, device=p["device"])
+    # ranks of several plan again, each its own share (Fabric's spawn cannot carry a plan's frozen dataclasses)
+    alone = p if parallel.world_size(cfg.trainer) == 1 else None
+    return parallel.run_on_ranks(_train, cfg, out_dir, alone,
+                                devices=cfg.trainer.devices, num_nodes=cfg.trainer.num_nodes, device=p["device"])
 
 
-def _train(ranks: parallel.Ranks, cfg: Any, out_dir: Path) -> dict[str, Any] | None:
+def _train(ranks: parallel.Ranks, cfg: Any, out_dir: Path, planned: dict[str, Any] | None) -> dict[str, Any] | None:
     """Every rank trains its share of each cell's starts; rank 0 scores the gathered runs and writes the outputs."""
-    p = plan(cfg)
+    p = planned if planned is not None else plan(cfg)
     cells = [(name, k) for k in p["sharing"] for name in p["optimizers"]]
     results: dict[tuple[str, int], LrGridResult] = {}
     for name, k in tqdm(cells, desc="cells (optimizer, sharing)", disable=not (cfg.progress and ranks.is_main)):
@@ -102,7 +131,12 @@ def _cell(cfg: Any, p: dict[str, Any], name: str, k: int, out_dir: Path, ranks: 
     """One (optimizer, sharing) cell: loaded when finished, else trained (resuming from its checkpoints); None off rank 0."""
     stored = out_dir / "cells" / f"{name}_k{k}.pt"
     if ranks.broadcast(stored.is_file() if ranks.is_main else None):  # rank 0's view decides, so that every rank skips alike
-        return torch.load(stored, weights_only=False) if ranks.is_main else None
+        if not ranks.is_main:
+            return None
+        result = torch.load(stored, weights_only=False)
+        if not hasattr(result, "predicted_cost"):  # scored on the grid's own threshold, before predictions were polished
+            raise UsageError(f"{stored} was written by an older qtrain whose scores cannot be redone; use a new hydra.run.dir")
+        return result
     if ranks.is_main:
         log.info("training %s at sharing %d: %d learning rates x %d starts x %d steps%s", name, k, len(p["lrs"]), cfg.starts, cfg.steps,
                  f", the starts shared among {ranks.world_size} ranks" if ranks.world_size > 1 else "")
@@ -152,7 +186,8 @@ def _outputs(cfg: Any, p: dict[str, Any], rows: list[dict], scored: dict, out_di
         fig.savefig(out_dir / f"{name}.png", dpi=110)
         writer.add_figure(name, fig)
     for row in rows:
-        hparams = {"optimizer": row["optimizer"], "sharing": row["sharing"], "lr": row["lr"], "starts": row["starts"], "steps": row["steps"]}
+        hparams = {"optimizer": row["optimizer"], "optimizer_settings": row["optimizer_settings"], "sharing": row["sharing"], "lr": row["lr"],
+                   "starts": row["starts"], "steps": row["steps"]}
         metrics = {"success_rate": row["success_rate"], "final_cost_median": row["final_cost_median"], "predicted_success": row["predicted_success"]}
         log_hparams(writer, hparams, metrics, run_name=f"hparams/{row['optimizer']}_k{row['sharing']}_lr{row['lr']:g}")
     writer.close()

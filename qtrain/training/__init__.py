@@ -8,6 +8,7 @@ Lightning is imported only when a run starts (`import qtrain.training` stays lig
 """
 
 from qtrain.training.grid import LrGridResult, global_min_of, rescore, train_lr_grid
-from qtrain.training.optimizers import COUPLING, OPTIMIZERS, check_lrs, check_optimizer, make_optimizer
+from qtrain.training.optimizers import COUPLING, OPTIMIZERS, check_lrs, check_optimizer, make_optimizer, settings_label
 
-__all__ = ["COUPLING", "OPTIMIZERS", "LrGridResult", "global_min_of", "rescore", "check_lrs", "check_optimizer", "make_optimizer", "train_lr_grid"]
+__all__ = ["COUPLING", "OPTIMIZERS", "LrGridResult", "global_min_of", "rescore", "check_lrs", "check_optimizer", "make_optimizer",
+           "settings_label", "train_lr_grid"]

@@ -9,8 +9,8 @@ d <= 3) the landscape's prediction of which starts succeed.
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Sequence
+import hashlib
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,10 +19,11 @@ import torch
 
 from qtrain.circuit import Circuit
 from qtrain.engine.conventions import check_complex_dtype, real_dtype
-from qtrain.engine.observables import Observable, checked_pauli_sum, checked_target_state
+from qtrain.engine.observables import Observable, PauliSum, checked_pauli_sum, checked_target_state
 from qtrain.layers import draw_angles
 from qtrain.parallel import Ranks
-from qtrain.training.optimizers import check_lrs, check_optimizer
+from qtrain.training.optimizers import check_lrs, check_optimizer, make_optimizer, settings_label
+from qtrain.training.predict import predict
 
 #: d at or below which the landscape is sampled for C* and the predictions
 LANDSCAPE_MAX_PARAMS = 3
@@ -30,22 +31,26 @@ LANDSCAPE_MAX_PARAMS = 3
 
 @dataclass(frozen=True)
 class LrGridResult:
-    """One optimizer over G learning rates (in `lrs` order) and B starts."""
+    """One optimizer over G learning rates (in `lrs` order) and B starts, scored
+    against one threshold, C* + tol (`score`; `rescore` moves every score to another C*)."""
 
     optimizer: str
+    optimizer_settings: str  # the settings that differ from the optimizer's defaults (`settings_label`), or "defaults"
     lrs: tuple[float, ...]
     success_rate: torch.Tensor  # (G,): share of starts whose final cost <= C* + tol
-    final_cost: torch.Tensor  # (G, B)
+    final_cost: torch.Tensor  # (G, B), float64
     cost_history: torch.Tensor  # (T + 1, G, B): the cost before every step and after the last
-    steps_to_success: torch.Tensor  # (G, B): first step whose cost <= C* + tol, -1 for never
+    steps_to_success: torch.Tensor  # (G, B): first step from which the cost stays <= C* + tol to the end; -1 where it fails
     global_min: float  # C*
     global_min_source: str  # "given", "landscape" or "best found"
     tol: float
-    predicted: torch.Tensor | None  # (B,) bool: the start's nearest grid point descends to a global minimum (d <= 3)
+    predicted_cost: torch.Tensor | None  # (B,) float64: the cost of the continuous minimum the start's grid basin polishes to (d <= 3)
+    predicted_minimum: torch.Tensor | None  # (B, d) float64: where that polish ended
+    predicted: torch.Tensor | None  # (B,) bool: predicted_cost <= C* + tol
     predicted_success: torch.Tensor | None  # (G,): the predicted share (the same B starts for every learning rate)
     agreement: torch.Tensor | None  # (G,): share of starts whose outcome the prediction got right
-    deceptiveness_ratio: float | None
-    landscape_min: float | None  # the R^d grid's minimum (d <= 3), which lies slightly above the continuous optimum
+    deceptiveness_ratio: float | None  # the grid's own (terminal grid value > grid minimum + tol), d <= 3
+    landscape_min: float | None  # the lowest polished grid terminal: the landscape's continuous minimum (d <= 3)
     trajectories: torch.Tensor  # (T + 1, G, K, d): the first K starts' angles, for plots
     rows: list[dict[str, Any]]  # one per learning rate: the results table
 
@@ -58,6 +63,7 @@ def train_lr_grid(
     starts: int = 1000,
     steps: int = 500,
     *,
+    optimizer_settings: Mapping[str, Any] | None = None,
     seed: int = 0,
     tol: float = 1e-3,
     global_min: float | None = None,
@@ -73,7 +79,6 @@ def train_lr_grid(
     checkpoint_every: int = 50,
     progress: bool = False,
     ranks: Ranks | None = None,
-    **optimizer_settings: Any,
 ) -> LrGridResult:
     """Train `starts` random starts (drawn from `init` by `seed`, the same for
     every learning rate) for `steps` steps with `optimizer` at each learning
@@ -81,15 +86,19 @@ def train_lr_grid(
 
     cost: an observable, a target state (infidelity) or a function of final
     states (c, 2**n) -> (c,). C* is `global_min` when given; for d <= 3 and a
-    cost the landscape can take, the lower of the R^d grid's minimum and the
-    best final cost any run reached; otherwise the best final cost reached
-    (`global_min_source` says which). A start succeeds when its final cost
-    is <= C* + tol. With `log_dir`, Lightning's TensorBoardLogger writes live
-    metrics there; with `checkpoint_dir`, a checkpoint every
-    `checkpoint_every` steps, from which the same call resumes.
+    cost the landscape can take, the lower of the landscape's minimum (the
+    grid's lowest basins polished to their continuous minima, `predict`) and
+    the best final cost any run reached; otherwise the best final cost
+    reached (`global_min_source` says which). A start succeeds when its
+    final cost is <= C* + tol; for d <= 3 it is predicted to succeed when its
+    polished grid terminal's cost is <= the same C* + tol. With `log_dir`,
+    Lightning's TensorBoardLogger writes live metrics there; with
+    `checkpoint_dir`, a checkpoint every `checkpoint_every` steps, from which
+    the same call (more `steps` allowed) resumes; a call that differs in
+    anything else that defines the run is refused, naming what differs.
     optimizer: a name from `OPTIMIZERS` or a partial of one of their classes
     (a Hydra `_partial_` config); optimizer_settings: its own keywords
-    (momentum, nesterov, betas, weight_decay, ...).
+    (momentum, nesterov, betas, weight_decay, ...), checked before any work.
 
     ranks (`qtrain.parallel`): in a data parallel run every rank calls this
     with the same arguments and trains its own contiguous share of the starts,
@@ -97,7 +106,7 @@ def train_lr_grid(
     gathered, so every rank returns the one-process result. Only rank 0
     writes live metrics (of its share) to `log_dir`.
     """
-    plan = _plan(circuit, cost, optimizer, lrs, starts, steps, tol, dtype, init, log_every, checkpoint_every)
+    plan = _plan(circuit, cost, optimizer, optimizer_settings, lrs, starts, steps, tol, dtype, init, log_every, checkpoint_every)
     ranks = ranks or Ranks(device=torch.device(device))
     if starts < ranks.world_size:
         raise ValueError(f"starts must be at least the number of ranks ({ranks.world_size}), got {starts}")
@@ -105,26 +114,35 @@ def train_lr_grid(
     device = ranks.device if ranks.world_size > 1 else torch.device(device)
     theta0 = draw_angles(init, (starts, circuit.n_params), torch.Generator().manual_seed(seed), torch.float64, init_width).to(real)
     landscape = _landscape(circuit, plan["cost"], resolution, tol, rule) if plan["landscape"] else None
-    provisional = global_min if global_min is not None else (landscape.global_min if landscape is not None else None)
+    prediction = predict(circuit, plan["cost"], landscape, theta0) if landscape is not None else None
+    provisional = global_min if global_min is not None else (prediction.landscape_min if prediction is not None else None)
 
     from qtrain.training.module import MultiStartModule  # Lightning only when a run really starts
     from qtrain.training.run import fit
 
-    share = theta0[ranks.share(starts)]  # independent starts: each rank trains its own, nothing is averaged
+    share = ranks.share(starts)
+    fingerprint = {"circuit": circuit.fingerprint(), "cost": _cost_fingerprint(plan["cost"]), "optimizer": plan["name"],
+                   "optimizer_settings": plan["settings_label"], "lrs": plan["lrs"], "starts": starts, "share": [share.start, share.stop],
+                   "seed": seed, "init": init, "init_width": float(init_width), "dtype": str(dtype)}
     if ranks.world_size > 1 and checkpoint_dir is not None:
         checkpoint_dir = Path(checkpoint_dir) / f"rank{ranks.rank}-of-{ranks.world_size}"  # shards of another world size are other starts
-    module = MultiStartModule(circuit, plan["cost"], share.to(device), plan["lrs"], optimizer, optimizer_settings, dtype, log_every, lambda: provisional, tol)
+    module = MultiStartModule(circuit, plan["cost"], theta0[share].to(device), plan["lrs"], optimizer, optimizer_settings, dtype, log_every,
+                              lambda: provisional, tol, fingerprint=fingerprint)  # independent starts: each rank trains its own
     fit(module, steps, device, log_dir if ranks.is_main else None, checkpoint_dir, checkpoint_every, progress and ranks.is_main)
     with torch.no_grad():
         final = module.costs_and_grads()[0].detach().cpu()
     history = ranks.gather(torch.cat([torch.stack(module.history), final.unsqueeze(0)]), dim=2)  # (T + 1, G, B)
     tracked = ranks.gather(torch.stack([*module.trajectories, module.tracked()]), dim=2)  # each rank's first starts, in order
     trajectories = tracked[:, :, : MultiStartModule.TRACK]  # (T + 1, G, K, d): the first K starts of the whole run
-    return _score(plan["name"], plan["lrs"], history, trajectories, tol, global_min, landscape, theta0, resolution)
+    landscape_min = prediction.landscape_min if prediction is not None else None
+    c_star, source = global_min_of(global_min, landscape_min, history[-1].double().min().item())
+    return score(plan["name"], plan["settings_label"], plan["lrs"], history, trajectories, tol, c_star, source,
+                 None if prediction is None else prediction.cost, None if prediction is None else prediction.minimum,
+                 None if landscape is None else landscape.ratio, landscape_min)
 
 
-def _plan(circuit, cost, optimizer, lrs, starts, steps, tol, dtype, init, log_every, checkpoint_every) -> dict[str, Any]:
-    """Check every argument before any work."""
+def _plan(circuit, cost, optimizer, optimizer_settings, lrs, starts, steps, tol, dtype, init, log_every, checkpoint_every) -> dict[str, Any]:
+    """Check every argument before any work (the optimizer is built once on a dummy tensor, so that its own checks run now)."""
     if not isinstance(circuit, Circuit):
         raise TypeError(f"circuit must be a qtrain Circuit, got {type(circuit).__name__}")
     if circuit.n_params < 1:
@@ -139,13 +157,27 @@ def _plan(circuit, cost, optimizer, lrs, starts, steps, tol, dtype, init, log_ev
         raise ValueError(f"tol must be >= 0, got {tol!r}")
     check_complex_dtype(dtype)
     draw_angles(init, (0,))  # refuses an unknown init
+    checked_lrs = check_lrs(lrs)
+    dummy = [torch.zeros(1, circuit.n_params, requires_grad=True) for _ in checked_lrs]
+    make_optimizer(optimizer, dummy, checked_lrs, optimizer_settings)  # its own checks (betas, nesterov without momentum, ...)
     if isinstance(cost, torch.Tensor):
         resolved, landscape = checked_target_state(cost, circuit.n_qubits), True
     elif callable(cost):
         resolved, landscape = cost, False  # the landscape's Fourier path needs an observable or a target
     else:
         resolved, landscape = checked_pauli_sum(cost, circuit.n_qubits, what="cost"), True
-    return {"lrs": check_lrs(lrs), "cost": resolved, "landscape": landscape and circuit.n_params <= LANDSCAPE_MAX_PARAMS, "name": name}
+    return {"lrs": checked_lrs, "cost": resolved, "landscape": landscape and circuit.n_params <= LANDSCAPE_MAX_PARAMS, "name": name,
+            "settings_label": settings_label(optimizer, optimizer_settings)}
+
+
+def _cost_fingerprint(cost: Any) -> str:
+    """A cost by value: a target state's amplitudes (hashed), an observable's
+    terms, a function by its qualified name (its code cannot be compared)."""
+    if isinstance(cost, torch.Tensor):
+        return "target " + hashlib.sha256(cost.detach().cpu().to(torch.complex128).contiguous().numpy().tobytes()).hexdigest()[:16]
+    if callable(cost) and not isinstance(cost, PauliSum):
+        return f"function {getattr(cost, '__module__', '?')}.{getattr(cost, '__qualname__', type(cost).__name__)}"
+    return f"observable {cost}"
 
 
 def _landscape(circuit: Circuit, cost: Any, resolution: int, tol: float, rule: str):
@@ -155,8 +187,9 @@ def _landscape(circuit: Circuit, cost: Any, resolution: int, tol: float, rule: s
 
 
 def global_min_of(given: float | None, landscape_min: float | None, best: float) -> tuple[float, str]:
-    """C* and where it came from: the given value; else the lower of the grid's
-    minimum and the best cost reached; else the best cost reached."""
+    """C* and where it came from: the given value; else the lower of the
+    landscape's (polished) minimum and the best cost reached; else the best
+    cost reached."""
     if given is not None:
         return float(given), "given"
     if landscape_min is not None and landscape_min <= best:
@@ -164,44 +197,51 @@ def global_min_of(given: float | None, landscape_min: float | None, best: float)
     return best, "best found"
 
 
-def _score(optimizer, lrs, history, trajectories, tol, given, landscape, theta0, resolution) -> LrGridResult:
-    predicted = ratio = landscape_min = None
-    if landscape is not None:
-        index = torch.round((theta0.double() + math.pi) * resolution / (2 * math.pi)).long() % resolution  # nearest grid point
-        predicted = ~landscape.mask[tuple(index.T)]
-        ratio, landscape_min = landscape.ratio, landscape.global_min
-    c_star, source = global_min_of(given, landscape_min, history[-1].double().min().item())
-    return score(optimizer, lrs, history, trajectories, tol, c_star, source, predicted, ratio, landscape_min)
-
-
 def rescore(result: LrGridResult, global_min: float, source: str) -> LrGridResult:
     """The same runs judged against another C* (the final one of a sharing
-    degree, over all its optimizers): nothing is retrained."""
-    return score(result.optimizer, result.lrs, result.cost_history, result.trajectories, result.tol, global_min, source,
-                 result.predicted, result.deceptiveness_ratio, result.landscape_min)
+    degree, over all its optimizers): success, steps to success and the
+    prediction all move to the new C*; nothing is retrained."""
+    return score(result.optimizer, result.optimizer_settings, result.lrs, result.cost_history, result.trajectories, result.tol, global_min,
+                 source, result.predicted_cost, result.predicted_minimum, result.deceptiveness_ratio, result.landscape_min)
 
 
-def score(optimizer, lrs, history, trajectories, tol, c_star, source, predicted, ratio, landscape_min) -> LrGridResult:
-    """Success, steps to success, the prediction's agreement and the table rows, against C* = `c_star`."""
-    final = history[-1].double()
-    hit = history.double() <= c_star + tol  # (T + 1, G, B)
-    success = hit[-1]
-    first = torch.where(hit.any(dim=0), hit.double().argmax(dim=0), torch.full_like(success, -1, dtype=torch.long))
-    predicted_success = agreement = None
-    if predicted is not None:
+def steps_to_success(history: torch.Tensor, threshold: float) -> torch.Tensor:
+    """(T + 1, G, B) costs -> (G, B): the first step from which the cost stays
+    <= threshold through the end (0: it started there), -1 where the final
+    cost is above it. So a start has a step count exactly when it succeeds."""
+    hit = history.double() <= threshold
+    stays = hit.flip(0).long().cumprod(dim=0).sum(dim=0)  # how many of the last entries are all hits
+    return torch.where(stays > 0, history.shape[0] - stays, torch.full_like(stays, -1))
+
+
+def score(optimizer: str, settings: str, lrs: Sequence[float], history: torch.Tensor, trajectories: torch.Tensor, tol: float, c_star: float,
+          source: str, predicted_cost: torch.Tensor | None = None, predicted_minimum: torch.Tensor | None = None, ratio: float | None = None,
+          landscape_min: float | None = None) -> LrGridResult:
+    """Success, steps to success, the prediction and its agreement, and the
+    table rows, all against the one threshold C* + tol (C* = `c_star`)."""
+    final = history[-1].double()  # (G, B)
+    success = final <= c_star + tol
+    first = steps_to_success(history, c_star + tol)
+    predicted = predicted_success = agreement = None
+    if predicted_cost is not None:
+        predicted = predicted_cost <= c_star + tol  # (B,): the same starts for every learning rate
         predicted_success = predicted.double().mean().expand(len(lrs)).clone()
         agreement = (success == predicted.unsqueeze(0)).double().mean(dim=1)
     rate = success.double().mean(dim=1)
     rows = []
     for g, lr in enumerate(lrs):
-        reached = first[g][first[g] >= 0]
+        reached = first[g][first[g] >= 0]  # the successful starts
         rows.append({
-            "optimizer": optimizer, "lr": lr, "starts": final.shape[1], "steps": history.shape[0] - 1,
+            "optimizer": optimizer, "optimizer_settings": settings, "lr": lr, "starts": final.shape[1], "steps": history.shape[0] - 1,
             "success_rate": rate[g].item(), "predicted_success": None if predicted is None else predicted_success[g].item(),
             "agreement": None if agreement is None else agreement[g].item(),
-            "final_cost_median": final[g].median().item(), "final_cost_min": final[g].min().item(),
+            "final_cost_median": final[g].quantile(0.5).item(), "final_cost_min": final[g].min().item(),  # the middle two's mean
             "global_min": c_star, "global_min_source": source,
-            "steps_to_success_median": reached.double().median().item() if reached.numel() else None,
+            "steps_to_success_median": reached.double().quantile(0.5).item() if reached.numel() else None,
         })
-    return LrGridResult(optimizer, tuple(lrs), rate, final, history, first, c_star, source, tol, predicted, predicted_success, agreement, ratio,
-                        landscape_min, trajectories, rows)
+    return LrGridResult(
+        optimizer=optimizer, optimizer_settings=settings, lrs=tuple(lrs), success_rate=rate, final_cost=final, cost_history=history,
+        steps_to_success=first, global_min=c_star, global_min_source=source, tol=tol, predicted_cost=predicted_cost,
+        predicted_minimum=predicted_minimum, predicted=predicted, predicted_success=predicted_success, agreement=agreement,
+        deceptiveness_ratio=ratio, landscape_min=landscape_min, trajectories=trajectories, rows=rows,
+    )

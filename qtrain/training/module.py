@@ -44,12 +44,14 @@ class MultiStartModule(pl.LightningModule):
         reference: Callable[[], float | None] = lambda: None,
         tol: float = 1e-3,
         track: int = TRACK,
+        fingerprint: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self.automatic_optimization = False  # gradients come from the engine's adjoint pass, not from autograd
         self.circuit, self.cost, self.state_dtype = circuit, cost, dtype
         self.lrs, self.optimizer_name, self.settings = tuple(lrs), optimizer, dict(settings or {})
         self.log_every, self.reference, self.tol = log_every, reference, tol
+        self.fingerprint = dict(fingerprint or {})  # what defines the run; a resume checks it (`run.check_resume`)
         self.thetas = nn.ParameterList([nn.Parameter(starts.clone()) for _ in self.lrs])  # (B, d) per learning rate
         self.history: list[torch.Tensor] = []  # the cost (G, B) before each step
         self.track = min(track, starts.shape[0])
@@ -108,6 +110,7 @@ class MultiStartModule(pl.LightningModule):
         return metrics
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["qtrain_run"] = self.fingerprint
         checkpoint["cost_history"] = torch.stack(self.history) if self.history else torch.empty(0)
         checkpoint["trajectories"] = torch.stack(self.trajectories) if self.trajectories else torch.empty(0)
 

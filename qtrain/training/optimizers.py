@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import math
+import numbers
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -49,19 +50,38 @@ def check_optimizer(optimizer: Any) -> tuple[str, type[torch.optim.Optimizer], d
 
 
 def check_lrs(lrs: Sequence[float]) -> list[float]:
-    """Learning rates: finite and >= 0 (0 is a no-training baseline), at least one."""
-    values = [lrs] if isinstance(lrs, (int, float)) else list(lrs)
+    """Learning rates: a number or a sequence of numbers, each finite and >= 0,
+    no two alike, at least one. 0 is a no-training baseline (the starts' own
+    costs, scored like the rest) beside at least one learning rate > 0; a grid
+    of only zeros would train nothing, so it is refused. Two learning rates
+    that print alike (`f"{lr:g}"`) are refused too: their TensorBoard tags
+    `lr=<lr>/...` and table rows would collide."""
+    if isinstance(lrs, (str, bytes)):  # a string is a sequence too: its characters would be the "learning rates"
+        raise ValueError(f"lrs: give numbers (a list such as [0.01, 0.1]), not the string {lrs!r}")
+    values = [lrs] if isinstance(lrs, numbers.Real) else list(lrs)
     if not values:
         raise ValueError("lrs: give at least one learning rate")
     for lr in values:
-        if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr < 0:
+        if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not math.isfinite(lr) or lr < 0:
             raise ValueError(f"lrs: every learning rate must be a finite number >= 0, got {lr!r}")
+    tags = [f"{float(lr):g}" for lr in values]
+    repeated = sorted({tag for tag in tags if tags.count(tag) > 1})
+    if repeated:
+        raise ValueError(f"lrs: learning rate {', '.join(repeated)} is given twice (each names its own TensorBoard tags and table row); "
+                         f"got {values}")
+    if all(lr == 0 for lr in values):
+        raise ValueError(f"lrs: every learning rate is 0, so nothing would train; 0 is a no-training baseline beside a learning rate > 0, "
+                         f"got {values}")
     return [float(lr) for lr in values]
 
 
 def make_optimizer(optimizer: Any, groups: Sequence[torch.Tensor], lrs: Sequence[float], settings: Mapping[str, Any] | None = None) -> torch.optim.Optimizer:
-    """One parameter group per learning rate, each group one (B, d) tensor of starts."""
+    """One parameter group per learning rate, each group one (B, d) tensor of
+    starts. `settings` are the optimizer's own keywords (momentum, betas, ...),
+    over those a partial already holds."""
     name, cls, own = check_optimizer(optimizer)
+    if settings is not None and not isinstance(settings, Mapping):
+        raise ValueError(f"optimizer_settings must be a mapping of the optimizer's keywords (such as {{'momentum': 0.9}}), got {settings!r}")
     settings = {**own, **(settings or {})}
     if "lr" in settings:
         raise ValueError("optimizer settings: give learning rates through lrs, not lr")
@@ -69,3 +89,30 @@ def make_optimizer(optimizer: Any, groups: Sequence[torch.Tensor], lrs: Sequence
         return cls([{"params": [p], "lr": lr} for p, lr in zip(groups, lrs)], **settings)
     except (TypeError, ValueError) as e:
         raise ValueError(f"optimizer {name!r}: {e}") from None
+
+
+#: keys of an optimizer's defaults that choose an implementation, not the update rule
+IMPLEMENTATION_KEYS = ("lr", "foreach", "fused", "capturable", "differentiable")
+
+
+def settings_label(optimizer: Any, settings: Mapping[str, Any] | None = None) -> str:
+    """The settings that make this optimizer differ from its class's defaults,
+    as one compact, canonical string ("momentum=0.9;nesterov=True", or
+    "defaults"): equal for equal update rules however they were spelled (a
+    list or a tuple of betas, an explicit default), so two variants of one
+    optimizer differ in a table and two spellings of one do not."""
+    name, cls, _ = check_optimizer(optimizer)
+    dummy = torch.zeros(1, requires_grad=True)
+    chosen = make_optimizer(optimizer, [dummy], [1.0], settings).defaults
+    plain = cls([dummy], lr=1.0).defaults
+
+    def canonical(value: Any) -> Any:
+        return tuple(canonical(v) for v in value) if isinstance(value, (list, tuple)) else value
+
+    def text(value: Any) -> str:
+        if isinstance(value, tuple):
+            return "(" + ",".join(text(v) for v in value) + ")"
+        return f"{value:g}" if isinstance(value, float) else str(value)
+
+    changed = {k: canonical(v) for k, v in chosen.items() if k not in IMPLEMENTATION_KEYS and canonical(v) != canonical(plain.get(k))}
+    return ";".join(f"{k}={text(v)}" for k, v in sorted(changed.items())) or "defaults"

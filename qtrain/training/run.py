@@ -10,6 +10,7 @@ import os
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import lightning.pytorch as pl
 import torch
@@ -17,6 +18,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import TensorBoardLogger
 from torch.utils.data import DataLoader
 
+from qtrain.errors import UsageError
 from qtrain.training.module import MultiStartModule
 
 log = logging.getLogger(__name__)
@@ -28,13 +30,16 @@ SPAWNED_QUIET = ("`isinstance(treespec, LeafSpec)` is deprecated",)
 
 
 def fit(module: MultiStartModule, steps: int, device: torch.device, log_dir: str | Path | None, checkpoint_dir: str | Path | None, checkpoint_every: int, progress: bool) -> None:
-    """Run `steps` optimizer steps; resume from the newest checkpoint in `checkpoint_dir` when there is one."""
+    """Run `steps` optimizer steps; resume from the newest checkpoint in
+    `checkpoint_dir` when there is one, after checking that it holds this very
+    run (`module.fingerprint`) at no more than `steps` steps."""
     logger = TensorBoardLogger(str(log_dir), name="", version="", default_hp_metric=False) if log_dir is not None else False
     callbacks, resume = [], None
     if checkpoint_dir is not None:
         callbacks.append(ModelCheckpoint(dirpath=str(checkpoint_dir), filename="step-{epoch}", every_n_epochs=checkpoint_every, save_last=True))
         resume = newest_checkpoint(Path(checkpoint_dir))
         if resume:
+            check_resume(resume, module.fingerprint, steps)
             log.info("resuming from %s", resume)
     cuda = device.type == "cuda"
     with quiet():
@@ -53,12 +58,49 @@ def fit(module: MultiStartModule, steps: int, device: torch.device, log_dir: str
 
 
 def newest_checkpoint(checkpoint_dir: Path) -> str | None:
-    """The checkpoint written last, or None. Lightning writes `step-epoch=N.ckpt`
-    and then `last.ckpt`, each atomically; a run killed between the two leaves
-    the step file newer than `last.ckpt`, so the newest file, not the name, says
-    where to resume."""
-    candidates = list(checkpoint_dir.glob("*.ckpt")) if checkpoint_dir.is_dir() else []
-    return str(max(candidates, key=lambda path: path.stat().st_mtime_ns)) if candidates else None
+    """The checkpoint of the most steps, or None. Lightning writes
+    `step-epoch=N.ckpt` and then `last.ckpt`; a run killed between the two
+    leaves the step file ahead of `last.ckpt`, and a copied folder loses its
+    files' times, so the step each one holds (its cost history's length),
+    not its name or mtime, says where to resume. An unreadable file (not a
+    checkpoint) is passed over."""
+    best: tuple[int, str] | None = None
+    for path in sorted(checkpoint_dir.glob("*.ckpt")) if checkpoint_dir.is_dir() else []:
+        step = checkpoint_step(path)
+        if step is not None and (best is None or step > best[0]):
+            best = (step, str(path))
+    return best[1] if best else None
+
+
+def checkpoint_step(path: Path) -> int | None:
+    """How many optimizer steps the checkpoint at `path` holds, or None if it cannot be read."""
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=False, mmap=True)  # mmap: the tensors stay on disk
+    except Exception as e:  # a truncated or foreign file: not a place to resume from
+        log.warning("passing over %s: not a readable checkpoint (%s)", path, e)
+        return None
+    history = checkpoint.get("cost_history") if isinstance(checkpoint, dict) else None
+    return int(history.shape[0]) if isinstance(history, torch.Tensor) else None
+
+
+def check_resume(path: str | Path, fingerprint: dict[str, Any], steps: int) -> None:
+    """Refuse to resume from a checkpoint of another run (its fingerprint
+    differs: name what) or one already past `steps`."""
+    checkpoint = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
+    recorded = checkpoint.get("qtrain_run")
+    folder = Path(path).parent
+    if recorded is None:
+        raise UsageError(f"{path} was written without a record of its run (an older qtrain), so it cannot be checked; "
+                         f"remove {folder} or give another checkpoint_dir")
+    changed = {k: (recorded.get(k), v) for k, v in fingerprint.items() if recorded.get(k) != v}
+    if changed:
+        detail = "; ".join(f"{k}: {old!r} there, {new!r} now" for k, (old, new) in changed.items())
+        raise UsageError(f"checkpoint_dir {folder} holds another run ({detail}); "
+                         "give another checkpoint_dir, or the same settings to resume it")
+    done = int(checkpoint["cost_history"].shape[0])
+    if done > steps:
+        raise UsageError(f"checkpoint_dir {folder} holds {done} steps of this run, more than steps={steps}; "
+                         "steps may grow on resume, not shrink")
 
 
 @contextlib.contextmanager
@@ -76,6 +118,8 @@ def quiet() -> Iterator[None]:
             warnings.filterwarnings("ignore", message=".*does not have many workers.*")  # tensors in memory need no workers
             warnings.filterwarnings("ignore", message=".*is smaller than the logging interval.*")
             warnings.filterwarnings("ignore", message=".*exists and is not empty.*")  # a resumed run writes into its own folder
+            # a copied or moved checkpoint folder: qtrain picks the checkpoint to resume from itself (`newest_checkpoint`)
+            warnings.filterwarnings("ignore", message=".*The dirpath has changed from.*")
             warnings.filterwarnings("ignore", message=".*isinstance\\(treespec, LeafSpec\\)` is deprecated.*")
             yield
     finally:
