@@ -26,6 +26,7 @@ from __future__ import annotations
 import logging
 import os
 import pickle
+import tempfile
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -163,21 +164,22 @@ def run_on_ranks(function: Callable[..., Any], *args: Any, devices: int = 1, num
         return _ranked(fabric, function, args, None)
     fabric = Fabric(accelerator=accelerator, devices=devices, num_nodes=num_nodes, strategy="ddp_spawn", plugins=[LightningEnvironment()])
     log_files = [Path(h.baseFilename) for h in logging.getLogger().handlers if isinstance(h, logging.FileHandler)]
-    return pickle.loads(fabric.launch(_spawned, function, args, log_files).data)
+    with tempfile.TemporaryDirectory(prefix="qtrain-ranks-") as handover:
+        result_file = Path(handover) / "rank0.pkl"
+        fabric.launch(_spawned, function, args, log_files, result_file)
+        return pickle.loads(result_file.read_bytes())
 
 
-class _Sealed:
-    """Rank 0's result on its way back to the parent, pickled by value. As it
-    is, Fabric's return path would walk it (and fail on frozen dataclasses such
-    as a Landscape), and torch's queue would share tensors by file descriptors
-    that close when the rank exits."""
-
-    def __init__(self, value: Any) -> None:
-        self.data = pickle.dumps(value)
-
-
-def _spawned(fabric: Any, function: Callable[..., Any], args: tuple, log_files: list[Path]) -> _Sealed:
-    return _Sealed(_ranked(fabric, function, args, log_files))
+def _spawned(fabric: Any, function: Callable[..., Any], args: tuple, log_files: list[Path], result_file: Path) -> None:
+    """One spawned rank; rank 0 hands its result back in a file, pickled by value.
+    Not through Fabric's return path: its queue is a pipe that the parent drains only
+    after every rank has exited, so a result over the pipe's 64 KiB blocks rank 0
+    forever; and on the way Fabric would walk the result (failing on frozen
+    dataclasses such as a Landscape) and torch would share its tensors by file
+    descriptors that close when the rank exits."""
+    result = _ranked(fabric, function, args, log_files)
+    if fabric.global_rank == 0:
+        result_file.write_bytes(pickle.dumps(result))
 
 
 def launched_externally() -> bool:
@@ -196,7 +198,23 @@ def _ranked(fabric: Any, function: Callable[..., Any], args: tuple, log_files: l
         _log_to(log_files if ranks.is_main else [], ranks.rank)
     if ranks.device.type == "cuda":
         torch.cuda.set_device(ranks.device)  # so that "cuda" without an index means this rank's GPU
-    return function(ranks, *args)
+    result = function(ranks, *args)
+    _leave_group(ranks)
+    return result
+
+
+def _leave_group(ranks: Ranks) -> None:
+    """Destroy the process group while this interpreter is fully alive, once every
+    rank is past its last collective (the barrier): neither Fabric nor torch does it
+    for gloo. Left to interpreter shutdown, a gloo worker thread that still holds the
+    last collective's work (and so its tensors' Python objects) takes the GIL after
+    finalization has begun, and the rank dies with SIGABRT ("terminate called without
+    an active exception"); on a busy machine the worker is often that late.
+    Only once `function` has returned: a rank that raised just exits (a barrier there
+    would wait for ranks that may never come), and the launcher stops the others."""
+    ranks.barrier()
+    if torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()  # joins gloo's worker threads
 
 
 def _quiet_logs() -> None:

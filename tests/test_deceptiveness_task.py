@@ -27,6 +27,57 @@ def test_outputs_and_report(tmp_path):
     for claim in ("better global minimum", "larger gradient magnitudes", "higher deceptiveness", "nearly independent of resolution"):
         assert claim in report
     assert set(result["report"]["verdicts"].values()) <= set(deceptiveness_report.VERDICTS)
+    # each verdict is the one its numbers in results.csv call for, and report.md says it in the claim's row
+    verdicts = result["report"]["verdicts"]
+    assert verdicts == verdicts_from_the_table(rows_of(tmp_path / "results.csv"))
+    table = [line.lstrip("| ").split(" | ") for line in report.splitlines() if line.startswith("| ") and " | " in line]
+    rows_of_report = {cells[0]: cells[1] for cells in table}
+    for claim, label in REPORT_LABELS.items():
+        assert rows_of_report[label] == verdicts[claim], (claim, rows_of_report)
+
+
+#: the report's row label of each claim
+REPORT_LABELS = {
+    "better global minimum with more sharing": "better global minimum with more sharing",
+    "larger gradients with more sharing": "larger gradient magnitudes",
+    "higher deceptiveness with more sharing": "higher deceptiveness",
+    "ratio nearly independent of resolution": "ratio nearly independent of resolution",
+}
+
+
+def trend_verdict(values: list[float], sign: int, threshold: float) -> str:
+    """The report's rule, from its definition: "holds" when every step between neighbouring
+    sharing degrees moves the claimed way (sign) by more than the threshold; "holds only partly"
+    when only first-to-last does; "within tolerance" when all values lie within the threshold."""
+    moves = [sign * (later - earlier) for earlier, later in zip(values[:-1], values[1:])]
+    if min(moves) > threshold:
+        return "holds"
+    if sign * (values[-1] - values[0]) > threshold:
+        return "holds only partly (not monotone)"
+    return "within tolerance" if max(values) - min(values) <= threshold else "fails"
+
+
+def verdicts_from_the_table(table: list[dict[str, str]]) -> dict[str, str]:
+    """The verdicts recomputed from results.csv: the main comparison is the gradient rule at the
+    smallest tol and the finest resolution; a grid statistic's threshold is its largest spread
+    across resolutions (at that tol and rule), C*'s is tol; "nearly independent": spread <= 0.02."""
+    rows = [{k: (v if k == "rule" else float(v)) for k, v in r.items()} for r in table]
+    tol = min(r["tol"] for r in rows)
+    same = [r for r in rows if r["tol"] == tol and r["rule"] == "gradient"]
+    finest = max(r["resolution"] for r in same)
+    main = sorted((r for r in same if r["resolution"] == finest), key=lambda r: r["sharing"])
+    assert len(main) == 3 and len({r["resolution"] for r in same}) == 2
+
+    def spread(key: str) -> float:
+        across = {k: [r[key] for r in same if r["sharing"] == k] for k in (r["sharing"] for r in main)}
+        return max(max(values) - min(values) for values in across.values())
+
+    return {
+        "better global minimum with more sharing": trend_verdict([r["global_min"] for r in main], -1, tol),
+        "larger gradients with more sharing": trend_verdict([r["grad_norm_q50"] for r in main], +1, spread("grad_norm_q50")),
+        "higher deceptiveness with more sharing": trend_verdict([r["ratio"] for r in main], +1, spread("ratio")),
+        "ratio nearly independent of resolution": "holds" if spread("ratio") <= 0.02 else "fails",
+    }
 
 
 def test_report_numbers_come_from_the_rows(tmp_path):

@@ -192,6 +192,9 @@ def test_a_controlled_rotation_parameter_is_refused_by_the_landscape(gate):
     assert not torch.allclose(c.expval(theta, "X0 + Z1", dtype=torch.complex128), c.expval(shifted, "X0 + Z1", dtype=torch.complex128))
     with pytest.raises(ValueError, match=rf"\['b'\] drive a controlled rotation \({gate}\).*4 pi"):
         sample_landscape(c, "X0 + Z1", 8)
-    Circuit(2).ry(0, "a").add(gate, (0, 1), 0.7).rx(1, "b")  # a fixed angle is fine
+    # a fixed angle is fine: accepted, and the landscape is the circuit's cost at every grid point
     fixed = Circuit(2).ry(0, "a").add(gate, (0, 1), 0.7).rx(1, "b")
-    assert sample_landscape(fixed, "X0 + Z1", 8, "fourier").values.shape == (8, 8)
+    landscape = sample_landscape(fixed, "X0 + Z1", 8, "fourier")
+    points = torch.stack([g.reshape(-1) for g in grid(8, 2)], dim=1)  # (64, 2), "ij" order as the landscape's axes
+    expected = fixed.expval(points, "X0 + Z1", dtype=torch.complex128).reshape(8, 8)
+    assert landscape.values.shape == (8, 8) and (landscape.values - expected).abs().max() < 1e-9

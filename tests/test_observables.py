@@ -30,9 +30,21 @@ def test_parse(text, terms):
     assert [(t.coeff, t.paulis) for t in parsed.terms] == terms
 
 
-@pytest.mark.parametrize("text", ["", "Z0 Z0", "Q1", "Z0 +", "Z0 Z1 X", "Z0 2*Z1", "0.5*"])
-def test_parse_rejects(text):
-    with pytest.raises(ValueError):
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        ("", "must be a non-empty string, got ''"),
+        ("Z0 Z0", r"\(\(0, 'Z'\), \(0, 'Z'\)\) acts twice on one qubit"),
+        ("Q1", "cannot parse observable 'Q1' at position 0: 'Q1'"),
+        ("Z0 +", r"cannot parse observable 'Z0 \+' at position 3: '\+'"),
+        ("Z0 Z1 X", "cannot parse observable 'Z0 Z1 X' at position 6: 'X'"),
+        ("Z0 2*Z1", r"observable 'Z0 2\*Z1': expected '\+' or '-' before '2\*Z1'"),
+        ("0.5*", r"cannot parse observable '0.5\*' at position 0: '0.5\*'"),
+    ],
+)
+def test_parse_rejects(text, message):
+    """Each refusal says what is wrong and where (the position and the rest of the text)."""
+    with pytest.raises(ValueError, match=message):
         PauliSum.parse(text)
 
 

@@ -2,13 +2,16 @@
 against the dense reference (Hessians by central differences of its exact
 energies) and against each other."""
 
+from dataclasses import dataclass
+
 import numpy as np
 import pytest
 import torch
 from torch.func import grad, hessian, jacrev, vmap
 
+import qtrain.engine as engine
 from qtrain import Circuit
-from qtrain.engine import DIFF_METHODS
+from qtrain.engine import DIFF_METHODS, conventions
 from tests import reference
 from tests.circuits import random_circuit, random_theta
 
@@ -36,13 +39,69 @@ def case(rng):
     return rc, random_theta(rng, rc.circuit, batch=None)
 
 
-@pytest.mark.parametrize("diff_method", DIFF_METHODS)
-def test_hessian_matches_the_reference(case, diff_method):
+#: id -> (the diff_method asked for, the one that must run). "auto" twice: on these 3-qubit
+#: circuits it picks backprop; with its threshold lowered to 3 qubits, the adjoint.
+METHODS = {
+    "backprop": ("backprop", "backprop"),
+    "adjoint": ("adjoint", "adjoint"),
+    "auto-backprop": ("auto", "backprop"),
+    "auto-adjoint": ("auto", "adjoint"),
+}
+assert {asked for asked, _ in METHODS.values()} == set(DIFF_METHODS)
+
+
+@dataclass
+class Method:
+    name: str  #: the diff_method to pass
+    expected: str  #: the method that must run
+    adjoint_runs: list[int]  #: the light-cone width of every run that went through the adjoint
+
+    @property
+    def ran(self) -> str:
+        return "adjoint" if self.adjoint_runs else "backprop"
+
+
+@pytest.fixture(params=list(METHODS))
+def method(request, monkeypatch) -> Method:
+    asked, expected = METHODS[request.param]
+    if request.param == "auto-adjoint":
+        monkeypatch.setattr(conventions, "AUTO_ADJOINT_QUBITS", 3)
+    runs: list[int] = []
+    adjoint_state = engine.adjoint_state
+    monkeypatch.setattr(engine, "adjoint_state", lambda run: runs.append(run.program.n_qubits) or adjoint_state(run))
+    return Method(asked, expected, runs)
+
+
+def test_hessian_matches_the_reference(case, method):
     rc, theta = case
-    energy = lambda t: rc.circuit.expval(t, HAMILTONIAN, diff_method=diff_method).sum()  # noqa: E731
+    energy = lambda t: rc.circuit.expval(t, HAMILTONIAN, diff_method=method.name).sum()  # noqa: E731
     got = torch.autograd.functional.hessian(energy, torch.tensor(theta))
+    assert method.ran == method.expected
     assert np.allclose(got.numpy(), _reference_hessian(rc, theta), atol=1e-5, rtol=0)
     assert got.abs().max() > 1e-2  # a real Hessian, not zeros
+
+
+def test_auto_runs_the_adjoint_on_a_light_cone_of_eight_qubits_and_its_hessian_equals_backprop(monkeypatch):
+    """auto's own threshold, not a lowered one: the smallest cone it runs the adjoint on."""
+    n = conventions.AUTO_ADJOINT_QUBITS
+    circuit = Circuit(n)
+    for q in range(n):
+        circuit.ry(q, "ab"[q % 2])
+    for q in range(n - 1):
+        circuit.cnot(q, q + 1)
+    circuit.rx(n - 1, "c").ry(0, "a")
+    cost = f"0.8*Z0 Z{n - 1} - 0.5*X{n - 1}"
+    runs: list[int] = []
+    adjoint_state = engine.adjoint_state
+    monkeypatch.setattr(engine, "adjoint_state", lambda run: runs.append(run.program.n_qubits) or adjoint_state(run))
+    theta = torch.tensor([0.3, -1.1, 0.7], dtype=torch.float64)
+    hessians = {}
+    for diff_method in ("auto", "backprop"):
+        runs.clear()
+        energy = lambda t: circuit.expval(t, cost, dtype=torch.complex128, diff_method=diff_method).sum()  # noqa: E731
+        hessians[diff_method] = torch.autograd.functional.hessian(energy, theta)
+        assert (runs and set(runs) == {n}) if diff_method == "auto" else not runs, (diff_method, runs)
+    assert torch.allclose(hessians["auto"], hessians["backprop"], atol=1e-10, rtol=0) and hessians["backprop"].abs().max() > 1e-2
 
 
 def test_issue_example_hessian_is_not_zero_through_the_adjoint():
@@ -82,9 +141,9 @@ def test_hessian_with_respect_to_the_initial_state_matches_backprop():
             assert torch.allclose(a, b, atol=1e-10, rtol=0)
 
 
-@pytest.mark.parametrize("diff_method", DIFF_METHODS)
-def test_torch_func_transforms(case, diff_method, rng):
+def test_torch_func_transforms(case, method, rng):
     rc, _ = case
+    diff_method = method.name
     thetas = torch.tensor(random_theta(rng, rc.circuit, batch=4))  # (4, P): vmapped, one setting each
     energy = lambda t: rc.circuit.expval(t, HAMILTONIAN, diff_method=diff_method).sum()  # noqa: E731
     per_setting = vmap(grad(energy))(thetas)
@@ -98,6 +157,7 @@ def test_torch_func_transforms(case, diff_method, rng):
     h = hessian(energy)(thetas[0])
     assert torch.allclose(h, torch.autograd.functional.hessian(energy, thetas[0]), atol=1e-10, rtol=0)
     assert torch.allclose(jacrev(jacrev(energy))(thetas[0]), h, atol=1e-10, rtol=0)
+    assert method.ran == method.expected  # (the reference gradients above are backprop's)
 
 
 def test_vmap_of_per_sample_circuits_through_the_adjoint():

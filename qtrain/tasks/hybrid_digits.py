@@ -17,7 +17,7 @@ from lightning.pytorch.loggers import TensorBoardLogger
 
 from qtrain import parallel, tables
 from qtrain.tasks import checks
-from qtrain.training.hybrid import Classifier, classical_model, digits, loaders, quantum_model, trainable
+from qtrain.training.hybrid import Classifier, LeaveProcessGroup, classical_model, digits, loaders, quantum_model, trainable
 from qtrain.training.monitor import QuantumGradientMonitor
 from qtrain.training.run import quiet
 
@@ -63,6 +63,7 @@ def _fit(name, model, cfg, data, callbacks, out_dir: Path, seed: int) -> tuple[d
     # each on its share of every epoch, with the gradients averaged (batches of ranks x batch_size).
     world = parallel.world_size(cfg.trainer)
     strategy = "auto" if world == 1 else "ddp" if parallel.launched_externally() else "ddp_spawn"
+    callbacks = [*callbacks, LeaveProcessGroup()] if strategy == "ddp_spawn" else callbacks
     batches = loaders(data, cfg.batch_size, seed, distributed=world > 1)
     logger = TensorBoardLogger(str(out_dir / "tb"), name=name, version="", default_hp_metric=False)
     with quiet():

@@ -88,6 +88,20 @@ class Classifier(pl.LightningModule):
         return torch.optim.Adam(self.parameters(), lr=self.lr)
 
 
+class LeaveProcessGroup(pl.Callback):
+    """For Trainer(strategy="ddp_spawn"): each spawned rank destroys its process group at
+    the end of fit, while its interpreter is fully alive. Lightning leaves a gloo group to
+    interpreter shutdown, where a gloo worker thread still holding the last collective's
+    work can take the GIL too late and abort the rank (SIGABRT, "terminate called without an
+    active exception"; qtrain.parallel does the same for its own ranks). Not for ranks a
+    launcher started (torchrun): they keep their group for the next fit."""
+
+    def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        if stage == "fit" and torch.distributed.is_initialized():
+            trainer.strategy.barrier("leave the process group")  # every rank past its last collective
+            torch.distributed.destroy_process_group()  # joins gloo's worker threads
+
+
 def loaders(data: dict[str, TensorDataset], batch_size: int, seed: int, distributed: bool = False) -> dict[str, DataLoader]:
     """The splits' loaders, the training split shuffled by `seed`. distributed:
     Lightning's DDP puts a DistributedSampler in, shuffled by the seed of
