@@ -10,6 +10,11 @@ import torch
 
 from qtrain.circuit import Circuit
 
+__all__ = [
+    "McCleanDraw", "encoder_circuit", "mcclean_angles", "mcclean_circuit", "mcclean_draw", "mcclean_layer",
+    "random_target_state", "shared_ansatz"
+]
+
 
 @dataclass(frozen=True)
 class McCleanDraw:
@@ -54,6 +59,16 @@ def mcclean_circuit(n_qubits: int, n_layers: int, n_samples: int, seed: int = 0,
     `n_samples` different random circuits; the parameters are
     "theta_<layer>_<qubit>" in layer-major order (theta_0_0 is the paper's
     theta_{1,1}). `mcclean_angles` with the same seed draws their angles.
+
+    Args:
+        n_qubits: qubits per circuit.
+        n_layers: rotation layers (L).
+        n_samples: random circuits in the batch (S); each rotation's axis is a (S,) tensor.
+        seed: seed of the axis draw (structure only; the run seed draws starting angles).
+        device: where the per-sample axis tensors live.
+
+    Returns:
+        A Circuit with n_layers * n_qubits parameters and batch size n_samples.
     """
     draw = mcclean_draw(n_qubits, n_layers, n_samples, seed)
     c = Circuit(n_qubits)
@@ -67,7 +82,20 @@ def mcclean_circuit(n_qubits: int, n_layers: int, n_samples: int, seed: int = 0,
 def mcclean_angles(
     n_qubits: int, n_layers: int, n_samples: int, seed: int = 0, dtype: torch.dtype = torch.float32, device: torch.device | str = "cpu"
 ) -> torch.Tensor:
-    """The angles of `mcclean_circuit(..., seed)`: (n_samples, n_layers * n_qubits)."""
+    """The angles that go with `mcclean_circuit(n_qubits, n_layers, n_samples, seed)`.
+
+    Args:
+        n_qubits: qubits per circuit.
+        n_layers: rotation layers per circuit.
+        n_samples: circuits in the batch (S).
+        seed: the seed given to `mcclean_circuit`.
+        dtype: real dtype of the result.
+        device: where the result lives.
+
+    Returns:
+        Angles in radians, uniform on [0, 2 pi), shape (n_samples, n_layers * n_qubits) in the circuit's
+        parameter order (layer-major).
+    """
     angles = mcclean_draw(n_qubits, n_layers, n_samples, seed).angles  # (L, S, n)
     return angles.permute(1, 0, 2).reshape(n_samples, -1).to(dtype=dtype, device=device)
 
@@ -161,7 +189,16 @@ def _shared_ansatz(n_qubits: int, axes: str, sharing: int, entangler: str) -> Ci
 
 
 def random_target_state(n_qubits: int, seed: int = 0) -> torch.Tensor:
-    """A Haar-random n-qubit state (2**n,) complex128, from `seed`."""
+    """A Haar-random pure state, the target of the infidelity cost.
+
+    Args:
+        n_qubits: number of qubits n.
+        seed: seed of the state's own generator (the run seed is not used).
+
+    Returns:
+        Unit-norm amplitudes, shape (2**n,), complex128, on the CPU; index 0 is |0...0>, qubit 0 the most
+        significant bit.
+    """
     gen = torch.Generator().manual_seed(seed)
     z = torch.randn(2, 2**n_qubits, generator=gen, dtype=torch.float64)
     psi = torch.complex(z[0], z[1])

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import inspect
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -33,11 +34,14 @@ from qtrain.engine import (
 )
 from qtrain.engine.gates import GATES, PAULI_AXES, Rotation
 from qtrain.engine.observables import Observable, PauliSum, checked_pauli_sum, checked_target_state
-from qtrain.engine.simulate import Run, autograd_records, chunked_values
+from qtrain.engine.run import Run, autograd_records, chunked_values
 from qtrain.engine.summary import PlanSummary, summarize
 from qtrain.lightcone import reduced_ops, remap
 from qtrain.lowering import lower
 
+__all__ = ["Angle", "Circuit", "Op"]
+
+#: A gate argument: a float is a fixed angle (radians), a str names a trainable parameter.
 Angle = float | str
 #: Under torch.compile a circuit's run is a clean graph break: the engine's plan
 #: (chunks, fused layers, light cones) is data-dependent Python that dynamo
@@ -93,6 +97,7 @@ class Circuit:
 
     @property
     def ops(self) -> tuple[Op, ...]:
+        """The gates so far, in order (a snapshot: adding gates later does not change it)."""
         return tuple(self._ops)
 
     @property
@@ -102,6 +107,7 @@ class Circuit:
 
     @property
     def n_params(self) -> int:
+        """How many free parameters theta has: the number of distinct parameter names."""
         return len(self._names)
 
     @property
@@ -204,51 +210,67 @@ class Circuit:
             raise ValueError(f"{where}: angle must be finite, got {angle!r}")
         return None, float(angle)
 
+    # Shortcut methods: the ones below are written out (their signatures predate the generator and stay); every
+    # other gate of the table gets one from `_add_gate_methods` below the class, so a new table row is a new method.
+
     def rx(self, qubit: int, angle: Angle) -> Circuit:
+        """Append rx(angle) = exp(-i angle X / 2) on `qubit`; a str angle names a parameter. Returns self."""
         return self.add("rx", qubit, angle)
 
     def ry(self, qubit: int, angle: Angle) -> Circuit:
+        """Append ry(angle) = exp(-i angle Y / 2) on `qubit`; a str angle names a parameter. Returns self."""
         return self.add("ry", qubit, angle)
 
     def rz(self, qubit: int, angle: Angle) -> Circuit:
+        """Append rz(angle) = exp(-i angle Z / 2) on `qubit`; a str angle names a parameter. Returns self."""
         return self.add("rz", qubit, angle)
 
     def pauli_rot(self, qubit: int, angle: Angle, axes: Any) -> Circuit:
-        """A rotation about a per-sample Pauli axis: `axes` is (B,) of 0/1/2 or 'X'/'Y'/'Z'."""
+        """Append a rotation about a per-sample Pauli axis: `axes` is (B,) of 0/1/2 or 'X'/'Y'/'Z'. Returns self."""
         return self.add("pauli_rot", qubit, angle, axes=axes)
 
     def h(self, qubit: int) -> Circuit:
+        """Append the Hadamard gate on `qubit`. Returns self."""
         return self.add("h", qubit)
 
     def x(self, qubit: int) -> Circuit:
+        """Append Pauli X on `qubit`. Returns self."""
         return self.add("x", qubit)
 
     def y(self, qubit: int) -> Circuit:
+        """Append Pauli Y on `qubit`. Returns self."""
         return self.add("y", qubit)
 
     def z(self, qubit: int) -> Circuit:
+        """Append Pauli Z on `qubit`. Returns self."""
         return self.add("z", qubit)
 
     def s(self, qubit: int) -> Circuit:
+        """Append S = diag(1, i) on `qubit`. Returns self."""
         return self.add("s", qubit)
 
     def t(self, qubit: int) -> Circuit:
+        """Append T = diag(1, e^{i pi/4}) on `qubit`. Returns self."""
         return self.add("t", qubit)
 
     def sx(self, qubit: int) -> Circuit:
+        """Append SX, the square root of X on `qubit`. Returns self."""
         return self.add("sx", qubit)
 
     def cz(self, a: int, b: int) -> Circuit:
+        """Append CZ on qubits `a`, `b` (symmetric). Returns self."""
         return self.add("cz", (a, b))
 
     def cnot(self, control: int, target: int) -> Circuit:
+        """Append CNOT from `control` to `target`. Returns self."""
         return self.add("cnot", (control, target))
 
     def swap(self, a: int, b: int) -> Circuit:
+        """Append SWAP of qubits `a` and `b`. Returns self."""
         return self.add("swap", (a, b))
 
     def unitary(self, qubits: int | Sequence[int], matrix: Any) -> Circuit:
-        """A general 1- or 2-qubit unitary, (d, d) shared or (B, d, d) per sample."""
+        """Append a general 1- or 2-qubit unitary, (d, d) shared or (B, d, d) per sample. Returns self."""
         return self.add("unitary", qubits, matrix=matrix)
 
     @classmethod
@@ -529,6 +551,72 @@ class Circuit:
         if theta.dim() not in (1, 2) or theta.shape[-1] != self.n_params:
             raise ValueError(f"theta has shape {tuple(theta.shape)}; expected ({self.n_params},) or (B, {self.n_params}) for parameters {self.parameters}")
         return theta.unsqueeze(0) if theta.dim() == 1 else theta
+
+
+#: What each generated shortcut appends, for its docstring; a table row missing here gets a generic line.
+_GATE_DOCS = {
+    "sdg": "S^dagger = diag(1, -i)",
+    "tdg": "T^dagger = diag(1, e^{-i pi/4})",
+    "p": "the phase gate P(angle) = diag(1, e^{i angle})",
+    "u3": "u3(theta, phi, lam) = P(phi) R_Y(theta) P(lam) (Qiskit's U3Gate, exact global phase)",
+    "rot": "PennyLane's Rot(phi, theta, omega) = R_Z(omega) R_Y(theta) R_Z(phi)",
+    "rxx": "exp(-i angle X X / 2)",
+    "ryy": "exp(-i angle Y Y / 2)",
+    "rzz": "exp(-i angle Z Z / 2)",
+    "rzx": "exp(-i angle Z X / 2), Z on the first qubit (Qiskit's RZXGate)",
+    "crx": "R_X(angle) on `target` when `control` is 1",
+    "cry": "R_Y(angle) on `target` when `control` is 1",
+    "crz": "R_Z(angle) on `target` when `control` is 1",
+    "cp": "the controlled phase diag(1, 1, 1, e^{i angle}) (OpenQASM 2's cu1)",
+    "cu3": "u3(theta, phi, lam) on `target` when `control` is 1 (Qiskit's CU3Gate)",
+    "cu": "u3(theta, phi, lam) and the phase e^{i gamma} on `target` when `control` is 1 (Qiskit's CUGate)",
+}
+#: Argument names of the generated shortcuts of several angles, in the gate's argument order.
+_ANGLE_NAMES = {"u3": ("theta", "phi", "lam"), "rot": ("phi", "theta", "omega"), "cu3": ("theta", "phi", "lam"),
+                "cu": ("theta", "phi", "lam", "gamma")}
+
+
+def _gate_method(name: str) -> Callable[..., Circuit]:
+    """A builder method for the table's gate `name`: qubits, then angles, as positional or keyword
+    arguments (`c.u3(0, theta="t", phi=0.3, lam="t")`), appended by `Circuit.add`. Built once per gate,
+    with its own __name__, __doc__ and signature, so help(Circuit) and API docs list it like a written one."""
+    spec = GATES[name]
+    controlled = spec.n_qubits == 2 and name.startswith("c")
+    qubit_names = ("qubit",) if spec.n_qubits == 1 else ("control", "target") if controlled else ("a", "b")
+    angle_names = _ANGLE_NAMES.get(name, ("angle",) * spec.n_params)
+    if len(angle_names) != spec.n_params or spec.kind not in ("fixed", "parametric"):
+        raise ValueError(f"no shortcut method for gate {name!r}: write one in Circuit")  # a new kind of row
+    kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
+    signature = inspect.Signature(
+        [inspect.Parameter("self", kind)]
+        + [inspect.Parameter(q, kind, annotation="int") for q in qubit_names]
+        + [inspect.Parameter(a, kind, annotation="Angle") for a in angle_names],
+        return_annotation="Circuit",
+    )
+
+    def method(self: Circuit, *args: Any, **kwargs: Any) -> Circuit:
+        given = signature.bind(self, *args, **kwargs).arguments
+        qubits = tuple(given[q] for q in qubit_names)
+        angles = tuple(given[a] for a in angle_names)
+        return self.add(name, qubits[0] if len(qubits) == 1 else qubits, angles[0] if len(angles) == 1 else angles or None)
+
+    what = _GATE_DOCS.get(name, f"the gate {name!r} of qtrain.engine.gates.GATES")
+    where = " on `qubit`" if spec.n_qubits == 1 else "" if controlled else " on qubits `a`, `b`"
+    angles = "; a str angle names a parameter (shared by every gate that names it)" if spec.n_params else ""
+    method.__name__, method.__qualname__ = name, f"Circuit.{name}"
+    method.__doc__ = f"Append {what}{where}{angles}. Returns self (same as `add({name!r}, ...)`)."
+    method.__signature__ = signature  # type: ignore[attr-defined]
+    return method
+
+
+def _add_gate_methods(cls: type[Circuit]) -> None:
+    """Give `cls` a shortcut method for every gate of the table it lacks one for (the written ones stay)."""
+    for name in GATES:
+        if not hasattr(cls, name):
+            setattr(cls, name, _gate_method(name))
+
+
+_add_gate_methods(Circuit)
 
 
 def _per_state_cost(cost: Any, n_qubits: int) -> Callable[[torch.Tensor], torch.Tensor]:

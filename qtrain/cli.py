@@ -35,6 +35,8 @@ from omegaconf.errors import ConfigAttributeError, ConfigKeyError, MissingMandat
 import qtrain.tasks.schema  # noqa: F401  (stores the experiments' schemas in Hydra's ConfigStore)
 from qtrain.errors import UsageError
 
+__all__ = ["config_dir", "config_error_line", "main", "resolve_progress", "run"]
+
 log = logging.getLogger(__name__)
 
 #: experiment name -> module in qtrain.tasks with `plan(cfg)` and `run(cfg, out_dir, planned)`.
@@ -99,7 +101,7 @@ def _task(cfg: DictConfig) -> Any:
         _refuse(str(e))
     except Exception as e:
         log.exception("the run failed")  # a bug, not bad input: the traceback goes to cli.log and the console
-        e.qtrain_task_failed = True  # type: ignore[attr-defined]  (main re-raises it rather than call it a config error)
+        e.qtrain_task_failed = True  # type: ignore[attr-defined]  # main re-raises it rather than call it a config error
         raise
 
 
@@ -182,7 +184,7 @@ def _to_log_file(level: int, message: str) -> None:
     """Write to the run's cli.log only (the console gets its own single line);
     an error's traceback goes there too, for the case it was a bug after all."""
     trace = sys.exc_info() if level >= logging.ERROR else None  # the file keeps the traceback
-    record = log.makeRecord(log.name, level, __file__, 0, message, None, trace)
+    record = log.makeRecord(log.name, level, __file__, 0, message, (), trace)
     for handler in logging.getLogger().handlers:
         if isinstance(handler, logging.FileHandler):
             handler.handle(record)

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+__all__ = ["draw", "gate_label"]
+
 if TYPE_CHECKING:
     from qtrain.circuit import Circuit, Op
 
@@ -61,13 +63,15 @@ def draw(circuit: Circuit, max_width: int = 100) -> str:
     n = circuit.n_qubits
     prefix = [f"q{q}: " for q in range(n)]
     pad = max(len(p) for p in prefix)
-    cells = []
+    cells: list[tuple[int, list[str], list[str]]] = []  # (width, one text per wire, one per gap)
     for column, links in _columns(circuit):
         width = max(len(s) for s in column.values()) + 2
         wires = [column.get(q, "").center(width - 2, WIRE).center(width, WIRE) for q in range(n)]
         gaps = [(LINK if q in links else " ").center(width) for q in range(n - 1)]
         cells.append((width, wires, gaps))
-    blocks, current, used = [], [], pad + 1
+    blocks: list[list[tuple[int, list[str], list[str]]]] = []
+    current: list[tuple[int, list[str], list[str]]] = []
+    used = pad + 1
     for cell in cells:
         if current and used + cell[0] > max_width:
             blocks.append(current)

@@ -2,6 +2,8 @@
 `qtrain: error: <message>` line (exit status 2); anything else is a bug and
 keeps its traceback."""
 
+__all__ = ["UsageError"]
+
 
 class UsageError(ValueError):
     """A value the user gave (a config key, an argument) cannot work; the

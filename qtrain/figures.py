@@ -11,6 +11,11 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
+__all__ = [
+    "deceptiveness_vs_sharing", "gradient_norm_boxes", "landscape_view", "success_vs_lr", "trajectories",
+    "variance_vs_layers", "variance_vs_qubits"
+]
+
 #: mathtext, so the label reads as the paper's symbol rather than as TeX source
 VARIANCE_LABEL = r"Var$[\partial E / \partial \theta_{1,1}]$"
 
@@ -93,10 +98,13 @@ def gradient_norm_boxes(norm_rows: Sequence[Mapping[str, Any]]) -> Figure:
         return {"whislo": r["q05"], "q1": r["q25"], "med": r["q50"], "q3": r["q75"], "whishi": r["q95"], "fliers": [], "label": ""}
 
     for j, method in enumerate(methods):
-        style = {"widths": 0.25, "patch_artist": True, "manage_ticks": False, "boxprops": {"facecolor": f"C{j}", "alpha": 0.5}}
+        style: dict[str, Any] = {
+            "widths": 0.25, "patch_artist": True, "manage_ticks": False, "boxprops": {"facecolor": f"C{j}", "alpha": 0.5},
+        }
         pick = sorted((r for r in norm_rows if r["method"] == method and r["resolution"] == finest), key=lambda r: r["sharing"])
         left.bxp([box(r) for r in pick], positions=[r["sharing"] + (j - 0.5) * 0.3 for r in pick], **style)
         for i, k in enumerate(sharings if right is not None else []):
+            assert right is not None  # the loop runs only with the second panel
             group = sorted((r for r in norm_rows if r["method"] == method and r["sharing"] == k), key=lambda r: r["resolution"])
             positions = [i * (len(resolutions) + 1) + resolutions.index(r["resolution"]) + (j - 0.5) * 0.35 for r in group]
             right.bxp([box(r) for r in group], positions=positions, **style)
@@ -125,7 +133,7 @@ def landscape_view(result: Any, title: str) -> Figure | None:
     minima = np.unique(terminal)
     minima_coords = np.array(np.unravel_index(minima, values.shape)).T  # (M, d)
     if d == 2:
-        panels = [(values, mask, terminal, minima_coords, minima, (0, 1), "")]
+        panels: list[tuple[Any, ...]] = [(values, mask, terminal, minima_coords, minima, (0, 1), "")]
     else:
         centre = np.unravel_index(int(np.argmin(flat_values)), values.shape)
         panels = []
@@ -207,7 +215,8 @@ def trajectories(circuit: Any, cost: Any, results: Mapping[str, Any], resolution
     axis = -np.pi + 2 * np.pi * np.arange(resolution) / resolution
     extent = (axis[0], axis[-1], axis[0], axis[-1])
     fig = Figure(figsize=(4.2 * len(pairs) + 0.8, 3.8 * len(results)), layout="constrained")  # constrained: room for the colour bar
-    scale = {"vmin": float(values.min()), "vmax": float(values.max())}  # one scale for every panel, so one colour bar reads them all
+    # one scale for every panel, so one colour bar reads them all
+    scale: dict[str, Any] = {"vmin": float(values.min()), "vmax": float(values.max())}
     image = None
     for row, (name, result) in enumerate(results.items()):
         paths = result.trajectories.double().numpy()  # (T + 1, G, K, d)

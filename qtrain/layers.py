@@ -12,13 +12,27 @@ from qtrain.circuit import Circuit
 from qtrain.engine.conventions import check_complex_dtype, check_diff_method, complex_dtype, real_dtype
 from qtrain.engine.observables import Observable
 
+__all__ = ["QuantumLayer", "draw_angles"]
+
 INITS = ("uniform", "zeros", "small")
 
 
 def draw_angles(init: str, shape: Sequence[int], generator: torch.Generator | None = None, dtype: torch.dtype = torch.float64, width: float = 0.1) -> torch.Tensor:
-    """Angles from an init: "uniform" on [-pi, pi), "small" uniform on
-    [-width, width], or "zeros". Shared by QuantumLayer's weights and the
-    trainers' random starts."""
+    """Random starting angles, shared by QuantumLayer's weights and the trainers' random starts.
+
+    Args:
+        init: "uniform" on [-pi, pi), "small" uniform on [-width, width], or "zeros".
+        shape: shape of the result, e.g. (B, n_params).
+        generator: the source of randomness (torch's default generator when None).
+        dtype: real dtype of the result.
+        width: half-width in radians of the "small" init.
+
+    Returns:
+        Angles in radians, of `shape` and `dtype`, on the CPU.
+
+    Raises:
+        ValueError: for an init not in `INITS`.
+    """
     if init not in INITS:
         raise ValueError(f"init must be one of {INITS}, got {init!r}")
     if init == "zeros":
@@ -37,21 +51,28 @@ class QuantumLayer(nn.Module):
     owned here as one `nn.Parameter` of shape (n_weights,) in the circuit's
     parameter order (`weight_names`).
 
-    init: "uniform" on [-pi, pi) (default), "zeros", or "small", uniform on
-    [-init_width, init_width].
-
-    diff_method: "auto" (default) differentiates by the adjoint from 8 qubits
-    on (of the light cone that runs), where it is faster and holds one state
-    per chunk instead of every step's, and by backprop below, where it is
-    faster (`qtrain.engine.conventions.AUTO_ADJOINT_QUBITS` holds the
-    measurement); "backprop" or "adjoint" forces one.
-
     Precision follows torch's convention: `dtype` sets the initial one (the
     weights are float32 for complex64, float64 for complex128), and `.double()`,
     `.float()` or `.to(torch.float64)` change it as they change the weights.
     The state is simulated in the complex dtype that matches the weights, and
     the output has the weights' dtype.
+
+    Args:
+        circuit: the circuit; its parameters are the data inputs and the weights.
+        observables: one output column each (Pauli strings or sums, or their text such as "Z0 Z1").
+        inputs: names of the circuit parameters fed from the data, in column order; angles in radians.
+        init: the weights' start, "uniform" on [-pi, pi) (default), "zeros", or "small", uniform on
+            [-init_width, init_width].
+        init_width: half-width in radians of the "small" init.
+        diff_method: "auto" (default) differentiates by the adjoint from 8 qubits on (of the light cone
+            that runs), where it is faster and holds one state per chunk instead of every step's, and by
+            backprop below, where it is faster (`qtrain.engine.conventions.AUTO_ADJOINT_QUBITS` holds the
+            measurement); "backprop" or "adjoint" forces one.
+        dtype: complex64 (default) or complex128, the initial simulation precision.
+        generator: the source of the weights' random start (torch's default generator when None).
     """
+
+    order: torch.Tensor  # buffer (n_params,) long: column of cat([inputs, weights]) for each circuit parameter
 
     def __init__(
         self,

@@ -25,6 +25,8 @@ import torch
 from qtrain.engine.gates import GATES
 from qtrain.engine.observables import PauliString, PauliSum
 
+__all__ = ["light_cone", "observable_support", "reduced_ops", "remap"]
+
 
 def _is_diagonal(op) -> bool:
     if op.name == "pauli_rot":
@@ -56,6 +58,7 @@ def light_cone(ops: Sequence, support: set[int], diagonal: bool) -> tuple[list[i
 
 
 def observable_support(pauli_sums: Sequence[PauliSum]) -> tuple[set[int], bool]:
+    """The qubits any term of the observables acts on, and whether every term is diagonal (Z and I only)."""
     qubits = {q for s in pauli_sums for term in s.terms for q, _ in term.paulis}
     return qubits, all(term.is_diagonal for s in pauli_sums for term in s.terms)
 

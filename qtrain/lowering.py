@@ -28,6 +28,8 @@ from qtrain.engine.gates import (
 )
 from qtrain.engine.permutations import fuse_permutations
 
+__all__ = ["lower"]
+
 if TYPE_CHECKING:
     from qtrain.circuit import Op
 

@@ -12,6 +12,8 @@ import re
 
 import torch
 
+__all__ = ["budget_bytes", "format_bytes", "free_memory", "parse_bytes", "samples_per_chunk", "state_bytes"]
+
 #: Fraction of the free memory a run may plan to use by default.
 DEFAULT_FRACTION = 0.5
 
@@ -34,6 +36,7 @@ def parse_bytes(value: int | float | str) -> int:
 
 
 def format_bytes(n: float) -> str:
+    """`n` bytes in binary units for messages, one decimal: 1536 -> "1.5 KiB"."""
     for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
         if abs(n) < 1024 or unit == "PiB":
             return f"{n:.1f} {unit}"

@@ -35,6 +35,11 @@ from typing import Any
 
 import torch
 
+__all__ = [
+    "Ranks", "check_trainer", "launched_externally", "rank_budget", "ranks_per_device", "run_on_ranks",
+    "share_of", "world_size"
+]
+
 #: The log line format of Hydra's default job logging, with the rank added.
 LOG_FORMAT = "[%(asctime)s][%(name)s][%(levelname)s][rank {rank}] - %(message)s"
 
@@ -91,6 +96,8 @@ class Ranks:
 
 
 def share_of(n_items: int, rank: int, world_size: int) -> slice:
+    """The contiguous slice of `n_items` that `rank` of `world_size` works on; shares differ by at most one item,
+    the first `n_items % world_size` ranks taking the extra ones."""
     base, extra = divmod(n_items, world_size)
     start = rank * base + min(rank, extra)
     return slice(start, start + base + (rank < extra))

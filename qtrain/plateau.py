@@ -21,6 +21,8 @@ from qtrain.circuit import Circuit
 from qtrain.engine.conventions import real_dtype
 from qtrain.engine.observables import PauliSum, expval
 
+__all__ = ["STATES_PER_SAMPLE", "mcclean_gradients"]
+
 #: Live states per sample: psi+ and psi-, each with its successor and the
 #: kernel temporaries (measured: 3.1 GB peak RSS for 32 samples at n = 20).
 STATES_PER_SAMPLE = 12

@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+__all__ = ["job_columns", "load"]
+
 if TYPE_CHECKING:
     import pandas as pd
 

@@ -12,8 +12,11 @@ from typing import Any
 
 from qtrain.errors import UsageError
 
+__all__ = ["check_run_settings", "read_rows", "write_rows"]
+
 
 def read_rows(path: Path) -> list[dict[str, str]]:
+    """The rows of the CSV file at `path` as dicts of strings (no types restored); none if it does not exist yet."""
     if not path.is_file():
         return []
     with open(path, newline="") as f:

@@ -9,8 +9,11 @@ from typing import Any
 
 from torch.utils.tensorboard import SummaryWriter
 
+__all__ = ["log_hparams", "open_writer"]
+
 
 def open_writer(out_dir: Path) -> SummaryWriter:
+    """A TensorBoard writer whose event files go straight into the run directory `out_dir`."""
     return SummaryWriter(log_dir=str(out_dir))
 
 

@@ -3,21 +3,18 @@ and `value_and_grad` runs forward, cost and back one chunk at a time. Chunking
 must change nothing but speed and memory: the same states, values and
 gradients as one whole-batch run and as the dense reference."""
 
-import importlib
-
 import numpy as np
 import pytest
 import torch
 
 from qtrain import Circuit
 from qtrain.builders import mcclean_angles, mcclean_circuit
+from qtrain.engine import run as run_module
 from qtrain.engine.fusion import layer_widths
-from qtrain.engine.simulate import product_prefix, sample_chunks
+from qtrain.engine.run import product_prefix, sample_chunks
 from tests import reference
 from tests.circuits import random_circuit, random_theta
 
-# the module, not the function `qtrain.engine.simulate` that shadows its name
-simulate_module = importlib.import_module("qtrain.engine.simulate")
 HAMILTONIAN = "0.7*Z0 Z1 - 0.4*X0 Y2 + 0.3*Y1 + Z2"
 TERMS = [(0.7, {0: "Z", 1: "Z"}), (-0.4, {0: "X", 2: "Y"}), (0.3, {1: "Y"}), (1.0, {2: "Z"})]
 
@@ -25,7 +22,7 @@ TERMS = [(0.7, {0: "Z", 1: "Z"}), (-0.4, {0: "X", 2: "Y"}), (0.3, {1: "Y"}), (1.
 @pytest.fixture
 def tiny_chunks(monkeypatch):
     """Chunks of two 4-qubit complex128 states (or one 5-qubit one), so a batch of 5 splits 2 + 2 + 1."""
-    monkeypatch.setattr(simulate_module, "CHUNK_BYTES", 2 * 16 * 16)
+    monkeypatch.setattr(run_module, "CHUNK_BYTES", 2 * 16 * 16)
     assert len(sample_chunks(5, 16 * 16, torch.device("cpu"))) == 3
 
 
@@ -171,7 +168,7 @@ def test_operators_held_for_a_run_grow_with_the_parameters_not_the_blocks():
     constant) and builds a layer's 2^w x 2^w blocks per chunk when the layer
     runs: prebuilt blocks for every layer would hold 2^(2w)/w entries per gate,
     about five times as much at w = 3, and grow the memory of a deep run."""
-    from qtrain.engine.simulate import Operators
+    from qtrain.engine.run import Operators
 
     def held_bytes(layers: int) -> int:
         circuit = mcclean_circuit(9, layers, 8)

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from qtrain import Circuit
+from qtrain.engine.gates import GATES
 from tests.circuits import random_circuit, random_theta
 from tests.conftest import REAL, TOLERANCE
 
@@ -168,3 +169,43 @@ def test_fingerprint_follows_every_gate():
     assert base == build().fingerprint()
     assert len({base, build(angle=0.31).fingerprint(), build(name="c").fingerprint(), build(axes=(0, 2)).fingerprint()}) == 4
     assert build().gate_list() == ["rx 0 0.3", "ry 1 a", "pauli_rot 0 b (2,)", "cz 0,1"]
+
+
+def _shortcut_arguments(name: str) -> tuple[tuple[int, ...], tuple]:
+    """Qubits and angles for one call of the gate `name`: a parameter name and fixed floats mixed."""
+    spec = GATES[name]
+    angles = tuple("a" if k % 2 == 0 else 0.25 * (k + 1) for k in range(spec.n_params))
+    return tuple(range(spec.n_qubits or 1)), angles
+
+
+@pytest.mark.parametrize("name", sorted(GATES))
+def test_every_gate_of_the_table_has_a_builder_method_equal_to_add(name):
+    import inspect
+
+    qubits, angles = _shortcut_arguments(name)
+    method = getattr(Circuit, name)
+    assert method.__doc__ and method.__name__ == name
+    extra = {}
+    if name == "pauli_rot":
+        extra = {"axes": torch.tensor([0, 2])}
+    if name == "unitary":
+        extra = {"matrix": torch.eye(2, dtype=torch.complex64)}
+    by_method, by_add = Circuit(2), Circuit(2)
+    args = (*qubits, *angles, *extra.values()) if name != "unitary" else (qubits[0], extra["matrix"])
+    assert getattr(by_method, name)(*args) is by_method  # builder style
+    by_add.add(name, qubits if len(qubits) > 1 else qubits[0], (angles if len(angles) > 1 else angles[0]) if angles else None, **extra)
+    assert by_method.gate_list() == by_add.gate_list() and by_method.parameters == by_add.parameters
+    (got,), (want,) = by_method.ops, by_add.ops
+    assert (got.name, got.qubits, got.params, got.angles) == (want.name, want.qubits, want.params, want.angles)
+    assert list(inspect.signature(method).parameters)[0] == "self"
+
+
+def test_generated_methods_take_keyword_arguments_and_name_them_in_help():
+    import inspect
+
+    c = Circuit(2).u3(0, theta="t", phi=0.3, lam="t").cu(control=1, target=0, theta=0.1, phi="p", lam=0.2, gamma="g")
+    assert c.gate_list() == ["u3 0 t,0.3,t", "cu 1,0 0.1,p,0.2,g"] and c.parameters == ("t", "p", "g")
+    assert list(inspect.signature(Circuit.crx).parameters) == ["self", "control", "target", "angle"]
+    assert list(inspect.signature(Circuit.rzz).parameters) == ["self", "a", "b", "angle"]
+    with pytest.raises(TypeError):
+        Circuit(2).crx(0, 1)  # the angle is required, as in a written method

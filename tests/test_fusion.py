@@ -69,3 +69,22 @@ def test_adjoint_backward_leaves_the_returned_state_alone():
     kept = state.detach().clone()
     (state.abs() ** 2)[:, 0].sum().backward()
     assert torch.equal(state.detach(), kept)
+
+
+def test_fuse_runs_merges_accepted_runs_once_and_keeps_the_rest():
+    from qtrain.engine.program import Step, fuse_runs
+
+    def step(qubits, value, kind="fixed"):
+        return Step(kind, qubits, torch.full((1, 2), value, dtype=torch.complex128), diagonal=True)
+
+    a, b, c, lone = step((0,), 1), step((1,), -1), step((0,), 2, kind="rotation"), step((2,), 1j)
+    merged = []
+
+    def merge(run):
+        merged.append(len(run))
+        return step(tuple(q for s in run for q in s.qubits), len(run))
+
+    fused = fuse_runs([a, b, c, a, b, c, lone], lambda s: s.kind == "fixed", lambda run: len(run) > 1, merge)
+    assert merged == [2]  # the second equal run reuses the first's merged step
+    assert fused[0] is fused[2] and fused[0].qubits == (0, 1)
+    assert fused[1] is c and fused[3] is c and fused[4] is lone  # a run the predicate refuses stays as it was

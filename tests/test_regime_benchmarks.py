@@ -105,12 +105,12 @@ def test_time_interleaved_rotates_the_start_and_warms_up_short_calls():
 def test_each_lever_switched_off_changes_the_plan_and_keeps_the_results(tmp_path):
     """levers.py patches engine internals by name: a refactor that renames one
     must fail here, not leave a variant silently timing the shipped plan."""
-    simulate = levers.simulate
+    run_module = levers.run_module
     plans = {}
     for name, variant in levers.VARIANTS.items():
         with variant():
             program = hea.hea_circuit(4, 2).program()
-            plans[name] = (len(program.plan), simulate.run_widths(program, 7000, torch.complex64, True), simulate.run_widths(program, 1, torch.complex64, False))
+            plans[name] = (len(program.plan), run_module.run_widths(program, 7000, torch.complex64, True), run_module.run_widths(program, 1, torch.complex64, False))
     assert len(set(plans.values())) == len(plans), plans  # every variant plans differently
     csv = tmp_path / "levers.csv"
     rows = levers.main(["--workloads", "hea-3x1", "hybrid-2x3", "starts-5", "--repeats", "1", "--csv", str(csv)])

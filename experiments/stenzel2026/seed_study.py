@@ -9,7 +9,7 @@ parameters) is sampled on the R^3 grid with exact gradients and analysed
 (gradient rule, absolute tol 1e-3 and 1e-2). One row per (seed, sharing, R)
 lands in logs/stenzel2026/seed_study.csv (rows already there are kept, so an
 interrupted study resumes), and a summary of the paper's claims over the
-seeds is printed. The README's findings come from this script.
+seeds is printed. The findings in docs/guides/findings.md come from this script.
 """
 
 from __future__ import annotations

@@ -13,7 +13,6 @@ that is cheaper, adjoint differentiation otherwise.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 import torch
@@ -33,6 +32,12 @@ from qtrain.layers import QuantumLayer
 from qtrain.memory import budget_bytes, samples_per_chunk
 from qtrain.parallel import Ranks
 
+__all__ = [
+    "QUANTILES", "STATES_PER_SAMPLE", "GradientStats", "evaluate", "gradient_samples", "gradient_variance",
+    "resolve_cost", "summarize"
+]
+
+#: Quantiles of |gradient| that `summarize` reports (fractions in [0, 1]).
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 #: States alive per sample while a gradient is computed (state, cotangent and
 #: kernel temporaries), for chunk planning.
@@ -61,7 +66,7 @@ class GradientStats:
     quantiles: torch.Tensor  # (len(QUANTILES), ...) at QUANTILES
     confidence: float
     gradients: torch.Tensor = field(repr=False)  # (S, ...) float64
-    zero: torch.Tensor = field(default=None, repr=False)  # bool, var's shape
+    zero: torch.Tensor | None = field(default=None, repr=False)  # bool, var's shape (None: not computed)
     names: tuple[str, ...] = ()  # row labels for printing: parameters, or observable / parameter pairs
     rounding: float = 0.0  # |gradient| at or below this is the simulation's rounding noise (printing only)
 
@@ -175,7 +180,7 @@ def _has_half_angles(circuit: Circuit, parameter: int) -> bool:
 
 def gradient_variance(
     model: Circuit | QuantumLayer,
-    cost: Observable | torch.Tensor | Sequence[Observable] | None = None,
+    cost: Observable | torch.Tensor | list[Observable] | tuple[Observable, ...] | None = None,
     samples: int = 200,
     parameter: int | str | None = "first",
     *,
@@ -191,18 +196,32 @@ def gradient_variance(
     """Variance (and mean, quantiles, confidence interval) of the gradient over
     `samples` random parameter draws.
 
-    cost: None = the model's own: a QuantumLayer's is the sum of its outputs
-    (its observables), a Circuit's McClean's Z0 Z1; or an observable,
-    "global", "local", a target state (infidelity), or a list of observables
-    (statistics per observable, with a leading axis of the list's length).
-    parameter: "first" (the parameter of the first trainable rotation, McClean's
-    theta_{1,1}; default), an index or name, or None for all parameters.
-    For a QuantumLayer, parameters are its weights (`weight_names`), the
-    data `inputs` (default zeros) are held fixed, and dtype defaults to the
-    layer's own (complex64 for a Circuit).
-    ranks (`qtrain.parallel`): in a data parallel run every rank calls this
-    alike, computes a contiguous share of the samples (all drawn from `seed`,
-    so the union is the one-process draw) and gets the statistics of all of them.
+    A Circuit's angles are drawn uniform on [0, 2 pi) rad; a QuantumLayer's weights from its own init, with
+    its data `inputs` held fixed.
+
+    Args:
+        model: a Circuit (all its parameters) or a QuantumLayer (its weights, `weight_names`).
+        cost: None = the model's own: a QuantumLayer's is the sum of its outputs
+            (its observables), a Circuit's McClean's Z0 Z1; or an observable,
+            "global", "local", a target state (2**n,) complex (infidelity), or a list of K observables
+            (statistics per observable, with a leading axis of length K).
+        samples: random draws S (>= 2); a circuit with per-sample gates needs S equal to its batch.
+        parameter: "first" (the parameter of the first trainable rotation, McClean's
+            theta_{1,1}; default), an index or name, or None for all P parameters.
+        seed: seed of the draws and of the bootstrap confidence interval.
+        dtype: complex simulation dtype; defaults to the layer's own (complex64 for a Circuit).
+        device: where the circuit runs.
+        inputs: a QuantumLayer's data, (n_inputs,) (default zeros).
+        memory_budget: bytes, or text such as "4GB", the chunks may use (default: a share of free memory).
+        chunk_size: samples per chunk (default: as many as fit the budget).
+        confidence: level of the variance's confidence interval, in (0, 1).
+        ranks: (`qtrain.parallel`) in a data parallel run every rank calls this
+            alike, computes a contiguous share of the samples (all drawn from `seed`,
+            so the union is the one-process draw) and gets the statistics of all of them.
+
+    Returns:
+        GradientStats: tensors of shape () for one parameter or (P,) for all, with a leading (K,) for a list
+        of costs; the raw samples in `gradients`, (S, ...) float64.
     """
     if samples < 2:
         raise ValueError(f"samples must be >= 2, got {samples}")
@@ -210,8 +229,11 @@ def gradient_variance(
     circuit, draw, names = _sampler(model, inputs, dtype, device)
     index = _parameter_index(circuit, names, parameter)
     many = isinstance(cost, (list, tuple))
-    labels = [str(c) for c in cost] if many else []
-    costs = [resolve_cost(c, circuit.n_qubits) for c in (cost if many else [_default_cost(model) if cost is None else cost])]
+    listed: list[Observable | torch.Tensor] = (
+        list(cost) if isinstance(cost, (list, tuple)) else [_default_cost(model) if cost is None else cost]
+    )
+    labels = [str(c) for c in listed] if many else []
+    costs = [resolve_cost(c, circuit.n_qubits) for c in listed]
     per_sample = circuit.program().batch
     if per_sample > 1 and per_sample != samples:
         raise ValueError(f"the circuit holds {per_sample} per-sample circuits, so samples must be {per_sample}, got {samples}")
@@ -240,7 +262,8 @@ def gradient_variance(
         flat,
         mean=flat.mean.reshape(shape), var=flat.var.reshape(shape), var_ci_low=flat.var_ci_low.reshape(shape),
         var_ci_high=flat.var_ci_high.reshape(shape), quantiles=flat.quantiles.reshape(-1, *shape), gradients=stacked.double().cpu(),
-        zero=flat.zero.reshape(shape), names=tuple(f"{label} / {row}" for label in labels for row in rows), rounding=rounding,
+        zero=None if flat.zero is None else flat.zero.reshape(shape),
+        names=tuple(f"{label} / {row}" for label in labels for row in rows), rounding=rounding,
     )
 
 

@@ -38,6 +38,8 @@ from qtrain.diagnostics.gradients import gradient_samples, resolve_cost
 from qtrain.engine.observables import Observable
 from qtrain.layers import QuantumLayer
 
+__all__ = ["Redundancy", "redundant_parameters", "warn_if_redundant"]
+
 #: Singular values above rtol x the largest count towards the rank. The
 #: analysis runs in complex128, where a dead direction measures about 1e-16
 #: of the largest and a live one of a 3-qubit default circuit 1e-2 or more.

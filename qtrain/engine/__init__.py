@@ -22,7 +22,7 @@ from qtrain.engine.conventions import (
 from qtrain.engine.fusion import plan_schedule
 from qtrain.engine.observables import PauliString, PauliSum, expval, expvals, infidelity
 from qtrain.engine.program import Program, Step, fuse_diagonals, plain_tensors
-from qtrain.engine.simulate import Run, run_program
+from qtrain.engine.run import Run, run_program
 
 
 def simulate_run(run: Run, diff_method: str = "backprop") -> torch.Tensor:

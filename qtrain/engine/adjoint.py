@@ -27,7 +27,7 @@ from qtrain.engine.fusion import (
 )
 from qtrain.engine.kernels import Scratch, reduced_overlap
 from qtrain.engine.program import Program
-from qtrain.engine.simulate import (
+from qtrain.engine.run import (
     Forward,
     Operators,
     Run,
@@ -35,6 +35,8 @@ from qtrain.engine.simulate import (
     rows,
     run_program,
 )
+
+__all__ = ["adjoint_state", "AdjointState", "AdjointVJP", "first_rotation", "Sweep", "value_and_grad"]
 
 
 class AdjointState(torch.autograd.Function):
@@ -297,6 +299,9 @@ def first_rotation(program: Program) -> int:
 
 
 def adjoint_state(run: Run) -> torch.Tensor:
+    """The final states (B, 2, ..., 2) of `run`, with a backward that is the adjoint sweep (it undoes the gates
+    one by one) instead of autograd's record of every step. Angles only: a gate matrix that
+    requires grad is refused."""
     if run.program.needs_tensor_grad:
         raise ValueError(
             "diff_method='adjoint' differentiates only the rotation angles, but a gate's matrix requires grad; "

@@ -6,7 +6,22 @@ from __future__ import annotations
 
 import torch
 
+__all__ = [
+    "AUTO_ADJOINT_QUBITS",
+    "check_complex_dtype",
+    "check_diff_method",
+    "complex_dtype",
+    "COMPLEX_DTYPES",
+    "COMPLEX_OF",
+    "DIFF_METHODS",
+    "real_dtype",
+    "REAL_OF",
+    "resolve_diff_method",
+]
+
+#: The dtypes a state may have: single or double precision complex.
 COMPLEX_DTYPES = (torch.complex64, torch.complex128)
+#: The differentiation methods a run takes: autograd through the run, the adjoint sweep, or "auto" (see below).
 DIFF_METHODS = ("backprop", "adjoint", "auto")
 #: "auto" picks the adjoint from this many qubits on (of the light cone that
 #: runs), backprop below. Measured on 2 CPU cores, complex64, hybrid layer
@@ -21,12 +36,14 @@ COMPLEX_OF = {torch.float32: torch.complex64, torch.float64: torch.complex128}
 
 
 def check_complex_dtype(dtype: torch.dtype, what: str = "dtype") -> torch.dtype:
+    """`dtype` itself when it is one of `COMPLEX_DTYPES`; else a TypeError naming `what`."""
     if dtype not in COMPLEX_DTYPES:
         raise TypeError(f"{what} must be torch.complex64 or torch.complex128, got {dtype}")
     return dtype
 
 
 def check_diff_method(diff_method: str) -> str:
+    """`diff_method` itself when it is one of `DIFF_METHODS`; else a ValueError listing them."""
     if diff_method not in DIFF_METHODS:
         raise ValueError(f"diff_method must be one of {DIFF_METHODS}, got {diff_method!r}")
     return diff_method

@@ -31,6 +31,24 @@ import torch
 from qtrain.engine.kernels import Scratch
 from qtrain.engine.program import Step
 
+__all__ = [
+    "apply_block",
+    "apply_layer",
+    "as_matrix",
+    "BLOCK_QUBITS",
+    "block_widths",
+    "CACHE_RESIDENT_BYTES",
+    "kron_blocks",
+    "Layer",
+    "LAYER_SHARE",
+    "layer_table",
+    "layer_widths",
+    "LayerTable",
+    "plan_schedule",
+    "qubit_traces",
+    "TINY_PER_SAMPLE_QUBITS",
+]
+
 #: Widest block for states that stream from memory. Measured at n = 16, S = 64
 #: on 2 cores: a 2^4 x 2^4 block pass takes 6.1 ms, 2^3: 4.4 ms, 2^2: 5.5 ms
 #: (GEMM is inefficient that narrow), a plain copy 2.1 ms: four-qubit blocks
@@ -187,13 +205,6 @@ def apply_layer(state: torch.Tensor, blocks: Sequence[torch.Tensor], scratch: Sc
     for block in blocks:
         flat = apply_block(flat, block, scratch)
     return flat.reshape(flat.shape[0], *shape[1:])
-
-
-def block_overlap(psi: torch.Tensor, mu: torch.Tensor, width: int) -> torch.Tensor:
-    """O[b, x, y] = sum_r psi[b, x, r] mu[b, y, r] over the leading block
-    (mu = conj(lambda)): (B, 2^w, 2^w), one GEMM over both states."""
-    d = 2**width
-    return torch.matmul(psi.reshape(psi.shape[0], d, -1), mu.reshape(mu.shape[0], d, -1).transpose(1, 2))
 
 
 @functools.cache

@@ -12,11 +12,25 @@ from dataclasses import dataclass
 
 import torch
 
+__all__ = [
+    "DIAGONAL_GENERATORS",
+    "Fixed",
+    "GATES",
+    "GateSpec",
+    "GENERATORS",
+    "PAULI_AXES",
+    "PAULI_MATRICES",
+    "pauli_stack",
+    "Rotation",
+    "rotation_matrix_fixed",
+]
+
 _R = 1 / math.sqrt(2)
 
 #: Pauli matrices by axis letter; the integer axis codes 0, 1, 2 of per-sample
 #: rotations index this order.
 PAULI_AXES = ("X", "Y", "Z")
+#: The 2x2 matrices of I, X, Y, Z, by letter, as nested tuples (exact, dtype-free).
 PAULI_MATRICES: dict[str, tuple[tuple[complex, ...], ...]] = {
     "I": ((1, 0), (0, 1)),
     "X": ((0, 1), (1, 0)),
@@ -149,6 +163,7 @@ def _phase(arg: int) -> tuple[Rotation, ...]:
     return (Rotation("phase", 0, arg), Rotation("Z", 0, arg))
 
 
+#: Every gate qtrain knows, by name: what `Circuit.add` accepts and what each shortcut method appends.
 GATES: dict[str, GateSpec] = {
     spec.name: spec
     for spec in (
@@ -195,6 +210,7 @@ GATES: dict[str, GateSpec] = {
 
 #: The generators a `Rotation` may name, and which of them are diagonal.
 GENERATORS: dict[str, tuple[tuple[complex, ...], ...]] = {**{a: PAULI_MATRICES[a] for a in PAULI_AXES}, "phase": ((-1, 0), (0, -1))}
+#: The generators whose rotations are diagonal (they run as a diagonal, and fuse with other diagonals).
 DIAGONAL_GENERATORS = frozenset({"Z", "phase"})
 
 

@@ -14,8 +14,11 @@ from collections.abc import Sequence
 
 import torch
 
+__all__ = ["apply_diagonal", "apply_matrix", "n_qubits_of", "reduced_overlap", "Scratch"]
+
 
 def n_qubits_of(state: torch.Tensor) -> int:
+    """The qubits of a state (B, 2, ..., 2): one axis each after the batch."""
     return state.dim() - 1
 
 

@@ -14,6 +14,19 @@ from dataclasses import dataclass
 
 import torch
 
+__all__ = [
+    "as_pauli_sum",
+    "checked_pauli_sum",
+    "checked_target_state",
+    "expval",
+    "expvals",
+    "infidelity",
+    "Observable",
+    "PauliString",
+    "PauliSum",
+    "TARGET_NORM_TOL",
+]
+
 _NUMBER = r"(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"
 # One term: optional sign, optional coefficient (with optional '*'), Pauli factors.
 _TERM = re.compile(rf"\s*(?P<sign>[+-])?\s*(?P<coeff>{_NUMBER})?\s*(?P<star>\*)?\s*(?P<paulis>(?:[XYZI]\s*\d+\s*)*)")
@@ -84,6 +97,7 @@ class PauliSum:
         return " + ".join(str(t) for t in self.terms)
 
 
+#: What an observable may be given as: a Pauli-sum string ("0.5*Z0 Z1 + X2"), a PauliString or a PauliSum.
 Observable = str | PauliString | PauliSum
 
 

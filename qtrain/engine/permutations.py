@@ -15,7 +15,17 @@ from collections.abc import Sequence
 
 import torch
 
-from qtrain.engine.program import Step
+from qtrain.engine.program import Step, fuse_runs
+
+__all__ = [
+    "apply_permutation",
+    "compose",
+    "fuse_permutations",
+    "INDEX_DTYPE",
+    "is_monomial_step",
+    "monomial",
+    "permutation_step",
+]
 
 #: The gather's index dtype. int32 halves the index's own traffic against
 #: int64 (it is read once per pass, like the state); index_select takes both.
@@ -89,28 +99,11 @@ def fuse_permutations(steps: Sequence[Step], n_qubits: int) -> list[Step]:
     gates among them) by one permutation step. Runs of diagonals alone stay
     (a product is cheaper than a gather), and so does a run of one-qubit
     gates alone (they join the fused layers). Equal runs share one step."""
-    fused: list[Step] = []
-    run: list[Step] = []
-    seen: dict[tuple, Step] = {}
 
-    def flush() -> None:
-        if any(len(s.qubits) > 1 and not s.diagonal for s in run):
-            key = tuple((s.qubits, s.diagonal, s.tensor.detach().cpu().numpy().tobytes()) for s in run)
-            if key not in seen:
-                seen[key] = permutation_step(run, n_qubits)
-            fused.append(seen[key])
-        else:
-            fused.extend(run)
-        run.clear()
+    def merges(run: list[Step]) -> bool:
+        return any(len(s.qubits) > 1 and not s.diagonal for s in run)
 
-    for step in steps:
-        if is_monomial_step(step):
-            run.append(step)
-        else:
-            flush()
-            fused.append(step)
-    flush()
-    return fused
+    return fuse_runs(steps, is_monomial_step, merges, lambda run: permutation_step(run, n_qubits))
 
 
 def apply_permutation(state: torch.Tensor, index: torch.Tensor, phase: torch.Tensor | None, out: torch.Tensor | None = None) -> torch.Tensor:

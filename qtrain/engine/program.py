@@ -26,6 +26,8 @@ import torch
 
 from qtrain.engine.kernels import apply_diagonal
 
+__all__ = ["fuse_diagonals", "fuse_runs", "plain_tensors", "Program", "Step"]
+
 
 def plain_tensors():
     """A context in which new tensors are plain even inside torch.func
@@ -50,11 +52,16 @@ class Step:
 
     @property
     def batch(self) -> int:
+        """1 for a step shared by the batch, B for per-sample axes or matrices."""
         return self.tensor.shape[0]
 
 
 @dataclass(frozen=True, eq=False)
 class Program:
+    """A lowered circuit: its `steps` on `n_qubits` qubits, reading angle columns 0 .. `n_slots` - 1, run in
+    the order (and fused groups) of `schedule`. Frozen data plus a cache of the operands each run converts
+    (per dtype and device), so a program lowered once serves every later run."""
+
     n_qubits: int
     steps: tuple[Step, ...]
     n_slots: int
@@ -96,18 +103,18 @@ class Program:
 
     def permutation(self, step: Step, dtype: torch.dtype, device: torch.device) -> dict[str, tuple[torch.Tensor, torch.Tensor | None]]:
         """A permutation step's gathers as (index, phase or None), converted
-        once and cached: "forward" applies it; "undo_psi" applies its inverse
-        U^dagger, "undo_mu" applies U^T (the adjoint sweep's two undos)."""
+        once and cached: "forward" applies it, "undo_psi" its inverse U^dagger
+        (the adjoint sweep's undo)."""
         key = ("permutation", id(step), dtype, device)
         if key not in self._operands:
             with plain_tensors():
                 index, inverse = step.index.to(device), step.inverse.to(device)  # type: ignore[union-attr]
                 if step.tensor.shape[-1] == 0:
-                    self._operands[key] = {"forward": (index, None), "undo_psi": (inverse, None), "undo_mu": (inverse, None)}
+                    self._operands[key] = {"forward": (index, None), "undo_psi": (inverse, None)}
                 else:
                     phase = step.tensor[0].to(dtype=dtype, device=device)
                     undone = phase[inverse.long()]
-                    self._operands[key] = {"forward": (index, phase), "undo_psi": (inverse, undone.conj()), "undo_mu": (inverse, undone)}
+                    self._operands[key] = {"forward": (index, phase), "undo_psi": (inverse, undone.conj())}
         return self._operands[key]
 
     def generators(self, dtype: torch.dtype, device: torch.device) -> dict[bool, tuple[list[int], torch.Tensor]]:
@@ -132,6 +139,37 @@ class Program:
         return stacks
 
 
+def fuse_runs(
+    steps: Sequence[Step], joins: Callable[[Step], bool], merges: Callable[[list[Step]], bool], merge: Callable[[list[Step]], Step]
+) -> list[Step]:
+    """Replace each maximal run of consecutive steps that `joins` accepts by the one step `merge(run)`
+    when `merges(run)`, else keep the run's steps. Equal runs (the same qubits and tensors) share one
+    merged step, so a circuit of repeated layers does not grow the program by a merged step per layer.
+    The one walk behind `fuse_diagonals` and `permutations.fuse_permutations`."""
+    fused: list[Step] = []
+    run: list[Step] = []
+    seen: dict[tuple, Step] = {}
+
+    def flush() -> None:
+        if run and merges(run):
+            key = tuple((s.qubits, s.diagonal, s.tensor.detach().cpu().numpy().tobytes()) for s in run)
+            if key not in seen:
+                seen[key] = merge(list(run))
+            fused.append(seen[key])
+        else:
+            fused.extend(run)
+        run.clear()
+
+    for step in steps:
+        if joins(step):
+            run.append(step)
+        else:
+            flush()
+            fused.append(step)
+    flush()
+    return fused
+
+
 def fuse_diagonals(steps: Sequence[Step]) -> list[Step]:
     """Merge each run of consecutive shared, constant diagonal steps (a CZ
     ladder, say) into one diagonal over the union of their qubits, so the run
@@ -141,32 +179,19 @@ def fuse_diagonals(steps: Sequence[Step]) -> list[Step]:
     the same gates (every layer's ladder) share one step, so the program does
     not grow by a state per layer.
     """
-    fused: list[Step] = []
-    run: list[Step] = []
-    seen: dict[tuple, Step] = {}
 
-    def flush() -> None:
-        if len(run) == 1:
-            fused.append(run[0])
-        elif run:
-            key = tuple((s.qubits, s.tensor.detach().cpu().numpy().tobytes()) for s in run)
-            if key not in seen:
-                qubits = tuple(sorted({q for s in run for q in s.qubits}))
-                position = {q: i for i, q in enumerate(qubits)}
-                # Treat the running product as a 'state' over the union's qubits
-                # and multiply each gate's diagonal into it.
-                product = torch.ones(1, *([2] * len(qubits)), dtype=torch.complex128)
-                for s in run:
-                    product = apply_diagonal(product, s.tensor.to(torch.complex128), [position[q] for q in s.qubits])
-                seen[key] = Step("fixed", qubits, product.reshape(1, -1), diagonal=True)
-            fused.append(seen[key])
-        run.clear()
+    def joins(step: Step) -> bool:
+        return step.kind == "fixed" and step.diagonal and step.batch == 1 and not step.tensor.requires_grad
 
-    for step in steps:
-        if step.kind == "fixed" and step.diagonal and step.batch == 1 and not step.tensor.requires_grad:
-            run.append(step)
-        else:
-            flush()
-            fused.append(step)
-    flush()
-    return fused
+    return fuse_runs(steps, joins, lambda run: len(run) > 1, _diagonal_product)
+
+
+def _diagonal_product(run: list[Step]) -> Step:
+    """One fixed diagonal step over the union of the run's qubits: the product of their diagonals."""
+    qubits = tuple(sorted({q for s in run for q in s.qubits}))
+    position = {q: i for i, q in enumerate(qubits)}
+    # Treat the running product as a 'state' over the union's qubits and multiply each gate's diagonal into it.
+    product = torch.ones(1, *([2] * len(qubits)), dtype=torch.complex128)
+    for s in run:
+        product = apply_diagonal(product, s.tensor.to(torch.complex128), [position[q] for q in s.qubits])
+    return Step("fixed", qubits, product.reshape(1, -1), diagonal=True)

@@ -17,7 +17,9 @@ import torch
 from qtrain.engine.adjoint import first_rotation
 from qtrain.engine.fusion import Layer
 from qtrain.engine.program import Program
-from qtrain.engine.simulate import product_prefix, run_widths, sample_chunks
+from qtrain.engine.run import product_prefix, run_widths, sample_chunks
+
+__all__ = ["PlanSummary", "summarize"]
 
 
 @dataclass(frozen=True)

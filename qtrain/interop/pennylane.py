@@ -80,6 +80,8 @@ from qtrain.circuit import Circuit
 from qtrain.errors import UsageError
 from qtrain.interop.tracing import Source, trace_angle
 
+__all__ = ["from_pennylane", "to_pennylane"]
+
 #: PennyLane operation name -> qtrain gate (same argument order and conventions)
 NAMES = {
     "RX": "rx", "RY": "ry", "RZ": "rz", "PhaseShift": "p", "U1": "p", "IsingXX": "rxx", "IsingYY": "ryy", "IsingZZ": "rzz",

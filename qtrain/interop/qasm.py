@@ -62,6 +62,8 @@ import torch
 from qtrain.circuit import Circuit, Op
 from qtrain.engine.gates import GATES
 
+__all__ = ["combine", "from_qasm", "to_qasm"]
+
 INSTALL = 'pip install "qtrain[interop]" (or "openqasm3[parser]")'
 
 #: qtrain gate -> (OpenQASM 3 name, OpenQASM 2 name)

@@ -18,10 +18,12 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, NoReturn
 
 from qtrain.circuit import Circuit
 from qtrain.interop import qasm
+
+__all__ = ["is_qasm2", "read"]
 
 #: the header that sends a file here: OPENQASM 2 first, after blank lines and // comments
 HEADER = re.compile(r"(?:\s|//[^\n]*)*OPENQASM\s+2(?:\.0)?\s*;")
@@ -45,6 +47,8 @@ REFUSED = {
 
 
 def is_qasm2(text: str) -> bool:
+    """Whether `text` (a whole file) declares OpenQASM 2 in its header, so `read` rather than the OpenQASM 3 reader
+    takes it."""
     return HEADER.match(text) is not None
 
 
@@ -123,6 +127,7 @@ class _FastReader:
             self._declaration(name, text, line)
             return
         # a gate: name, (angles) or not, operands; what is not a qubit is refused by _operand
+        assert word is not None  # no word gives an empty name, a declaration handled above
         rest = text[word.end():].lstrip()
         args, operands = [], rest
         if rest.startswith("("):
@@ -247,7 +252,7 @@ class _Expression:
             self._fail()
         return result
 
-    def _fail(self) -> None:
+    def _fail(self) -> NoReturn:
         raise ValueError(f"line {self.line}: cannot read the angle {self.text.strip()!r}")
 
     def _peek(self) -> str | None:

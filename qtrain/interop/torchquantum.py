@@ -69,6 +69,8 @@ from qtrain.engine.gates import GATES
 from qtrain.errors import UsageError
 from qtrain.interop.tracing import Source, trace_angle
 
+__all__ = ["from_torchquantum", "import_torchquantum", "theta_from_torchquantum", "to_torchquantum"]
+
 _IMPORTED: tuple[Any, Any] | None = None
 
 #: torchquantum's gate names -> qtrain's (its conventions checked against qtrain's in tests)
@@ -103,7 +105,7 @@ def import_torchquantum() -> tuple[Any, Any]:
             if error.name == "torchquantum":
                 raise ImportError(
                     'torchquantum is not installed: pip install -c constraints/torch-cpu.txt "qtrain[interop]" '
-                    "&& pip install --no-deps torchquantum-ng torchpack (README, Interop)"
+                    "&& pip install --no-deps torchquantum-ng torchpack (docs/guides/interop.md)"
                 ) from error
             _retry_without_datasets()
         except Exception:  # torchvision present but unloadable beside this torch

@@ -39,6 +39,8 @@ import torch
 
 from qtrain.errors import UsageError
 
+__all__ = ["Source", "trace_angle"]
+
 #: autograd nodes (their class names without `Backward<k>`, lower case, no underscores) that
 #: only move or copy elements: each output element is exactly one input element
 STRUCTURAL = frozenset({

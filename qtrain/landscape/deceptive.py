@@ -19,6 +19,13 @@ from dataclasses import dataclass
 
 import torch
 
+__all__ = [
+    "RULES", "Deceptiveness", "analyse_grid", "check_tol", "classify", "finite_difference_grad_norm",
+    "has_lower_neighbour", "neighbour_offsets", "steepest_neighbour", "successors", "terminals"
+]
+
+#: Descent rules (see the module docstring): "gradient" follows the rounded gradient step when it descends, "steepest"
+#: always moves to the steepest lower neighbour.
 RULES = ("gradient", "steepest")
 
 
@@ -167,6 +174,7 @@ def analyse_grid(values: torch.Tensor, grads: torch.Tensor, tol: float = 1e-3, r
 
 
 def check_tol(tol: float) -> None:
+    """Refuse a negative or NaN tolerance (in the cost's units, or a fraction of its range when relative)."""
     if not tol >= 0:
         raise ValueError(f"tol must be >= 0, got {tol!r}")
 

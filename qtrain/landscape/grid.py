@@ -28,6 +28,12 @@ from qtrain.engine.observables import Observable, PauliSum
 from qtrain.memory import budget_bytes, format_bytes
 from qtrain.parallel import Ranks
 
+__all__ = [
+    "METHODS", "Landscape", "check_grid", "check_periods", "degrees", "fourier_coefficients", "grid_axis",
+    "grid_bytes", "sample_landscape"
+]
+
+#: How a landscape is sampled (see the module docstring); "auto" picks "fourier" when its sampling grid is the smaller.
 METHODS = ("auto", "fourier", "direct")
 #: Bytes per grid point the deceptiveness analysis holds at its peak: cost and
 #: d gradient components (float64), an FFT buffer, neighbour values and indices.
@@ -80,6 +86,7 @@ def check_periods(circuit: Circuit) -> None:
 
 
 def grid_bytes(resolution: int, n_params: int) -> int:
+    """Peak bytes the deceptiveness analysis holds for a `resolution`**`n_params` grid (the per-point constants above)."""
     return resolution**n_params * (BYTES_PER_POINT_BASE + BYTES_PER_POINT_PER_PARAM * n_params)
 
 
@@ -140,6 +147,7 @@ def _cost_and_grad(circuit: Circuit, cost: PauliSum | torch.Tensor, theta: torch
     theta = theta.clone().requires_grad_(True)
     value = evaluate(circuit, theta, cost, dtype=torch.complex128, diff_method="adjoint")
     value.sum().backward()
+    assert theta.grad is not None  # theta is a leaf that requires grad, and backward just ran
     return value.detach(), theta.grad
 
 

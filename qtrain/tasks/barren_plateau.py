@@ -25,6 +25,8 @@ from qtrain.memory import format_bytes, samples_per_chunk
 from qtrain.plateau import STATES_PER_SAMPLE, mcclean_gradients
 from qtrain.tasks import checks
 
+__all__ = ["plan", "run", "var_2design"]
+
 log = logging.getLogger(__name__)
 
 COLUMNS = ["n_qubits", "n_layers", "n_samples", "grad_mean", "grad_var", "grad_var_ci_low", "grad_var_ci_high", "var_2design"]

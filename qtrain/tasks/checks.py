@@ -11,6 +11,11 @@ import torch
 
 from qtrain.engine.conventions import COMPLEX_DTYPES
 
+__all__ = [
+    "built_optimizer", "device", "dtype", "int_list", "number_list", "one_process", "plain", "positive_float",
+    "positive_int"
+]
+
 #: config name -> state dtype ("complex64", "complex128")
 DTYPES = {str(d).removeprefix("torch."): d for d in COMPLEX_DTYPES}
 
@@ -45,6 +50,7 @@ def int_list(value: Any, key: str, minimum: int) -> list[int]:
 
 
 def positive_int(value: Any, key: str, minimum: int = 1) -> int:
+    """`value` if it is an integer (not a bool) >= `minimum`, else a ValueError that names `key`."""
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ValueError(f"{key}: must be an integer >= {minimum}, got {value!r}")
     return value
@@ -98,6 +104,7 @@ def built_optimizer(partial: functools.partial, key: str, lr: float) -> None:
 
 
 def device(value: Any) -> torch.device:
+    """The torch.device a config names: "cpu" or "cuda[:i]", refused when CUDA is asked for and absent."""
     try:
         dev = torch.device(value)
     except (RuntimeError, TypeError):
@@ -110,6 +117,7 @@ def device(value: Any) -> torch.device:
 
 
 def dtype(value: Any) -> torch.dtype:
+    """The complex torch dtype a config names (a key of `DTYPES`), else a ValueError that lists them."""
     if value not in DTYPES:
         raise ValueError(f"dtype: must be one of {sorted(DTYPES)}, got {value!r}")
     return DTYPES[value]

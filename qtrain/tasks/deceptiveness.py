@@ -37,6 +37,8 @@ from qtrain.tasks import checks
 from qtrain.tasks.deceptiveness_report import write_report
 from qtrain.tasks.shared_circuit import circuit_settings, plan_circuit
 
+__all__ = ["plan", "run"]
+
 log = logging.getLogger(__name__)
 
 COLUMNS = ["sharing", "resolution", "tol", "rule", "n_params", "global_min", "ratio", "n_minima", "grad_norm_q25", "grad_norm_q50", "grad_norm_q75"]

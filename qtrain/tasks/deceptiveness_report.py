@@ -6,6 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+__all__ = ["trend", "write_report"]
+
 #: Largest spread of the ratio across resolutions still called "nearly independent".
 NEARLY_INDEPENDENT = 0.02
 
@@ -44,6 +46,8 @@ def _spreads(rows: list[dict[str, Any]], key: str, sharing: list[int], tol: floa
 
 
 def write_report(path: Path, rows: list[dict[str, Any]], norm_rows: list[dict[str, Any]], cfg: Any) -> dict[str, Any]:
+    """Write the run's verdicts on Stenzel et al.'s claims as Markdown to `path`, from the result rows and the
+    gradient-norm rows of the deceptiveness task; return the verdicts and the per-sharing metrics (ratio, C*)."""
     finest = max(r["resolution"] for r in rows)
     tol, rule = min(r["tol"] for r in rows), sorted({r["rule"] for r in rows}, key=lambda u: u != "gradient")[0]
     main = sorted((r for r in rows if r["resolution"] == finest and r["tol"] == tol and r["rule"] == rule), key=lambda r: r["sharing"])

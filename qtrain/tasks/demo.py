@@ -19,10 +19,14 @@ from qtrain.builders import encoder_circuit
 from qtrain.layers import QuantumLayer
 from qtrain.tasks import checks
 
+__all__ = ["plan", "run", "two_blobs"]
+
 log = logging.getLogger(__name__)
 
 
 def two_blobs(n: int, dim: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """`n` points in two Gaussian blobs around -0.9 and +0.9 on every axis (std 0.5): features (n, dim) float32 and
+    labels (n,) int64 in {0, 1}."""
     labels = torch.randint(0, 2, (n,), generator=generator)
     centers = torch.stack([-torch.ones(dim), torch.ones(dim)]) * 0.9
     return centers[labels] + 0.5 * torch.randn(n, dim, generator=generator), labels

@@ -21,11 +21,14 @@ from qtrain.training.hybrid import Classifier, LeaveProcessGroup, classical_mode
 from qtrain.training.monitor import QuantumGradientMonitor
 from qtrain.training.run import quiet
 
+__all__ = ["plan", "run"]
+
 log = logging.getLogger(__name__)
 COLUMNS = ["model", "trainable_parameters", "test_loss", "test_accuracy", "val_accuracy", "epochs"]
 
 
 def plan(cfg: Any) -> dict[str, Any]:
+    """Check every key before any work; the plan holds the run seed."""
     parallel.check_trainer(cfg.trainer, torch.device("cpu"))
     for key, low in (("qubits", 1), ("layers", 1), ("epochs", 1), ("batch_size", 1), ("monitor_samples", 2)):
         checks.positive_int(cfg[key], key, minimum=low)

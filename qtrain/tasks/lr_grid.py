@@ -32,6 +32,8 @@ from qtrain.tasks.shared_circuit import circuit_settings, plan_circuit
 from qtrain.training import check_lrs, check_optimizer, global_min_of, rescore, train_lr_grid
 from qtrain.training.grid import LrGridResult
 
+__all__ = ["plan", "run"]
+
 log = logging.getLogger(__name__)
 
 #: results.csv, one row per (optimizer, sharing, learning rate). optimizer_settings: what differs from the optimizer's own

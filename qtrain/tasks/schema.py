@@ -22,6 +22,11 @@ from typing import Any, Dict, Optional
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
+__all__ = [
+    "BarrenPlateauSchema", "CommonSchema", "DeceptivenessSchema", "DemoSchema", "HybridDigitsSchema",
+    "LrGridSchema", "SharedCircuitSchema", "TrainerSchema", "register"
+]
+
 # Dict/Optional rather than `dict[...]`/`X | None`: OmegaConf reads these annotations at runtime.
 
 
@@ -47,6 +52,8 @@ class CommonSchema:
 
 @dataclass
 class BarrenPlateauSchema(CommonSchema):
+    """The keys of conf/experiment/barren_plateau.yaml: McClean's gradient variance against qubits and layers."""
+
     qubits: Any = MISSING  # a list, an int or a range "2:10:2"
     layers: Any = MISSING
     samples: int = MISSING
@@ -71,6 +78,8 @@ class SharedCircuitSchema(CommonSchema):
 
 @dataclass
 class DeceptivenessSchema(SharedCircuitSchema):
+    """The keys of conf/experiment/deceptiveness.yaml: deceptiveness of the shared ansatz against sharing degree."""
+
     sharing: Any = MISSING  # list, int or range
     resolution: Any = MISSING
     tol: Any = MISSING  # a number or a list of numbers
@@ -82,6 +91,8 @@ class DeceptivenessSchema(SharedCircuitSchema):
 
 @dataclass
 class LrGridSchema(SharedCircuitSchema):
+    """The keys of conf/experiment/lr_grid.yaml: success rate across optimizers, learning rates and sharing degrees."""
+
     optimizers: Any = MISSING  # a name or a list of names from `optimizer`
     optimizer: Dict[str, Any] = MISSING  # name -> a `_partial_` optimizer config (conf/optimizer/)
     lrs: Any = MISSING  # a number or a list of numbers: checked by training.check_lrs
@@ -100,6 +111,8 @@ class LrGridSchema(SharedCircuitSchema):
 
 @dataclass
 class DemoSchema(CommonSchema):
+    """The keys of conf/experiment/demo.yaml: a small quantum classifier of two Gaussian blobs."""
+
     qubits: int = MISSING
     layers: int = MISSING
     samples: int = MISSING
@@ -109,6 +122,8 @@ class DemoSchema(CommonSchema):
 
 @dataclass
 class HybridDigitsSchema(CommonSchema):
+    """The keys of conf/experiment/hybrid_digits.yaml: a classical-quantum classifier of 8x8 digits."""
+
     qubits: int = MISSING
     layers: int = MISSING
     epochs: int = MISSING

@@ -14,9 +14,14 @@ from qtrain.circuit import Circuit
 from qtrain.diagnostics import resolve_cost
 from qtrain.tasks import checks
 
+__all__ = ["SharedCircuit", "circuit_settings", "plan_circuit"]
+
 
 @dataclass(frozen=True)
 class SharedCircuit:
+    """The checked circuit keys: `params` free angles on `qubits` qubits, axes drawn with `circuit_seed` unless `axes`
+    names them, and the cost (a target state of 2**qubits complex amplitudes for infidelity, or a PauliSum)."""
+
     params: int
     qubits: int
     circuit_seed: int
@@ -25,6 +30,7 @@ class SharedCircuit:
     cost: Any  # a target state (infidelity) or a PauliSum
 
     def build(self, sharing: int) -> Circuit:
+        """The shared ansatz with each of the `params` angles used by `sharing` rotations."""
         return shared_ansatz(self.qubits, self.params, sharing, axes=self.axes, seed=self.circuit_seed, entangler=self.entangler)
 
 

@@ -25,6 +25,8 @@ from qtrain.parallel import Ranks
 from qtrain.training.optimizers import check_lrs, check_optimizer, make_optimizer, settings_label
 from qtrain.training.predict import predict
 
+__all__ = ["LrGridResult", "global_min_of", "rescore", "score", "steps_to_success", "train_lr_grid"]
+
 #: d at or below which the landscape is sampled for C* and the predictions
 LANDSCAPE_MAX_PARAMS = 3
 

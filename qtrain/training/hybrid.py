@@ -15,6 +15,11 @@ from torch.utils.data import DataLoader, TensorDataset
 from qtrain.builders import encoder_circuit
 from qtrain.layers import QuantumLayer
 
+__all__ = [
+    "Classifier", "LeaveProcessGroup", "Scale", "classical_model", "digits", "loaders", "quantum_model",
+    "trainable"
+]
+
 CLASSES = 10
 
 
@@ -45,10 +50,13 @@ def classical_model(features: int, budget: int) -> nn.Module:
 
 
 def trainable(model: nn.Module) -> int:
+    """The number of trainable scalars in `model` (parameters with requires_grad)."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
 class Scale(nn.Module):
+    """Multiply the input by a fixed `factor` (no parameters): maps tanh's (-1, 1) onto angles in (-pi, pi) rad."""
+
     def __init__(self, factor: float) -> None:
         super().__init__()
         self.factor = factor

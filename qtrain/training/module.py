@@ -21,6 +21,8 @@ from qtrain.circuit import Circuit
 from qtrain.errors import UsageError
 from qtrain.training.optimizers import make_optimizer
 
+__all__ = ["MultiStartModule"]
+
 #: cost quantiles logged per learning rate
 LOSS_QUANTILES = {"min": 0.0, "median": 0.5, "max": 1.0}
 

@@ -23,8 +23,14 @@ from torch import nn
 from qtrain.diagnostics import GradientStats, gradient_variance
 from qtrain.layers import QuantumLayer
 
+__all__ = ["QuantumGradientMonitor"]
+
 
 class QuantumGradientMonitor(pl.Callback):
+    """Log, for every QuantumLayer of the model, its gradient variance at init and its gradient norm and variance every
+    `every_n_steps` steps (see the module docstring for the tags). `samples` draws (>= 2) estimate the init variance,
+    from the generator seeded with `seed`."""
+
     def __init__(self, samples: int = 200, every_n_steps: int = 1, seed: int = 0) -> None:
         if samples < 2 or every_n_steps < 1:
             raise ValueError(f"need samples >= 2 and every_n_steps >= 1, got {samples} and {every_n_steps}")

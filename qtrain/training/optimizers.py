@@ -17,6 +17,8 @@ from typing import Any
 
 import torch
 
+__all__ = ["COUPLING", "OPTIMIZERS", "check_lrs", "check_optimizer", "make_optimizer", "settings_label"]
+
 #: name -> optimizer class, each updating elementwise
 OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
     "adam": torch.optim.Adam,

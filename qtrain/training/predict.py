@@ -36,6 +36,8 @@ import torch
 
 from qtrain.circuit import Circuit
 
+__all__ = ["Prediction", "polish", "predict"]
+
 #: a polished terminal stops moving once its step length falls below this (radians)
 STEP_FLOOR = 1e-10
 #: at most this many iterations (measured, every grid terminal of the default circuit at R = 90, k = 1..4: within 1e-13 of

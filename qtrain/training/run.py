@@ -21,6 +21,8 @@ from torch.utils.data import DataLoader
 from qtrain.errors import UsageError
 from qtrain.training.module import MultiStartModule
 
+__all__ = ["check_resume", "checkpoint_step", "fit", "newest_checkpoint", "quiet"]
+
 log = logging.getLogger(__name__)
 
 #: Lightning's start-up chatter (devices, TPU lines, tips) says nothing about a multi-start run.

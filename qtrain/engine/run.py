@@ -22,6 +22,25 @@ from qtrain.engine.kernels import Scratch, apply_diagonal, apply_matrix
 from qtrain.engine.permutations import apply_permutation
 from qtrain.engine.program import Program, Step, plain_tensors
 
+__all__ = [
+    "apply_plan",
+    "apply_step",
+    "autograd_records",
+    "CHUNK_BYTES",
+    "chunked_values",
+    "Forward",
+    "half_angle_trig",
+    "Operators",
+    "product_prefix",
+    "product_state",
+    "rows",
+    "Run",
+    "run_program",
+    "run_widths",
+    "sample_chunks",
+    "step_operators",
+]
+
 #: Bytes of state per chunk on the CPU. Measured at n = 16 on 2 cores (Zen 4,
 #: 1 MiB L2 per core, 32 MiB L3): a 3-qubit block pass over 64 samples takes
 #: 4.3 ms as one batch and 2.7 to 3.0 ms in chunks of 2 to 8 MiB; the adjoint
@@ -42,6 +61,7 @@ def apply_step(state: torch.Tensor, step: Step, operator: Any, scratch: Scratch 
 
 
 def half_angle_trig(angles: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos(angles / 2) and sin(angles / 2), same shape as `angles`: the entries of exp(-i angle G / 2)."""
     half = angles / 2
     return torch.cos(half), torch.sin(half)
 
