@@ -32,7 +32,7 @@ from qtrain.engine import (
     simulate_run,
     value_and_grad,
 )
-from qtrain.engine.gates import GATES, PAULI_AXES, Rotation
+from qtrain.engine.gates import GATES, PAULI_AXES, GateKind, Rotation
 from qtrain.engine.observables import Observable, PauliSum, checked_pauli_sum, checked_target_state
 from qtrain.engine.run import Run, autograd_records, chunked_values
 from qtrain.engine.summary import PlanSummary, summarize
@@ -149,7 +149,7 @@ class Circuit:
         slots = []
         for op in self._ops:
             spec = GATES[op.name]
-            if spec.kind == "pauli_rotation" and op.params[0] is not None:
+            if spec.kind == GateKind.PAULI_ROTATION and op.params[0] is not None:
                 slots.append((op.params[0], 1.0, 1.0))
             for part in spec.recipe:
                 if isinstance(part, Rotation) and op.params[part.arg] is not None:
@@ -168,7 +168,7 @@ class Circuit:
         if spec is None:
             raise ValueError(f"{where}: unknown gate {name!r}; known gates: {', '.join(sorted(GATES))}")
         qubits = (qubits,) if isinstance(qubits, int) else tuple(qubits)
-        matrix = _check_matrix(where, matrix, len(qubits)) if spec.kind == "unitary" else _forbid(where, "matrix", matrix)
+        matrix = _check_matrix(where, matrix, len(qubits)) if spec.kind == GateKind.UNITARY else _forbid(where, "matrix", matrix)
         width = spec.n_qubits or len(qubits)
         if len(qubits) != width:
             raise ValueError(f"{where}: takes {width} qubit(s), got {qubits}")
@@ -177,7 +177,7 @@ class Circuit:
                 raise ValueError(f"{where}: qubit {q!r} out of range for a {self.n_qubits}-qubit circuit")
         if len(set(qubits)) != len(qubits):
             raise ValueError(f"{where}: repeated qubit in {qubits}")
-        axes = _check_axes(where, axes) if spec.kind == "pauli_rotation" else _forbid(where, "axes", axes)
+        axes = _check_axes(where, axes) if spec.kind == GateKind.PAULI_ROTATION else _forbid(where, "axes", axes)
         params, fixed = self._resolve_angles(where, spec.n_params, angle)
         self._ops.append(Op(name, qubits, params, fixed, axes, matrix))
         return self
@@ -584,7 +584,7 @@ def _gate_method(name: str) -> Callable[..., Circuit]:
     controlled = spec.n_qubits == 2 and name.startswith("c")
     qubit_names = ("qubit",) if spec.n_qubits == 1 else ("control", "target") if controlled else ("a", "b")
     angle_names = _ANGLE_NAMES.get(name, ("angle",) * spec.n_params)
-    if len(angle_names) != spec.n_params or spec.kind not in ("fixed", "parametric"):
+    if len(angle_names) != spec.n_params or spec.kind not in (GateKind.FIXED, GateKind.PARAMETRIC):
         raise ValueError(f"no shortcut method for gate {name!r}: write one in Circuit")  # a new kind of row
     kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
     signature = inspect.Signature(

@@ -23,10 +23,12 @@ from qtrain.engine.gates import (
     GATES,
     GENERATORS,
     Fixed,
+    GateKind,
     pauli_stack,
     rotation_matrix_fixed,
 )
 from qtrain.engine.permutations import fuse_permutations
+from qtrain.engine.program import StepKind
 
 __all__ = ["lower"]
 
@@ -45,20 +47,20 @@ def lower(ops: Sequence[Op], n_qubits: int, fuse: bool = True) -> Program:
     slot = 0
     for op in ops:
         spec = GATES[op.name]
-        if spec.kind == "unitary":
+        if spec.kind == GateKind.UNITARY:
             tensor = op.matrix if op.matrix.dim() == 3 else op.matrix.unsqueeze(0)
-            steps.append(Step("fixed", op.qubits, tensor))
-        elif spec.kind == "fixed":
+            steps.append(Step(StepKind.FIXED, op.qubits, tensor))
+        elif spec.kind == GateKind.FIXED:
             steps.append(_constant_step(op.qubits, spec.matrix, spec.diagonal))
-        elif spec.kind == "pauli_rotation":
+        elif spec.kind == GateKind.PAULI_ROTATION:
             generator = paulis[op.axes.cpu()]  # (B, 2, 2)
             if op.params[0] is not None:
-                steps.append(Step("rotation", op.qubits, generator, False, slot))
+                steps.append(Step(StepKind.ROTATION, op.qubits, generator, False, slot))
                 slot += 1
             else:
                 half = op.angles[0] / 2
-                steps.append(Step("fixed", op.qubits, math.cos(half) * torch.eye(2, dtype=torch.complex128) - 1j * math.sin(half) * generator))
-        else:  # parametric: its recipe, one step per part; every trainable rotation is a slot
+                steps.append(Step(StepKind.FIXED, op.qubits, math.cos(half) * torch.eye(2, dtype=torch.complex128) - 1j * math.sin(half) * generator))
+        elif spec.kind == GateKind.PARAMETRIC:  # its recipe, one step per part; every trainable rotation is a slot
             for part in spec.recipe:
                 if isinstance(part, Fixed):
                     fixed = GATES[part.name]
@@ -66,10 +68,12 @@ def lower(ops: Sequence[Op], n_qubits: int, fuse: bool = True) -> Program:
                     continue
                 qubits, diagonal = (op.qubits[part.qubit],), part.generator in DIAGONAL_GENERATORS
                 if op.params[part.arg] is not None:
-                    steps.append(Step("rotation", qubits, _generator(part.generator), diagonal, slot))
+                    steps.append(Step(StepKind.ROTATION, qubits, _generator(part.generator), diagonal, slot))
                     slot += 1
                 else:
                     steps.append(_constant_step(qubits, rotation_matrix_fixed(part.generator, part.scale * op.angles[part.arg]), diagonal))
+        else:
+            raise NotImplementedError(f"gate {op.name!r}: no lowering for gate kind {str(spec.kind)!r}")
     if not fuse:
         return Program(n_qubits, tuple(steps), slot, n_gates=len(ops))
     fused = tuple(fuse_diagonals(fuse_permutations(steps, n_qubits)))
@@ -85,4 +89,4 @@ def _generator(name: str) -> torch.Tensor:
 def _constant_step(qubits: tuple[int, ...], rows: Any, diagonal: bool) -> Step:
     matrix = torch.tensor(rows, dtype=torch.complex128)
     tensor = torch.diagonal(matrix).unsqueeze(0) if diagonal else matrix.unsqueeze(0)
-    return Step("fixed", qubits, tensor, diagonal)
+    return Step(StepKind.FIXED, qubits, tensor, diagonal)

@@ -173,7 +173,8 @@ def run_on_ranks(function: Callable[..., Any], *args: Any, devices: int = 1, num
     log_files = [Path(h.baseFilename) for h in logging.getLogger().handlers if isinstance(h, logging.FileHandler)]
     with tempfile.TemporaryDirectory(prefix="qtrain-ranks-") as handover:
         result_file = Path(handover) / "rank0.pkl"
-        fabric.launch(_spawned, function, args, log_files, result_file)
+        # Fabric calls function(fabric, *args); its annotation, Callable[[Fabric], Any], leaves out the args it passes on
+        fabric.launch(_spawned, function, args, log_files, result_file)  # type: ignore[arg-type]
         return pickle.loads(result_file.read_bytes())
 
 
@@ -236,7 +237,8 @@ def _log_to(log_files: list[Path], rank: int) -> None:
     """Rank 0: INFO to the console and the run's log files; other ranks: warnings to the console."""
     formatter = logging.Formatter(LOG_FORMAT.format(rank=rank))
     root = logging.getLogger()
-    for handler in [logging.StreamHandler(), *(logging.FileHandler(f) for f in log_files)]:
+    handlers: list[logging.Handler] = [logging.StreamHandler(), *(logging.FileHandler(f) for f in log_files)]
+    for handler in handlers:
         handler.setFormatter(formatter)
         root.addHandler(handler)
     root.setLevel(logging.INFO if rank == 0 else logging.WARNING)

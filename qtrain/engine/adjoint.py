@@ -26,12 +26,11 @@ from qtrain.engine.fusion import (
     qubit_traces,
 )
 from qtrain.engine.kernels import Scratch, reduced_overlap
-from qtrain.engine.program import Program
+from qtrain.engine.program import Program, StepKind
 from qtrain.engine.run import (
     Forward,
     Operators,
     Run,
-    apply_step,
     rows,
     run_program,
 )
@@ -273,19 +272,15 @@ class Sweep:
                 continue
             step, op = program.steps[item], operators.step(item, chunk)
             flat = pair.reshape(2 * size, *pair.shape[2:])
-            if step.kind == "permutation":
-                undo = program.permutation(step, operators.dtype, operators.device)["undo_psi"]
-            else:
-                if step.kind == "rotation":
-                    # <lambda_k| G |psi_k> = sum_ij G_ij M_ij: one read of both states
-                    m = reduced_overlap(pair[1].conj(), pair[0], step.qubits[0])  # (B, 2, 2)
-                    g = rows(self.generators[item], chunk)
-                    weighted = m.diagonal(dim1=-2, dim2=-1) * g if step.diagonal else m * g
-                    torch.sum(weighted.reshape(weighted.shape[0], -1), dim=1, out=overlaps[step.slot])
-                undo = op.conj() if step.diagonal else op.mH
-                if undo.shape[0] > 1:  # per-sample operators: the same ones for psi and lambda
-                    undo = torch.cat([undo, undo])
-            pair = apply_step(flat, step, undo, scratch).reshape(pair.shape)
+            rule = step.rule
+            if rule.trainable:
+                # <lambda_k| G |psi_k> = sum_ij G_ij M_ij: one read of both states
+                m = reduced_overlap(pair[1].conj(), pair[0], step.qubits[0])  # (B, 2, 2)
+                g = rows(self.generators[item], chunk)
+                weighted = m.diagonal(dim1=-2, dim2=-1) * g if step.diagonal else m * g
+                torch.sum(weighted.reshape(weighted.shape[0], -1), dim=1, out=overlaps[step.slot])
+            undo = rule.undo(program, step, op, operators.dtype, operators.device)
+            pair = rule.apply(flat, step, undo, scratch).reshape(pair.shape)
         return pair[1]
 
 
@@ -293,7 +288,7 @@ def first_rotation(program: Program) -> int:
     """The index of the first plan item that holds a rotation (0 if none)."""
     for k, item in enumerate(program.plan):
         members = item.members if isinstance(item, Layer) else (item,)
-        if any(program.steps[i].kind == "rotation" for i in members):
+        if any(program.steps[i].rule.trainable for i in members):
             return k
     return 0
 
@@ -341,7 +336,7 @@ def _readout_layout(program: Program, layer: Layer, widths: Sequence[int], rows:
     the dressed generators) of its rotations, or None."""
     layout: list[tuple | None] = []
     first = 0
-    rotations = [i for i in layer.members if program.steps[i].kind == "rotation"]
+    rotations = [i for i in layer.members if program.steps[i].kind == StepKind.ROTATION]
     for width in widths:
         found = [(program.steps[i].qubits[0] - first, i) for i in rotations if first <= program.steps[i].qubits[0] < first + width]
         first += width

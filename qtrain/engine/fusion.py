@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import torch
 
 from qtrain.engine.kernels import Scratch
-from qtrain.engine.program import Step
+from qtrain.engine.program import Step, StepKind
 
 __all__ = [
     "apply_block",
@@ -143,7 +143,7 @@ def plan_schedule(steps: Sequence[Step], n_qubits: int) -> tuple[int | Layer, ..
         order.clear()
 
     for i, step in enumerate(steps):
-        if len(step.qubits) == 1:
+        if len(step.qubits) == 1 and step.rule.fuses:
             chains.setdefault(step.qubits[0], []).append(i)
             order.append(i)
         else:
@@ -257,7 +257,7 @@ def layer_table(program, generator_order: dict[bool, list[int]], device: torch.d
     `generator_order` ({diagonal: step indices}, as `Program.generators`)."""
     layers = [(k, item) for k, item in enumerate(program.plan) if isinstance(item, Layer)]
     matrices, diagonals = generator_order.get(False, []), generator_order.get(True, [])
-    fixed = tuple(i for _, layer in layers for i in layer.members if program.steps[i].kind == "fixed")
+    fixed = tuple(i for _, layer in layers for i in layer.members if program.steps[i].kind == StepKind.FIXED)
     source_row = {i: r for r, i in enumerate([*matrices, *diagonals, *fixed])}
     identity = len(source_row)
     chains = [chain for _, layer in layers for chain in layer.chains]
@@ -275,7 +275,7 @@ def layer_table(program, generator_order: dict[bool, list[int]], device: torch.d
     by_position: list[list[tuple[int, int]]] = [[] for _ in range(longest)]
     for c, chain in enumerate(chains):
         for p, i in enumerate(chain):
-            if program.steps[i].kind == "rotation":
+            if program.steps[i].kind == StepKind.ROTATION:
                 by_position[p].append((c, i))
     dressed_row, groups = {}, []
     for p, found in enumerate(by_position):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from enum import Enum
 
 import torch
 
@@ -16,6 +17,7 @@ __all__ = [
     "DIAGONAL_GENERATORS",
     "Fixed",
     "GATES",
+    "GateKind",
     "GateSpec",
     "GENERATORS",
     "PAULI_AXES",
@@ -73,6 +75,19 @@ class Fixed:
     qubits: tuple[int, ...]
 
 
+class GateKind(str, Enum):
+    """How a gate of the table becomes engine steps (see `GateSpec` and `qtrain.lowering`). A str enum,
+    so the table's rows may spell a kind as its string; `GateSpec` turns it into the member."""
+
+    FIXED = "fixed"
+    PARAMETRIC = "parametric"
+    PAULI_ROTATION = "pauli_rotation"
+    UNITARY = "unitary"
+
+    def __str__(self) -> str:
+        return self.value
+
+
 @dataclass(frozen=True)
 class GateSpec:
     """One row of the gate table.
@@ -94,11 +109,18 @@ class GateSpec:
 
     name: str
     n_qubits: int
-    kind: str
+    kind: GateKind | str
     matrix: tuple[tuple[complex, ...], ...] | None = None
     recipe: tuple[Rotation | Fixed, ...] = ()
     n_params: int = 0
     diagonal: bool = False
+
+    def __post_init__(self) -> None:
+        try:  # a row with a kind the engine cannot lower fails when the table is built, naming it
+            object.__setattr__(self, "kind", GateKind(self.kind))
+        except ValueError:
+            known = [str(k) for k in GateKind]
+            raise ValueError(f"gate {self.name!r}: unknown gate kind {self.kind!r} (known: {known})") from None
 
     @property
     def takes_angle(self) -> bool:

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import torch
 
-__all__ = ["apply_diagonal", "apply_matrix", "n_qubits_of", "reduced_overlap", "Scratch"]
+__all__ = ["apply_diagonal", "apply_matrix", "apply_permutation", "n_qubits_of", "reduced_overlap", "Scratch"]
 
 
 def n_qubits_of(state: torch.Tensor) -> int:
@@ -101,3 +101,19 @@ def reduced_overlap(bra_conj: torch.Tensor, ket: torch.Tensor, qubit: int) -> to
     n = n_qubits_of(ket)
     shape = (ket.shape[0], 2**qubit, 2, 2 ** (n - qubit - 1))
     return torch.einsum("blir,bljr->bij", bra_conj.reshape(shape), ket.reshape(shape))
+
+
+def apply_permutation(state: torch.Tensor, index: torch.Tensor, phase: torch.Tensor | None, out: torch.Tensor | None = None) -> torch.Tensor:
+    """psi'[x] = phase[x] psi[index[x]] over the flattened register: one
+    gather, then (when there is a phase) one multiply in place. (B, 2, ..., 2)
+    in and out; `out` (the same shape) receives the result when given."""
+    shape = state.shape
+    flat = state.reshape(shape[0], -1)
+    if out is None:
+        gathered = flat.index_select(1, index)
+        return (gathered if phase is None else gathered * phase).reshape(shape)
+    target = out.reshape(shape[0], -1)
+    torch.index_select(flat, 1, index, out=target)
+    if phase is not None:
+        target.mul_(phase)
+    return out

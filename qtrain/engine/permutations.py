@@ -15,7 +15,8 @@ from collections.abc import Sequence
 
 import torch
 
-from qtrain.engine.program import Step, fuse_runs
+from qtrain.engine.kernels import apply_permutation  # re-exported: it lives with the other kernels
+from qtrain.engine.program import Step, StepKind, fuse_runs
 
 __all__ = [
     "apply_permutation",
@@ -44,7 +45,7 @@ def monomial(matrix: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
 
 def is_monomial_step(step: Step) -> bool:
     """A constant operator shared by the whole batch that permutes basis states."""
-    if step.kind != "fixed" or step.batch != 1 or step.tensor.requires_grad:
+    if step.kind != StepKind.FIXED or step.batch != 1 or step.tensor.requires_grad:
         return False
     return step.diagonal or monomial(step.tensor[0]) is not None
 
@@ -90,7 +91,7 @@ def permutation_step(steps: Sequence[Step], n_qubits: int) -> Step:
     inverse[source] = torch.arange(source.numel())
     if bool((phase == 1).all()):  # a pure permutation: no multiply at all
         phase = phase[:0]
-    return Step("permutation", tuple(range(n_qubits)), phase.unsqueeze(0), index=source.to(INDEX_DTYPE), inverse=inverse.to(INDEX_DTYPE))
+    return Step(StepKind.PERMUTATION, tuple(range(n_qubits)), phase.unsqueeze(0), index=source.to(INDEX_DTYPE), inverse=inverse.to(INDEX_DTYPE))
 
 
 def fuse_permutations(steps: Sequence[Step], n_qubits: int) -> list[Step]:
@@ -104,19 +105,3 @@ def fuse_permutations(steps: Sequence[Step], n_qubits: int) -> list[Step]:
         return any(len(s.qubits) > 1 and not s.diagonal for s in run)
 
     return fuse_runs(steps, is_monomial_step, merges, lambda run: permutation_step(run, n_qubits))
-
-
-def apply_permutation(state: torch.Tensor, index: torch.Tensor, phase: torch.Tensor | None, out: torch.Tensor | None = None) -> torch.Tensor:
-    """psi'[x] = phase[x] psi[index[x]] over the flattened register: one
-    gather, then (when there is a phase) one multiply in place. (B, 2, ..., 2)
-    in and out; `out` (the same shape) receives the result when given."""
-    shape = state.shape
-    flat = state.reshape(shape[0], -1)
-    if out is None:
-        gathered = flat.index_select(1, index)
-        return (gathered if phase is None else gathered * phase).reshape(shape)
-    target = out.reshape(shape[0], -1)
-    torch.index_select(flat, 1, index, out=target)
-    if phase is not None:
-        target.mul_(phase)
-    return out

@@ -1,7 +1,8 @@
 """The engine's instruction set: a `Program` of `Step`s.
 
 The circuit front end (`qtrain.circuit`) lowers its gates to three kinds of
-step, validated once, so the hot loop never looks at gate names:
+step (`StepKind`; what the engine does with each is `step_kinds.STEP_RULES`),
+validated once, so the hot loop never looks at gate names:
 
   fixed        a constant operator: a matrix (1|B, d, d) or a diagonal (1|B, d)
   rotation     exp(-i theta G / 2) for a generator G (1|B, 2, 2), or its diagonal
@@ -25,8 +26,9 @@ from typing import Any
 import torch
 
 from qtrain.engine.kernels import apply_diagonal
+from qtrain.engine.step_kinds import StepKind, StepRule, step_rule
 
-__all__ = ["fuse_diagonals", "fuse_runs", "plain_tensors", "Program", "Step"]
+__all__ = ["fuse_diagonals", "fuse_runs", "plain_tensors", "Program", "Step", "StepKind"]
 
 
 def plain_tensors():
@@ -40,15 +42,20 @@ def plain_tensors():
 @dataclass(frozen=True, eq=False)
 class Step:
     """One instruction. `tensor` is kept as given (usually complex128 on the
-    CPU) and converted per run by `Program.operand`."""
+    CPU) and converted per run by `Program.operand`. `rule` is the kind's entry
+    in `STEP_RULES`, looked up once here: an unregistered kind fails now, by name."""
 
-    kind: str  # "fixed", "rotation" or "permutation"
+    kind: StepKind | str  # a StepKind, or the name of a kind added with `register_step_kind`
     qubits: tuple[int, ...]
     tensor: torch.Tensor  # fixed: the operator; rotation: the generator; permutation: the phase
     diagonal: bool = False
     slot: int = -1  # rotation: column of the angle matrix
     index: torch.Tensor | None = None  # permutation: the source of each basis state
     inverse: torch.Tensor | None = None  # permutation: the inverse permutation
+    rule: StepRule = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "rule", step_rule(self.kind))
 
     @property
     def batch(self) -> int:
@@ -130,7 +137,7 @@ class Program:
         with plain_tensors():
             stacks = {}
             for diagonal in (False, True):
-                indices = [i for i, st in enumerate(self.steps) if st.kind == "rotation" and st.diagonal == diagonal]
+                indices = [i for i, st in enumerate(self.steps) if st.kind == StepKind.ROTATION and st.diagonal == diagonal]
                 if indices:
                     tensors = [self.steps[i].tensor for i in indices]
                     batch = max(t.shape[0] for t in tensors)
@@ -181,7 +188,7 @@ def fuse_diagonals(steps: Sequence[Step]) -> list[Step]:
     """
 
     def joins(step: Step) -> bool:
-        return step.kind == "fixed" and step.diagonal and step.batch == 1 and not step.tensor.requires_grad
+        return step.kind == StepKind.FIXED and step.diagonal and step.batch == 1 and not step.tensor.requires_grad
 
     return fuse_runs(steps, joins, lambda run: len(run) > 1, _diagonal_product)
 
@@ -194,4 +201,4 @@ def _diagonal_product(run: list[Step]) -> Step:
     product = torch.ones(1, *([2] * len(qubits)), dtype=torch.complex128)
     for s in run:
         product = apply_diagonal(product, s.tensor.to(torch.complex128), [position[q] for q in s.qubits])
-    return Step("fixed", qubits, product.reshape(1, -1), diagonal=True)
+    return Step(StepKind.FIXED, qubits, product.reshape(1, -1), diagonal=True)

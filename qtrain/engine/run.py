@@ -18,8 +18,7 @@ import torch
 from torch.autograd import forward_ad
 
 from qtrain.engine.fusion import Layer, apply_layer, as_matrix, kron_blocks, layer_table, layer_widths
-from qtrain.engine.kernels import Scratch, apply_diagonal, apply_matrix
-from qtrain.engine.permutations import apply_permutation
+from qtrain.engine.kernels import Scratch
 from qtrain.engine.program import Program, Step, plain_tensors
 
 __all__ = [
@@ -49,15 +48,9 @@ CHUNK_BYTES = 4 * 2**20
 
 
 def apply_step(state: torch.Tensor, step: Step, operator: Any, scratch: Scratch | None = None) -> torch.Tensor:
-    """Apply one step with its operator: a matrix, a diagonal, or for a
-    permutation step its (index, phase or None)."""
-    if step.kind == "permutation":
-        index, phase = operator
-        out = None if scratch is None else scratch.target(state, state.shape)
-        return apply_permutation(state, index, phase, out)
-    if step.diagonal:
-        return apply_diagonal(state, operator, step.qubits, scratch)
-    return apply_matrix(state, operator, step.qubits)
+    """Apply one step with its operator (a matrix, a diagonal, or for a
+    permutation step its (index, phase or None)): its kind's forward kernel."""
+    return step.rule.apply(state, step, operator, scratch)
 
 
 def half_angle_trig(angles: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -92,10 +85,8 @@ def step_operators(program: Program, cos: torch.Tensor, sin: torch.Tensor, dtype
         for j, i in enumerate(indices):
             operators[i] = stacked[j]
     for i, step in enumerate(program.steps):
-        if step.kind == "fixed":
-            operators[i] = program.operand(step, dtype, device)
-        elif step.kind == "permutation":
-            operators[i] = program.permutation(step, dtype, device)["forward"]
+        if step.rule.operator is not None:  # rotations (None) are built above, stacked
+            operators[i] = step.rule.operator(program, step, dtype, device)
     return operators, stacks
 
 
@@ -245,7 +236,8 @@ def product_prefix(program: Program) -> int:
     few vectors instead of a pass over the state per block."""
     count = 0
     for item in program.plan:
-        if not (isinstance(item, Layer) or len(program.steps[item].qubits) == 1):
+        # a one-qubit step joins the product only if its kind has a 2x2 operator (as a layer's gates do)
+        if not (isinstance(item, Layer) or (len(program.steps[item].qubits) == 1 and program.steps[item].rule.fuses)):
             break
         count += 1
     return count

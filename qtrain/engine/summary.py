@@ -16,7 +16,7 @@ import torch
 
 from qtrain.engine.adjoint import first_rotation
 from qtrain.engine.fusion import Layer
-from qtrain.engine.program import Program
+from qtrain.engine.program import Program, StepKind
 from qtrain.engine.run import product_prefix, run_widths, sample_chunks
 
 __all__ = ["PlanSummary", "summarize"]
@@ -87,10 +87,10 @@ def summarize(program: Program, batch: int, dtype: torch.dtype, per_sample: bool
     for item in program.plan[start:]:
         if isinstance(item, Layer):
             reads += len(widths)  # at most: blocks without rotations read nothing
-        elif program.steps[item].kind == "rotation":
+        elif program.steps[item].kind == StepKind.ROTATION:
             reads += 1
     steps = [item for item in program.plan if not isinstance(item, Layer)]
-    permutations = sum(program.steps[i].kind == "permutation" for i in steps)
+    permutations = sum(program.steps[i].kind == StepKind.PERMUTATION for i in steps)
     return PlanSummary(
         n_qubits=program.n_qubits,
         batch=batch,

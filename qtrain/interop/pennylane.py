@@ -75,6 +75,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch.autograd.graph import Node
 
 from qtrain.circuit import Circuit
 from qtrain.errors import UsageError
@@ -202,11 +203,10 @@ def from_pennylane(
         raise TypeError(f"expected a PennyLane tape, QNode or quantum function, got {type(tape_or_qfunc).__name__}")
     order = _wire_order(tape, wires)
     circuit = Circuit(max(len(order), 1))
-    for index, (op, origin) in enumerate(_known_operations(tape.operations)):
+    for index, (op, name, origin) in enumerate(_known_operations(tape.operations)):
         where = f"gate {index} {op.name}{f' (from the decomposition of {origin})' if origin else ''}"
         if op.batch_size is not None:
             raise UsageError(f"{where}: broadcast parameters (batch {op.batch_size}); a qtrain circuit's angles are one sample's, pass one")
-        name = _qtrain_name(op)
         qubits = tuple(order.index(w) for w in op.wires)
         if name == "unitary":
             matrix = op.data[0]
@@ -234,15 +234,16 @@ def _wire_order(tape: Any, wires: Sequence[Any] | None) -> list[Any]:
     return labels
 
 
-def _known_operations(operations: Sequence[Any], origin: str | None = None, depth: int = 0) -> list[tuple[Any, str | None]]:
-    """(operation, the outermost operation it came from or None), each
-    unknown one replaced by its decomposition (recursively)."""
+def _known_operations(operations: Sequence[Any], origin: str | None = None, depth: int = 0) -> list[tuple[Any, str, str | None]]:
+    """(operation, its qtrain gate, the outermost operation it came from or
+    None), each unknown one replaced by its decomposition (recursively)."""
     out = []
     for op in operations:
         if op.name in SKIPPED:
             continue
-        if _qtrain_name(op) is not None:
-            out.append((op, origin))
+        name = _qtrain_name(op)
+        if name is not None:
+            out.append((op, name, origin))
         elif depth < _MAX_DEPTH and op.has_decomposition:
             out += _known_operations(op.decomposition(), origin or op.name, depth + 1)
         else:
@@ -309,9 +310,9 @@ def _tracked_tape(qml: Any, tape: Any, names: Sequence[str] | None) -> tuple[Any
                 indices.append(i)
             continue
         if isinstance(value, torch.Tensor):
-            for leaf in _leaves(value):
-                if leaf.is_floating_point():  # a complex matrix: refused where its operation is read
-                    sources.setdefault(id(leaf), leaf)
+            for part in _leaves(value):
+                if part.is_floating_point():  # a complex matrix: refused where its operation is read
+                    sources.setdefault(id(part), part)
             continue
         leaf = sources.get(id(value))
         if leaf is None:
@@ -338,7 +339,9 @@ def _leaves(value: torch.Tensor) -> list[torch.Tensor]:
     (itself for a leaf), in a fixed order (depth first through its graph)."""
     if value.grad_fn is None:
         return [value]
-    out, seen, stack = [], {}, [value.grad_fn]
+    out: list[torch.Tensor] = []
+    seen: dict[int, Node] = {}
+    stack: list[Node | None] = [value.grad_fn]
     while stack:
         fn = stack.pop()
         if fn is None or id(fn) in seen:

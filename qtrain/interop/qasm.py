@@ -61,6 +61,7 @@ import torch
 
 from qtrain.circuit import Circuit, Op
 from qtrain.engine.gates import GATES
+from qtrain.interop.tracing import fixed_angle
 
 __all__ = ["combine", "from_qasm", "to_qasm"]
 
@@ -89,7 +90,9 @@ DEFINED = {
 }
 DEFINED[2].update({name: text for name, text in DEFINED[3].items() if name != "cu3"})  # cu3 is qelib1's
 #: names the parsers' include files give, read as qtrain gates: name -> (qtrain gate, leading fixed angles)
-BUILTIN = {name: (name, ()) for name in GATES if GATES[name].kind in ("fixed", "parametric")}
+BUILTIN: dict[str, tuple[str, tuple[float, ...]]] = {
+    name: (name, ()) for name in GATES if GATES[name].kind in ("fixed", "parametric")
+}
 BUILTIN.update({"cx": ("cnot", ()), "CX": ("cnot", ()), "U": ("u3", ()), "u": ("u3", ()), "u1": ("p", ()), "phase": ("p", ()), "u2": ("u3", (math.pi / 2,))})
 BUILTIN.update({"cu1": ("cp", ()), "cphase": ("cp", ())})
 #: stdgates.inc and qelib1.inc gates qtrain has no row for, as exact decompositions into qtrain gates
@@ -147,7 +150,7 @@ def to_qasm(circuit: Circuit, version: int = 3, theta: Any = None) -> str:
     lines.append(f"qubit[{circuit.n_qubits}] q;" if version == 3 else f"qreg q[{circuit.n_qubits}];")
     for op in circuit.ops:
         name = NAMES.get(op.name, (op.name, op.name))[version == 2]
-        args = [_real(a) if p is None else _real(values[p]) if values is not None else circuit.parameters[p] for p, a in zip(op.params, op.angles)]
+        args = [_real(fixed_angle(a)) if p is None else _real(values[p]) if values is not None else circuit.parameters[p] for p, a in zip(op.params, op.angles)]
         lines.append(f"{name}{'(' + ', '.join(args) + ')' if args else ''} {', '.join(f'q[{q}]' for q in op.qubits)};")
     return "\n".join(lines) + "\n"
 
@@ -227,10 +230,10 @@ def from_qasm(text: str, reader: str = "auto") -> Circuit:
         return qasm2.read(text)
     openqasm3 = _openqasm3()
     program = _parse(openqasm3, text)
-    reader = _Reader(openqasm3.ast)
+    visitor = _Reader(openqasm3.ast)
     for statement in program.statements:
-        reader.statement(statement)
-    return reader.circuit()
+        visitor.statement(statement)
+    return visitor.circuit()
 
 
 def _parse(openqasm3: Any, text: str) -> Any:
@@ -304,8 +307,8 @@ class _Reader:
         elif isinstance(node, ast.ClassicalDeclaration) and isinstance(node.init_expression, ast.QuantumMeasurement):
             self._measure(node.init_expression, line)
         elif isinstance(node, ast.QuantumReset):
-            qubits = {q for group in self._broadcast([node.qubits], line) for q in group}
-            if qubits & self.touched:
+            reset = {q for group in self._broadcast([node.qubits], line) for q in group}
+            if reset & self.touched:
                 raise ValueError(f"line {line}: reset of a qubit a gate has acted on; qtrain circuits are unitary")
             # a reset of a qubit still in |0> changes nothing
         elif (isinstance(node, ast.ClassicalDeclaration) and node.init_expression is None) or isinstance(node, ast.QuantumBarrier):

@@ -67,7 +67,7 @@ import torch
 from qtrain.circuit import Circuit
 from qtrain.engine.gates import GATES
 from qtrain.errors import UsageError
-from qtrain.interop.tracing import Source, trace_angle
+from qtrain.interop.tracing import Source, fixed_angle, trace_angle
 
 __all__ = ["from_torchquantum", "import_torchquantum", "theta_from_torchquantum", "to_torchquantum"]
 
@@ -224,6 +224,8 @@ def _translate(record: _Record, sources: list, where: str) -> tuple[str, list, t
     """qtrain's name, angles (floats and parameter names) and matrix for one recorded gate."""
     tq_name, params = record.name, record.params
     if tq_name in UNITARIES:
+        if params is None:
+            raise UsageError(f"{where}: a {tq_name} without its matrix")
         if params.requires_grad:
             raise UsageError(f"{where}: a trainable {tq_name} (its matrix depends on Parameters or inputs) has no qtrain gate")
         if len(record.wires) > 2:
@@ -235,8 +237,8 @@ def _translate(record: _Record, sources: list, where: str) -> tuple[str, list, t
         name = "rz" if len(record.wires) == 1 else "rzz"
     elif tq_name in NAMES:
         name = NAMES[tq_name]
-    elif len(record.wires) in (1, 2) and (matrix := _fixed_matrix(record)) is not None:
-        return "unitary", [], matrix
+    elif len(record.wires) in (1, 2) and (fixed := _fixed_matrix(record)) is not None:
+        return "unitary", [], fixed
     else:
         known = sorted([*NAMES, *UNITARIES, "multirz", "i"])
         raise UsageError(
@@ -276,7 +278,8 @@ def theta_from_torchquantum(module: Any, circuit: Circuit, *inputs: torch.Tensor
         base, index = _parse(name)
         if base.startswith("input") and (base == "input" or base[5:].isdigit()):
             x = inputs[int(base[5:] or 0)]
-            columns.append(x[(slice(None), *index)])
+            key: tuple[slice | int, ...] = (slice(None), *index)  # every sample's element `index`
+            columns.append(x[key])
             continue
         if base not in named:
             raise UsageError(f"parameter {name!r} of the circuit: the module has no Parameter {base!r}")
@@ -325,9 +328,9 @@ def _recording(tape: _Tape) -> Iterator[None]:
     signature = inspect.signature(original)
 
     def record(*args: Any, **kwargs: Any) -> Any:
-        call = signature.bind(*args, **kwargs)
-        call.apply_defaults()
-        call = call.arguments
+        bound = signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        call = bound.arguments
         if tape.device is None and not tape.reading:
             tape.device = call["q_device"]  # a module that creates its own device: the first one it applies a gate to
         if call["q_device"] is tape.device and not tape.reading:
@@ -420,7 +423,10 @@ def to_torchquantum(circuit: Circuit, theta: torch.Tensor | None = None) -> Any:
     if initial.shape != (circuit.n_params,):
         raise UsageError(f"theta must have shape ({circuit.n_params},), got {tuple(initial.shape)}")
 
-    class Converted(tq.QuantumModule):
+    # torchquantum is imported at run time (an optional extra), so its module class is a value here, not a type
+    module_class: Any = tq.QuantumModule
+
+    class Converted(module_class):
         def __init__(self) -> None:
             super().__init__()
             self.n_wires = circuit.n_qubits
@@ -434,11 +440,12 @@ def to_torchquantum(circuit: Circuit, theta: torch.Tensor | None = None) -> Any:
             for op in circuit.ops:
                 wires = list(op.qubits)
                 if op.name == "unitary":
+                    assert op.matrix is not None, "a unitary gate holds its matrix"
                     tqf.qubitunitaryfast(qdev, wires=wires, params=op.matrix.to(torch.complex64))
                     continue
                 params = None
                 if op.params:
-                    columns = [values[..., p] if p is not None else torch.full(values.shape[:-1], a, dtype=values.dtype) for p, a in zip(op.params, op.angles)]
+                    columns = [values[..., p] if p is not None else torch.full(values.shape[:-1], fixed_angle(a), dtype=values.dtype) for p, a in zip(op.params, op.angles)]
                     if op.name == "cp":  # as cu3(0, 0, a) (EXPORTS)
                         columns = [torch.zeros_like(columns[0]), torch.zeros_like(columns[0]), columns[0]]
                     params = torch.stack(columns, dim=-1).reshape(-1, len(columns))

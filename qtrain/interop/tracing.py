@@ -32,7 +32,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, SupportsIndex
 
 import numpy as np
 import torch
@@ -53,6 +53,14 @@ _RENDER_DEPTH = 5  # levels of an expression shown in a refusal before "…"
 _RENDER_CHARS = 100
 
 
+def fixed_angle(angle: float | None) -> float:
+    """The fixed angle of a gate argument that holds no parameter: an Op's argument holds one or the other
+    (`op.params[i]` or `op.angles[i]`), which the exporters rely on."""
+    if angle is None:
+        raise ValueError("a gate argument holds neither a parameter nor a fixed angle")
+    return angle
+
+
 @dataclass(frozen=True)
 class Source:
     """A tensor whose elements are parameters, named `name[i,j]` by the
@@ -65,7 +73,7 @@ class Source:
     batched: bool = False
     hint: str = ""  # appended to a refusal of an angle computed from this source
 
-    def element(self, index: Sequence[int]) -> str:
+    def element(self, index: Sequence[SupportsIndex]) -> str:  # ints, or numpy's (np.unravel_index)
         return self.name if len(index) == 0 else f"{self.name}[{','.join(str(int(i)) for i in index)}]"
 
 
@@ -243,14 +251,14 @@ def _structural_element(node: Any, by_id: dict[int, Source]) -> str | None:
         (meta,) = node._input_metadata
         output = torch.zeros(tuple(meta.shape), dtype=meta.dtype)  # stands for the subgraph's output: its shape and dtype
         landed = _push_through(node, _pushed_values(output, False), by_id)
-        if len(landed) == 1 and landed[0][0] is not None:
-            source, grad = landed[0]
-            if source.batched:
-                ((source, grad),) = _push_through(node, _pushed_values(output, True), by_id)
-            return _element(source, grad, output.numel())
+        if len(landed) != 1:
+            return None
+        source, grad = landed[0]
+        if source is not None and source.batched:
+            ((source, grad),) = _push_through(node, _pushed_values(output, True), by_id)
+        return None if source is None else _element(source, grad, output.numel())
     except Exception:  # a description only: never let it hide the refusal it decorates
         return None
-    return None
 
 
 def _push_through(root: Any, values: torch.Tensor, by_id: dict[int, Source]) -> list[tuple[Source | None, torch.Tensor]]:

@@ -88,7 +88,8 @@ def _sample(ranks: parallel.Ranks, cfg: Any, out_dir: Path, planned: dict[str, A
         ranks_note = f" on {ranks.world_size} ranks" if ranks.world_size > 1 else ""
         log.info("barren plateau: qubits %s, %d depths, %d samples%s, %s on %s, budget %s per rank; %d points already done",
                  p["qubits"], len(p["layers"]), p["samples"], ranks_note, cfg.dtype, ranks.device, format_bytes(p["budget"]), len(done))
-    timings = tables.read_rows(out_dir / "timings.csv") if ranks.is_main else []
+    # the stored rows come back as strings; new rows hold numbers (the CSV writes both alike)
+    timings: list[dict[str, Any]] = list(tables.read_rows(out_dir / "timings.csv")) if ranks.is_main else []
     total = sum(-(-(share.stop - share.start) // p["chunks"][n]) * max(todo[n], default=0) for n in p["qubits"])
     try:
         with tqdm(total=total, desc="layers simulated", disable=not (cfg.progress and ranks.is_main)) as bar:
@@ -109,12 +110,13 @@ def _sample(ranks: parallel.Ranks, cfg: Any, out_dir: Path, planned: dict[str, A
                                     "ranks": ranks.world_size, "seconds": round(time.perf_counter() - start, 3)})
                     tables.write_rows(out_dir / "timings.csv", timings, list(timings[-1]))
     except KeyboardInterrupt:
-        if ranks.is_main:
+        if writer is not None:  # rank 0's alone
             log.warning("interrupted: %d points are in %s; rerun the same command to resume", len(rows), out_dir / "results.csv")
             writer.close()
         raise
     if not ranks.is_main:
         return None
+    assert writer is not None, "rank 0 opened the writer above"
     from qtrain.tb import log_hparams
 
     fit = _fit(rows, p["qubits"], max(p["layers"]))

@@ -116,7 +116,7 @@ def _sample(ranks: parallel.Ranks, cfg: Any, out_dir: Path, planned: dict[str, A
                 mine = _group(cfg, p, *dealt[ranks.rank][i]) if i < len(dealt[ranks.rank]) else None
                 groups = [share[i] for share in dealt if i < len(share)]
                 for finished in ranks.gather_objects(mine):
-                    if finished is None or not ranks.is_main:
+                    if finished is None or writer is None:  # the writer is rank 0's alone
                         continue
                     k, R = finished["sharing"], finished["resolution"]
                     rows = [r for r in rows if (r["sharing"], r["resolution"]) != (k, R)] + finished["rows"]
@@ -132,12 +132,13 @@ def _sample(ranks: parallel.Ranks, cfg: Any, out_dir: Path, planned: dict[str, A
                     tables.write_rows(out_dir / "gradient_norms.csv", _sorted(norm_rows, NORM_COLUMNS[:3]), NORM_COLUMNS)
                 bar.update(len(groups))
     except KeyboardInterrupt:
-        if ranks.is_main:
+        if writer is not None:  # rank 0's alone
             log.warning("interrupted: finished groups are in %s; rerun the same command to resume", out_dir / "results.csv")
             writer.close()
         raise
     if not ranks.is_main:
         return None
+    assert writer is not None, "rank 0 opened the writer above"
     from qtrain.tb import log_hparams
 
     _figures(writer, rows, norm_rows, views, out_dir)

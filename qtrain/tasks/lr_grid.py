@@ -119,7 +119,9 @@ def _train(ranks: parallel.Ranks, cfg: Any, out_dir: Path, planned: dict[str, An
     cells = [(name, k) for k in p["sharing"] for name in p["optimizers"]]
     results: dict[tuple[str, int], LrGridResult] = {}
     for name, k in tqdm(cells, desc="cells (optimizer, sharing)", disable=not (cfg.progress and ranks.is_main)):
-        results[(name, k)] = _cell(cfg, p, name, k, out_dir, ranks)
+        result = _cell(cfg, p, name, k, out_dir, ranks)
+        if result is not None:  # None off rank 0, which alone scores
+            results[(name, k)] = result
     if not ranks.is_main:
         return None
     rows, scored = _final_scores(cfg, p, results)

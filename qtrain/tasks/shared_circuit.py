@@ -9,9 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import torch
+
 from qtrain.builders import random_target_state, shared_ansatz
 from qtrain.circuit import Circuit
 from qtrain.diagnostics import resolve_cost
+from qtrain.engine.observables import PauliSum
 from qtrain.tasks import checks
 
 __all__ = ["SharedCircuit", "circuit_settings", "plan_circuit"]
@@ -27,7 +30,7 @@ class SharedCircuit:
     circuit_seed: int
     axes: str | None
     entangler: str
-    cost: Any  # a target state (infidelity) or a PauliSum
+    cost: torch.Tensor | PauliSum  # a target state (infidelity) or a PauliSum
 
     def build(self, sharing: int) -> Circuit:
         """The shared ansatz with each of the `params` angles used by `sharing` rotations."""
@@ -39,6 +42,7 @@ def plan_circuit(cfg: Any) -> SharedCircuit:
     params = checks.positive_int(cfg.params, "params")
     qubits = checks.positive_int(cfg.qubits, "qubits")
     circuit_seed = checks.positive_int(cfg.circuit_seed, "circuit_seed", minimum=0)
+    cost: torch.Tensor | PauliSum
     if cfg.cost == "infidelity":
         cost = random_target_state(qubits, circuit_seed)
     else:

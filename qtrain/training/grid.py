@@ -162,6 +162,7 @@ def _plan(circuit, cost, optimizer, optimizer_settings, lrs, starts, steps, tol,
     checked_lrs = check_lrs(lrs)
     dummy = [torch.zeros(1, circuit.n_params, requires_grad=True) for _ in checked_lrs]
     make_optimizer(optimizer, dummy, checked_lrs, optimizer_settings)  # its own checks (betas, nesterov without momentum, ...)
+    resolved: torch.Tensor | PauliSum | Callable[..., Any]  # a target state, an observable, or a cost function
     if isinstance(cost, torch.Tensor):
         resolved, landscape = checked_target_state(cost, circuit.n_qubits), True
     elif callable(cost):
@@ -235,7 +236,7 @@ def score(optimizer: str, settings: str, lrs: Sequence[float], history: torch.Te
         reached = first[g][first[g] >= 0]  # the successful starts
         rows.append({
             "optimizer": optimizer, "optimizer_settings": settings, "lr": lr, "starts": final.shape[1], "steps": history.shape[0] - 1,
-            "success_rate": rate[g].item(), "predicted_success": None if predicted is None else predicted_success[g].item(),
+            "success_rate": rate[g].item(), "predicted_success": None if predicted_success is None else predicted_success[g].item(),
             "agreement": None if agreement is None else agreement[g].item(),
             "final_cost_median": final[g].quantile(0.5).item(), "final_cost_min": final[g].min().item(),  # the middle two's mean
             "global_min": c_star, "global_min_source": source,

@@ -81,6 +81,7 @@ class MultiStartModule(pl.LightningModule):
             raise UsageError(f"the cost became {values[bad][0].item()} at learning rate {self.lrs[group]:g}, step {len(self.history)}; lower the learning rate")
         self.trajectories.append(self.tracked())
         optimizer = self.optimizers()
+        assert not isinstance(optimizer, list), "configure_optimizers returns one optimizer (a group per learning rate)"
         optimizer.zero_grad()
         for theta, grad in zip(self.thetas, grads):
             theta.grad = grad.to(theta.dtype)

@@ -42,7 +42,8 @@ def check_optimizer(optimizer: Any) -> tuple[str, type[torch.optim.Optimizer], d
         names = [n for n, c in OPTIMIZERS.items() if c is cls]
         if not names:
             raise ValueError(f"optimizer {getattr(cls, '__name__', cls)!r} is not one of the elementwise optimizers {sorted(OPTIMIZERS)}")
-        return names[0], cls, dict(optimizer.keywords)
+        # the table's entry, not `cls`: it is that very class (`c is cls`), typed as an optimizer class
+        return names[0], OPTIMIZERS[names[0]], dict(optimizer.keywords)
     key = str(optimizer).lower()
     if key in COUPLING:
         raise ValueError(f"optimizer {optimizer!r} is refused: {COUPLING[key]}; use one of {sorted(OPTIMIZERS)}")
@@ -103,10 +104,10 @@ def settings_label(optimizer: Any, settings: Mapping[str, Any] | None = None) ->
     "defaults"): equal for equal update rules however they were spelled (a
     list or a tuple of betas, an explicit default), so two variants of one
     optimizer differ in a table and two spellings of one do not."""
-    name, cls, _ = check_optimizer(optimizer)
+    name = check_optimizer(optimizer)[0]
     dummy = torch.zeros(1, requires_grad=True)
     chosen = make_optimizer(optimizer, [dummy], [1.0], settings).defaults
-    plain = cls([dummy], lr=1.0).defaults
+    plain = make_optimizer(name, [dummy], [1.0]).defaults  # by name: the class with none of a partial's keywords
 
     def canonical(value: Any) -> Any:
         return tuple(canonical(v) for v in value) if isinstance(value, (list, tuple)) else value

@@ -36,7 +36,8 @@ def fit(module: MultiStartModule, steps: int, device: torch.device, log_dir: str
     `checkpoint_dir` when there is one, after checking that it holds this very
     run (`module.fingerprint`) at no more than `steps` steps."""
     logger = TensorBoardLogger(str(log_dir), name="", version="", default_hp_metric=False) if log_dir is not None else False
-    callbacks, resume = [], None
+    callbacks: list[pl.Callback] = []
+    resume: str | None = None
     if checkpoint_dir is not None:
         callbacks.append(ModelCheckpoint(dirpath=str(checkpoint_dir), filename="step-{epoch}", every_n_epochs=checkpoint_every, save_last=True))
         resume = newest_checkpoint(Path(checkpoint_dir))
@@ -56,7 +57,9 @@ def fit(module: MultiStartModule, steps: int, device: torch.device, log_dir: str
             enable_model_summary=False,
             num_sanity_val_steps=0,
         )
-        trainer.fit(module, DataLoader([0], batch_size=1), ckpt_path=resume)
+        # one dummy batch per epoch; a list is a map-style dataset (len and indexing), which torch's annotation
+        # (the Dataset class) does not express
+        trainer.fit(module, DataLoader([0], batch_size=1), ckpt_path=resume)  # type: ignore[arg-type]
 
 
 def newest_checkpoint(checkpoint_dir: Path) -> str | None:
