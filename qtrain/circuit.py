@@ -9,35 +9,23 @@ running a circuit never meets a malformed gate.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import inspect
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from numbers import Real
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
-from qtrain.drawing import draw
-from qtrain.engine import (
-    Program,
-    check_complex_dtype,
-    check_diff_method,
-    complex_dtype,
-    expval,
-    infidelity,
-    plain_tensors,
-    simulate_run,
-    value_and_grad,
-)
-from qtrain.engine.gates import GATES, PAULI_AXES, GateKind, Rotation
-from qtrain.engine.observables import Observable, PauliSum, checked_pauli_sum, checked_target_state
-from qtrain.engine.run import Run, autograd_records, chunked_values
-from qtrain.engine.summary import PlanSummary, summarize
-from qtrain.lightcone import reduced_ops, remap
-from qtrain.lowering import lower
+from qtrain import _execution
+from qtrain._circuit_data import CircuitData
+from qtrain._drawing import draw
+from qtrain.engine import Program
+from qtrain.engine.gates import GATES, PAULI_AXES, GateKind
+from qtrain.engine.observables import Observable
+from qtrain.engine.summary import PlanSummary
 
 __all__ = ["Angle", "Circuit", "Op"]
 
@@ -88,17 +76,14 @@ class Circuit:
         self.n_qubits = n_qubits
         self._ops: list[Op] = []
         self._names: dict[str, int] = {}
-        self._program: tuple[int, Program] | None = None
-        self._slot_cache: tuple[int, list] = (-1, [])
-        self._cones: dict = {}  # light-cone circuits per observable, for the current gates
-        self._gate_batch: int | None = None  # set on a light-cone circuit: the batch of the circuit it came from
+        self._data: CircuitData | None = None  # the frozen snapshot runs compile from; dropped when a gate is added
 
     # ---- building -----------------------------------------------------------------
 
     @property
     def ops(self) -> tuple[Op, ...]:
         """The gates so far, in order (a snapshot: adding gates later does not change it)."""
-        return tuple(self._ops)
+        return self._snapshot().ops
 
     @property
     def parameters(self) -> tuple[str, ...]:
@@ -114,13 +99,13 @@ class Circuit:
     def slot_params(self) -> tuple[int, ...]:
         """For each trainable rotation the engine runs (a parametric gate runs
         its recipe: u3 has up to five), in circuit order, its parameter."""
-        return tuple(param for param, _ in self._slots())
+        return self._snapshot().slot_params
 
     @property
     def slot_scales(self) -> tuple[float, ...]:
         """Per slot, the factor between its parameter and its angle (1, or
         +-1/2 in a controlled rotation)."""
-        return tuple(scale for _, scale in self._slots())
+        return self._snapshot().slot_scales
 
     @property
     def slot_frequencies(self) -> tuple[float, ...]:
@@ -129,7 +114,7 @@ class Circuit:
         global phase (which no cost sees). A parameter's degree is the sum
         over its slots; a half-integer one (a controlled rotation) makes the
         cost periodic only in 4 pi."""
-        return tuple(frequency for _, _, frequency in self._slots(with_frequency=True))
+        return tuple(frequency for _, _, frequency in self._snapshot().slots)
 
     @property
     def arg_params(self) -> tuple[int, ...]:
@@ -137,24 +122,19 @@ class Circuit:
         (what `untied` gives a parameter of its own)."""
         return tuple(p for op in self._ops for p in op.params if p is not None)
 
-    def _slots(self, with_frequency: bool = False) -> list[tuple]:
-        """(parameter, scale[, frequency]) per slot, in the order lowering makes
-        them; kept until the next gate (every run gathers its angles by them)."""
-        if self._slot_cache[0] != len(self._ops):
-            self._slot_cache = (len(self._ops), self._list_slots())
-        slots = self._slot_cache[1]
-        return slots if with_frequency else [slot[:2] for slot in slots]
+    @property
+    def gate_batch(self) -> int:
+        """The batch the gates themselves fix: B when a `pauli_rot` has (B,)
+        axes or a `unitary` a (B, d, d) matrix, else 1 (theta's batch then
+        must be 1 or B)."""
+        return self._snapshot().gate_batch
 
-    def _list_slots(self) -> list[tuple[int, float, float]]:
-        slots = []
-        for op in self._ops:
-            spec = GATES[op.name]
-            if spec.kind == GateKind.PAULI_ROTATION and op.params[0] is not None:
-                slots.append((op.params[0], 1.0, 1.0))
-            for part in spec.recipe:
-                if isinstance(part, Rotation) and op.params[part.arg] is not None:
-                    slots.append((op.params[part.arg], part.scale, part.cost_frequency))
-        return slots
+    def _snapshot(self) -> CircuitData:
+        """The gates so far, frozen (the same object until the next gate is
+        added): what runs compile from and the execution cache keys on."""
+        if self._data is None:
+            self._data = CircuitData.of(self.n_qubits, tuple(self._ops), tuple(self._names))
+        return self._data
 
     def add(self, name: str, qubits: int | Sequence[int], angle: Angle | Sequence[Angle] | None = None, *, axes: Any = None, matrix: Any = None) -> Circuit:
         """Append a gate by name (see `qtrain.engine.gates.GATES`); returns self.
@@ -168,7 +148,10 @@ class Circuit:
         if spec is None:
             raise ValueError(f"{where}: unknown gate {name!r}; known gates: {', '.join(sorted(GATES))}")
         qubits = (qubits,) if isinstance(qubits, int) else tuple(qubits)
-        matrix = _check_matrix(where, matrix, len(qubits)) if spec.kind == GateKind.UNITARY else _forbid(where, "matrix", matrix)
+        if spec.kind == GateKind.UNITARY:
+            matrix = _check_matrix(where, matrix, len(qubits))
+        else:
+            _forbid(where, "matrix", matrix)
         width = spec.n_qubits or len(qubits)
         if len(qubits) != width:
             raise ValueError(f"{where}: takes {width} qubit(s), got {qubits}")
@@ -177,10 +160,20 @@ class Circuit:
                 raise ValueError(f"{where}: qubit {q!r} out of range for a {self.n_qubits}-qubit circuit")
         if len(set(qubits)) != len(qubits):
             raise ValueError(f"{where}: repeated qubit in {qubits}")
-        axes = _check_axes(where, axes) if spec.kind == GateKind.PAULI_ROTATION else _forbid(where, "axes", axes)
+        if spec.kind == GateKind.PAULI_ROTATION:
+            axes = _check_axes(where, axes)
+        else:
+            _forbid(where, "axes", axes)
         params, fixed = self._resolve_angles(where, spec.n_params, angle)
         self._ops.append(Op(name, qubits, params, fixed, axes, matrix))
+        self._data = None
         return self
+
+    def _append_checked(self, op: Op) -> None:
+        """Append a gate its caller has already validated as `add` would (the
+        OpenQASM reader's fixed gates: `add` costs about 12 us a gate)."""
+        self._ops.append(op)
+        self._data = None
 
     def _resolve_angles(self, where: str, n_params: int, angle: Any) -> tuple[tuple[int | None, ...], tuple[float | None, ...]]:
         if n_params == 0:
@@ -273,6 +266,24 @@ class Circuit:
         """Append a general 1- or 2-qubit unitary, (d, d) shared or (B, d, d) per sample. Returns self."""
         return self.add("unitary", qubits, matrix=matrix)
 
+    if TYPE_CHECKING:  # what the type checker sees of the methods `_add_gate_methods` generates (tests/test_circuits.py keeps them equal)
+
+        def p(self, qubit: int, angle: Angle) -> Circuit: ...
+        def sdg(self, qubit: int) -> Circuit: ...
+        def tdg(self, qubit: int) -> Circuit: ...
+        def u3(self, qubit: int, theta: Angle, phi: Angle, lam: Angle) -> Circuit: ...
+        def rot(self, qubit: int, phi: Angle, theta: Angle, omega: Angle) -> Circuit: ...
+        def rxx(self, a: int, b: int, angle: Angle) -> Circuit: ...
+        def ryy(self, a: int, b: int, angle: Angle) -> Circuit: ...
+        def rzz(self, a: int, b: int, angle: Angle) -> Circuit: ...
+        def rzx(self, a: int, b: int, angle: Angle) -> Circuit: ...
+        def crx(self, control: int, target: int, angle: Angle) -> Circuit: ...
+        def cry(self, control: int, target: int, angle: Angle) -> Circuit: ...
+        def crz(self, control: int, target: int, angle: Angle) -> Circuit: ...
+        def cp(self, control: int, target: int, angle: Angle) -> Circuit: ...
+        def cu3(self, control: int, target: int, theta: Angle, phi: Angle, lam: Angle) -> Circuit: ...
+        def cu(self, control: int, target: int, theta: Angle, phi: Angle, lam: Angle, gamma: Angle) -> Circuit: ...
+
     @classmethod
     def from_gates(cls, gates: Iterable[Sequence[Any]], n_qubits: int) -> Circuit:
         """Build from (name, qubits, angle_or_param_or_None[, axes]) tuples; a
@@ -314,7 +325,7 @@ class Circuit:
         names = self.parameters
         for i, op in enumerate(self._ops):
             tag = (lambda k: f"@{i}") if len(op.params) == 1 else (lambda k: f"@{i}.{k}")
-            args = tuple(f"{names[p]}{tag(k)}" if p is not None else a for k, (p, a) in enumerate(zip(op.params, op.angles)))
+            args: tuple[Angle, ...] = tuple(f"{names[p]}{tag(k)}" if p is not None else _fixed(a) for k, (p, a) in enumerate(zip(op.params, op.angles)))
             out.add(op.name, op.qubits, args or None, axes=op.axes, matrix=op.matrix)
         return out
 
@@ -325,7 +336,7 @@ class Circuit:
         return f"Circuit(n_qubits={self.n_qubits}, gates={len(self)}, parameters={self.parameters})"
 
     def __str__(self) -> str:
-        """The circuit drawn as text (`qtrain.drawing.draw`)."""
+        """The circuit drawn as text (`qtrain._drawing.draw`)."""
         return draw(self)
 
     def gate_list(self) -> list[str]:
@@ -355,11 +366,9 @@ class Circuit:
     # ---- running -------------------------------------------------------------------
 
     def program(self) -> Program:
-        """The lowered, diagonal-fused program, rebuilt only after new gates."""
-        if self._program is None or self._program[0] != len(self._ops):
-            with plain_tensors():  # a cached program must outlive any torch.func transform it was first run in
-                self._program = (len(self._ops), lower(self._ops, self.n_qubits))
-        return self._program[1]
+        """The lowered, fused engine program of every gate (compiled once per
+        state of the circuit, kept in the execution cache)."""
+        return _execution.compiled(self._snapshot()).program
 
     @eager
     def state(
@@ -373,7 +382,7 @@ class Circuit:
         """Final states, (B, 2**n) complex. dtype defaults to complex128 for a
         float64 theta and complex64 otherwise. `initial_state`, (2**n,) or
         (B, 2**n), replaces |0...0> (e.g. to run a deep circuit layer by layer)."""
-        return self._run(theta, dtype, diff_method, initial_state).reshape(-1, 2**self.n_qubits)
+        return _execution.states(self._snapshot(), theta, dtype, diff_method, initial_state)
 
     @eager
     def expval(
@@ -389,18 +398,10 @@ class Circuit:
         """<H> per sample: (B,) for one observable, (B, K) for a list of K.
 
         Only the gates in the observables' backward light cone run, on the
-        qubits they touch (`qtrain.lightcone`; exact, and the other gates'
-        parameters get gradient 0); `light_cone=False` runs every gate, and
-        a given `initial_state` always does."""
-        many = isinstance(observable, (list, tuple))
-        sums = [checked_pauli_sum(o, self.n_qubits) for o in (observable if many else [observable])]
-        circuit, sums = self._cone(sums) if light_cone and initial_state is None else (self, sums)
-
-        def per_state(states: torch.Tensor) -> torch.Tensor:
-            values = [expval(states, s) for s in sums]
-            return torch.stack(values, dim=-1) if many else values[0]
-
-        return circuit._evaluate(theta, per_state, dtype, diff_method, initial_state)
+        qubits they touch (exact, and the other gates' parameters get
+        gradient 0); `light_cone=False` runs every gate, and a given
+        `initial_state` always does."""
+        return _execution.expectation(self._snapshot(), theta, observable, dtype, diff_method, initial_state, light_cone)
 
     @eager
     def infidelity(
@@ -413,8 +414,7 @@ class Circuit:
         initial_state: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """1 - |<target|psi(theta)>|^2 per sample, (B,)."""
-        target = checked_target_state(target, self.n_qubits)
-        return self._evaluate(theta, functools.partial(infidelity, target=target), dtype, diff_method, initial_state)
+        return _execution.fidelity_cost(self._snapshot(), theta, target, dtype, diff_method, initial_state)
 
     @eager
     def value_and_grad(
@@ -437,23 +437,7 @@ class Circuit:
         diff_method="adjoint")` and autograd for anything else. An observable
         runs in its light cone, as in `expval`.
         """
-        if isinstance(cost, torch.Tensor):  # a target state: the cost is the infidelity to it
-            target = checked_target_state(cost, self.n_qubits)
-            circuit, per_state = self, _per_state_cost(functools.partial(infidelity, target=target), self.n_qubits)
-        elif callable(cost):
-            circuit, per_state = self, _per_state_cost(cost, self.n_qubits)
-        else:
-            sums = [checked_pauli_sum(cost, self.n_qubits)]
-            circuit, sums = self._cone(sums) if light_cone and initial_state is None else (self, sums)
-            per_state = _per_state_cost(sums[0], circuit.n_qubits)
-        theta, run = circuit._prepare(theta, dtype, initial_state)
-        if run.program.needs_tensor_grad:
-            raise ValueError("value_and_grad differentiates only the rotation angles, but a gate's matrix requires grad; use expval and autograd")
-        values, slot_grads = value_and_grad(run, per_state)
-        index = torch.tensor(circuit.slot_params, dtype=torch.long, device=theta.device)
-        slot_grads = slot_grads.to(theta.dtype) * torch.tensor(circuit.slot_scales, dtype=theta.dtype, device=theta.device)  # d angle / d parameter
-        grads = torch.zeros(run.batch, self.n_params, dtype=theta.dtype, device=theta.device)
-        return values.to(theta.dtype), grads.index_add_(1, index, slot_grads)  # a shared parameter: the sum over its gates
+        return _execution.value_and_gradient(self._snapshot(), theta, cost, dtype, initial_state, light_cone)
 
     def plan_summary(
         self,
@@ -471,86 +455,7 @@ class Circuit:
         With an `observable`, the plan of its light cone (what `expval` and
         `value_and_grad` run). `per_sample`: whether the angles differ between
         samples (default: when batch > 1)."""
-        check_complex_dtype(dtype)
-        if not isinstance(batch, int) or isinstance(batch, bool) or batch < 1:
-            raise ValueError(f"plan_summary: batch must be a positive int, got {batch!r}")
-        circuit = self._cone([checked_pauli_sum(observable, self.n_qubits)])[0] if observable is not None else self
-        return summarize(circuit.program(), batch, dtype, batch > 1 if per_sample is None else per_sample, device)
-
-    def _cone(self, sums: list[PauliSum]) -> tuple[Circuit, list[PauliSum]]:
-        """The light-cone circuit of these observables and the observables on
-        its register (cached until the next gate is added)."""
-        key = (len(self._ops), tuple(sums))
-        if key not in self._cones:
-            ops, position = reduced_ops(self._ops, sums)
-            if len(ops) == len(self._ops) and len(position) == self.n_qubits:
-                self._cones[key] = (self, sums)
-            else:
-                cone = Circuit(len(position))
-                cone._ops, cone._names, cone._gate_batch = ops, dict(self._names), self.program().batch
-                self._cones[key] = (cone, [remap(s, position) for s in sums])
-        return self._cones[key]
-
-    def _evaluate(self, theta: Any, per_state: Callable[[torch.Tensor], torch.Tensor], dtype: torch.dtype | None, diff_method: str, initial_state: Any) -> torch.Tensor:
-        """per_state(final states) per sample. When autograd records nothing,
-        chunk by chunk, so the batch of final states is never held."""
-        check_diff_method(diff_method)
-        theta, run = self._prepare(theta, dtype, initial_state)
-        if autograd_records(run):
-            values = per_state(simulate_run(run, diff_method))
-            # A light cone with no trainable gate leaves the values constant: a zero term keeps them in theta's graph.
-            return values if values.requires_grad else values + theta[:, :0].sum()
-        return chunked_values(run, per_state)
-
-    def _run(self, theta: torch.Tensor | None, dtype: torch.dtype | None, diff_method: str, initial_state: torch.Tensor | None = None) -> torch.Tensor:
-        _, run = self._prepare(theta, dtype, initial_state)
-        return simulate_run(run, diff_method)
-
-    def _prepare(self, theta: Any, dtype: torch.dtype | None, initial_state: Any) -> tuple[torch.Tensor, Run]:
-        """Check the inputs of a run: -> theta (B or 1, P) and the engine's run."""
-        program = self.program()
-        theta = self._check_theta(theta)
-        dtype = complex_dtype(theta.dtype) if dtype is None else check_complex_dtype(dtype)
-        index = torch.tensor(self.slot_params, dtype=torch.long, device=theta.device)
-        angles = theta[:, index]  # (B or 1, n_slots): parameter sharing is this one gather
-        scales = self.slot_scales
-        if any(scale != 1 for scale in scales):  # the half angles of controlled rotations
-            angles = angles * torch.tensor(scales, dtype=theta.dtype, device=theta.device)
-        batch = theta.shape[0]
-        gate_batch = self._gate_batch or program.batch
-        if gate_batch > 1:
-            if batch not in (1, gate_batch):
-                raise ValueError(f"theta has batch {batch}, but the circuit's per-sample gates have batch {gate_batch}")
-            batch = gate_batch
-        initial = None
-        if initial_state is not None:
-            initial = self._check_initial_state(initial_state, dtype, theta.device)
-            if batch not in (1, initial.shape[0]) and initial.shape[0] != 1:
-                raise ValueError(f"initial_state has batch {initial.shape[0]}, but theta and the gates have batch {batch}")
-            batch = max(batch, initial.shape[0])
-        return theta, Run(program, angles, batch, dtype, theta.device, initial)
-
-    def _check_initial_state(self, initial_state: Any, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
-        dim = 2**self.n_qubits
-        if not isinstance(initial_state, torch.Tensor):
-            raise TypeError(f"initial_state must be a torch.Tensor, got {type(initial_state).__name__}")
-        if initial_state.dim() not in (1, 2) or initial_state.shape[-1] != dim:
-            raise ValueError(f"initial_state has shape {tuple(initial_state.shape)}; expected ({dim},) or (B, {dim})")
-        flat = initial_state.reshape(-1, dim).to(dtype=dtype, device=device)
-        return flat.reshape(flat.shape[0], *([2] * self.n_qubits))
-
-    def _check_theta(self, theta: Any) -> torch.Tensor:
-        if theta is None:
-            if self.n_params:
-                raise ValueError(f"theta is required: the circuit has {self.n_params} parameters {self.parameters}")
-            return torch.zeros(1, 0)
-        if not isinstance(theta, torch.Tensor):
-            raise TypeError(f"theta must be a torch.Tensor, got {type(theta).__name__}")
-        if not theta.dtype.is_floating_point:
-            raise TypeError(f"theta must be a real floating tensor (float32 or float64), got dtype {theta.dtype}")
-        if theta.dim() not in (1, 2) or theta.shape[-1] != self.n_params:
-            raise ValueError(f"theta has shape {tuple(theta.shape)}; expected ({self.n_params},) or (B, {self.n_params}) for parameters {self.parameters}")
-        return theta.unsqueeze(0) if theta.dim() == 1 else theta
+        return _execution.plan_summary(self._snapshot(), batch, dtype, observable, per_sample, device)
 
 
 #: What each generated shortcut appends, for its docstring; a table row missing here gets a generic line.
@@ -619,17 +524,15 @@ def _add_gate_methods(cls: type[Circuit]) -> None:
 _add_gate_methods(Circuit)
 
 
-def _per_state_cost(cost: Any, n_qubits: int) -> Callable[[torch.Tensor], torch.Tensor]:
-    """The engine's form of a cost: states (c, 2, ..., 2) -> values (c,)."""
-    if callable(cost):
-        return lambda states: cost(states.reshape(states.shape[0], 2**n_qubits))
-    pauli_sum = checked_pauli_sum(cost, n_qubits)
-    return lambda states: expval(states, pauli_sum)
-
-
 def _forbid(where: str, what: str, value: Any) -> None:
     if value is not None:
         raise ValueError(f"{where}: takes no {what}")
+
+
+def _fixed(angle: float | None) -> float:
+    """A gate argument with no parameter holds its fixed angle (`Circuit._resolve_angles` sets one of the two)."""
+    assert angle is not None, "an argument has a parameter or a fixed angle"
+    return angle
 
 
 def _check_axes(where: str, axes: Any) -> torch.Tensor:

@@ -1,4 +1,4 @@
-"""The `qtrain` command: a thin Hydra entry point over `qtrain.tasks`.
+"""The `qtrain` command: a thin Hydra entry point over `qtrain._tasks`.
 
     qtrain                          # the default experiment
     qtrain experiment=demo steps=50 # pick an experiment, override its keys
@@ -9,7 +9,7 @@ Bad input, whoever finds it, ends the command the same way: one line
 `qtrain: error: <what, naming the key>` on stderr, exit status 2, no traceback
 (the run's cli.log keeps it where a run directory exists), and nothing started
 first. Hydra finds unknown keys, wrong types and unknown configs while it
-composes (each experiment has a typed schema, qtrain/tasks/schema.py); the
+composes (each experiment has a typed schema, qtrain/_tasks/schema.py); the
 task's `plan` finds bad ranges and combinations. HYDRA_FULL_ERROR=1 in the
 environment keeps Hydra's own traceback instead, for debugging a config.
 """
@@ -32,20 +32,20 @@ from hydra.errors import HydraException, MissingConfigException, OverrideParseEx
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, MissingMandatoryValue, OmegaConfBaseException
 
-import qtrain.tasks.schema  # noqa: F401  (stores the experiments' schemas in Hydra's ConfigStore)
+import qtrain._tasks.schema  # noqa: F401  (stores the experiments' schemas in Hydra's ConfigStore)
 from qtrain.errors import UsageError
 
 __all__ = ["config_dir", "config_error_line", "main", "resolve_progress", "run"]
 
 log = logging.getLogger(__name__)
 
-#: experiment name -> module in qtrain.tasks with `plan(cfg)` and `run(cfg, out_dir, planned)`.
+#: experiment name -> module in qtrain._tasks with `plan(cfg)` and `run(cfg, out_dir, planned)`.
 TASKS = {
-    "barren_plateau": "qtrain.tasks.barren_plateau",
-    "deceptiveness": "qtrain.tasks.deceptiveness",
-    "demo": "qtrain.tasks.demo",
-    "lr_grid": "qtrain.tasks.lr_grid",
-    "hybrid_digits": "qtrain.tasks.hybrid_digits",
+    "barren_plateau": "qtrain._tasks.barren_plateau",
+    "deceptiveness": "qtrain._tasks.deceptiveness",
+    "demo": "qtrain._tasks.demo",
+    "lr_grid": "qtrain._tasks.lr_grid",
+    "hybrid_digits": "qtrain._tasks.hybrid_digits",
 }
 
 

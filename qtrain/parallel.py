@@ -118,7 +118,7 @@ def rank_budget(trainer: Any, device: torch.device, memory_budget: int | float |
     """The memory budget of one rank: its share of the device's (`memory_budget`,
     or the default fraction of the free memory). Also the words a refusal adds to
     say so ("" for a rank alone on its device)."""
-    from qtrain.memory import budget_bytes
+    from qtrain._memory import budget_bytes
 
     sharers = ranks_per_device(trainer, device)
     try:

@@ -1,13 +1,14 @@
 """The barren-plateau experiment: outputs, resume, interruption, bad input."""
 
 import csv
+import logging
 
 import pytest
 import torch
 
 from qtrain import cli
 from qtrain.errors import UsageError  # cli.run turns what plan refuses (a MemoryError too) into this
-from qtrain.tasks import barren_plateau
+from qtrain._tasks import barren_plateau
 from tests.test_cli import compose_experiment, rows_of
 
 TINY = ["qubits=[2,4]", "layers=[1,3,8]", "samples=20", "seed=3"]
@@ -75,7 +76,7 @@ def test_resume_refuses_other_settings(tmp_path):
         cli.run(compose_experiment("barren_plateau", [*TINY, "samples=30"]), tmp_path)
 
 
-def test_interrupt_keeps_finished_points_and_resumes(tmp_path, monkeypatch):
+def test_interrupt_keeps_finished_points_and_resumes(tmp_path, monkeypatch, caplog):
     cfg = compose_experiment("barren_plateau", TINY)
     original = barren_plateau.mcclean_gradients
 
@@ -86,10 +87,12 @@ def test_interrupt_keeps_finished_points_and_resumes(tmp_path, monkeypatch):
             yield point
 
     monkeypatch.setattr(barren_plateau, "mcclean_gradients", interrupted)
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(KeyboardInterrupt), caplog.at_level(logging.WARNING, logger="qtrain"):
         cli.run(cfg, tmp_path)
     partial = rows_of(tmp_path / "results.csv")
     assert [(r["n_qubits"], r["n_layers"]) for r in partial] == [("2", "1"), ("2", "3"), ("2", "8"), ("4", "1")]
+    said = [(r.name, r.getMessage()) for r in caplog.records if r.getMessage().startswith("interrupted")]
+    assert said == [("qtrain._tasks.barren_plateau", f"interrupted: 4 points are in {tmp_path / 'results.csv'}; rerun the same command to resume")]
     monkeypatch.setattr(barren_plateau, "mcclean_gradients", original)
     cli.run(cfg, tmp_path)
     reference = tmp_path / "fresh"

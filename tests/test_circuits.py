@@ -209,3 +209,23 @@ def test_generated_methods_take_keyword_arguments_and_name_them_in_help():
     assert list(inspect.signature(Circuit.rzz).parameters) == ["self", "a", "b", "angle"]
     with pytest.raises(TypeError):
         Circuit(2).crx(0, 1)  # the angle is required, as in a written method
+
+
+def test_type_checker_declarations_match_the_generated_methods():
+    """mypy reads the `if TYPE_CHECKING:` declarations in Circuit, the runtime uses the generated methods:
+    each generated method is declared, with the same argument names and annotations, and nothing else is."""
+    import ast
+    import inspect
+
+    import qtrain.circuit as module
+
+    tree = ast.parse(inspect.getsource(module))
+    (cls,) = [node for node in tree.body if isinstance(node, ast.ClassDef) and node.name == "Circuit"]
+    (block,) = [node for node in cls.body if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING"]
+    declared = {f.name: [(a.arg, ast.unparse(a.annotation) if a.annotation else None) for a in f.args.args] for f in block.body if isinstance(f, ast.FunctionDef)}
+    generated = {name: getattr(Circuit, name) for name in GATES if hasattr(getattr(Circuit, name), "__signature__")}
+    assert set(declared) == set(generated) and len(generated) >= 15
+    for name, method in generated.items():
+        signature = inspect.signature(method)
+        want = [(p.name, None if p.annotation is inspect.Parameter.empty else p.annotation) for p in signature.parameters.values()]
+        assert declared[name] == want, name

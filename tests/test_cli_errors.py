@@ -155,7 +155,7 @@ def test_the_real_command_prints_one_line_and_exits_2(experiment, overrides, mes
 
 def test_a_bug_is_not_called_bad_input(tmp_path, in_process, monkeypatch, capsys):
     """An error inside the task that is not a refusal keeps its traceback (exit status not 2)."""
-    from qtrain.tasks import demo
+    from qtrain._tasks import demo
 
     def broken(cfg, out_dir, planned=None):
         raise RuntimeError("a bug")

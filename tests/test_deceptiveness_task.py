@@ -6,7 +6,7 @@ import pytest
 
 from qtrain import cli
 from qtrain.errors import UsageError  # cli.run turns what plan refuses (a MemoryError too) into this
-from qtrain.tasks import deceptiveness, deceptiveness_report
+from qtrain._tasks import deceptiveness, deceptiveness_report
 from tests.test_cli import compose_experiment, rows_of
 
 TINY = ["sharing=[1,2,3]", "resolution=[12,16]", "tol=[1e-3,1e-2]", "rule=[gradient,steepest]"]
@@ -138,7 +138,7 @@ def test_bad_input_is_refused_before_work(tmp_path, override, error, message):
     ],
 )
 def test_trend_verdicts_respect_the_threshold(values, increasing, threshold, verdict):
-    from qtrain.tasks.deceptiveness_report import trend
+    from qtrain._tasks.deceptiveness_report import trend
 
     assert trend(values, increasing, threshold) == verdict
 
@@ -169,7 +169,7 @@ def test_run_json_is_typed_and_a_folder_of_another_circuit_is_refused(tmp_path):
 
 
 def test_figures_explain_their_marks(tmp_path):
-    from qtrain import figures
+    from qtrain import _figures as figures
 
     rows = [{"sharing": k, "resolution": 8, "method": m, "q05": 0.1, "q25": 0.2, "q50": 0.3, "q75": 0.4, "q95": 0.5, "mean": 0.3}
             for k in (1, 2) for m in ("exact", "finite_difference")]

@@ -45,8 +45,8 @@ two_gpus = pytest.mark.skipif(torch.cuda.device_count() < 2, reason="needs two G
 
 
 def test_a_request_that_cannot_fit_one_sample_on_the_gpu_is_refused_with_the_memory_it_needs():
-    from qtrain.memory import free_memory
-    from qtrain.tasks import barren_plateau
+    from qtrain._memory import free_memory
+    from qtrain._tasks import barren_plateau
     from tests.test_cli import compose_experiment
 
     cfg = compose_experiment("barren_plateau", ["device=cuda", "qubits=[40]", "layers=[2]"])

@@ -554,7 +554,7 @@ def big_lines():
 def test_a_broken_big_file_is_refused_at_its_first_bad_line(big_lines, monkeypatch, bad, message):
     """A bad line k in a 30,000-gate file: refused naming line k (not a later
     bad line), and nothing after line k is read."""
-    from qtrain.interop import qasm2
+    from qtrain.interop import _qasm2 as qasm2
 
     k = 12_345
     lines = list(big_lines)

@@ -1,4 +1,4 @@
-"""The structural tracer both importers share (qtrain.interop.tracing): an
+"""The structural tracer both importers share (qtrain.interop._tracing): an
 angle is a parameter element only when autograd's path to it only moves
 elements. The corpora here also drive the PennyLane and torchquantum tests,
 so each case is checked through both importers too."""
@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from qtrain.errors import UsageError
-from qtrain.interop.tracing import Source, trace_angle
+from qtrain.interop._tracing import Source, trace_angle
 
 #: (case, angle from w (3,), the value of every w element at the traced point, the expression and op a refusal names).
 #: The first four are what the old value-and-derivative test took as w at 0 (value w, derivative 1): a different circuit.

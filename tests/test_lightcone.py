@@ -8,7 +8,7 @@ import torch
 from qtrain import Circuit
 from qtrain.builders import mcclean_angles, mcclean_circuit
 from qtrain.engine.observables import PauliSum
-from qtrain.lightcone import light_cone, reduced_ops
+from qtrain._lightcone import light_cone, reduced_ops
 from tests import reference
 from tests.circuits import random_circuit, random_theta
 

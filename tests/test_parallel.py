@@ -28,10 +28,10 @@ from qtrain.diagnostics import gradient_variance
 from qtrain.engine.observables import PauliSum
 from qtrain.landscape import sample_landscape
 from qtrain.parallel import Ranks, check_trainer, run_on_ranks, share_of, world_size
-from qtrain.plateau import mcclean_gradients
+from qtrain._plateau import mcclean_gradients
 from qtrain.training import train_lr_grid
-from qtrain.training.hybrid import Classifier, LeaveProcessGroup, digits
-from qtrain.training.run import quiet
+from qtrain.training._hybrid import Classifier, LeaveProcessGroup, digits
+from qtrain.training._run import quiet
 
 ZZ = PauliSum.parse("Z0 Z1")
 CIRCUIT = shared_ansatz(3, 3, 2, seed=0)
@@ -53,8 +53,8 @@ def two_rank_work(ranks: Ranks, checkpoints: Path) -> dict:
     landscape = sample_landscape(CIRCUIT, TARGET, 7, "direct", chunk_size=40, ranks=ranks)  # 343 points: shares of 172 and 171
     train_lr_grid(CIRCUIT, TARGET, steps=6, checkpoint_dir=checkpoints, ranks=ranks, **TRAIN)  # stopped after 6 steps ...
     said = Said()
-    logging.getLogger("qtrain.training.run").addHandler(said)
-    logging.getLogger("qtrain.training.run").setLevel(logging.INFO)
+    logging.getLogger("qtrain.training._run").addHandler(said)
+    logging.getLogger("qtrain.training._run").setLevel(logging.INFO)
     resumed = train_lr_grid(CIRCUIT, TARGET, steps=12, checkpoint_dir=checkpoints, ranks=ranks, **TRAIN)  # ... and resumed to 12
     share = ranks.share(TRAIN["starts"])
     variance = gradient_variance(CIRCUIT, "Z0 Z1", samples=11, parameter=None, seed=4, dtype=C128, ranks=ranks)
@@ -332,7 +332,7 @@ def test_an_experiment_that_runs_in_one_process_refuses_ranks_in_one_line(tmp_pa
 
 
 def test_landscape_groups_are_dealt_so_that_every_rank_has_about_the_same_work():
-    from qtrain.tasks.deceptiveness import _deal
+    from qtrain._tasks.deceptiveness import _deal
 
     groups = [(k, R) for k in (1, 2, 3, 4) for R in (90, 180)]
     dealt = _deal(groups, 2, 3)

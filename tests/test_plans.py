@@ -18,7 +18,7 @@ from qtrain.builders import mcclean_circuit, shared_ansatz
 from qtrain.engine import simulate
 from qtrain.engine.fusion import Layer
 from qtrain.engine.permutations import apply_permutation, compose
-from qtrain.lowering import lower
+from qtrain._lowering import lower
 from tests import reference
 from tests.circuits import FIXED_1Q, FIXED_2Q, MULTI_ANGLE, MULTI_ANGLE_2Q, ROTATIONS, ROTATIONS_2Q, random_circuit, random_theta
 

@@ -16,8 +16,8 @@ from qtrain.builders import (
 )
 from qtrain.diagnostics import gradient_variance, resolve_cost, summarize
 from qtrain.engine.observables import PauliSum
-from qtrain.plateau import mcclean_gradients
-from qtrain.tasks.barren_plateau import var_2design
+from qtrain._plateau import mcclean_gradients
+from qtrain._tasks.barren_plateau import var_2design
 
 ZZ = PauliSum.parse("Z0 Z1")
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from experiments.benchmarks import harness, hea, hybrid, levers, many_starts
-from qtrain.tables import read_rows
+from qtrain._tables import read_rows
 
 # (module, arguments for the tiniest size, size columns, libraries that need no peer)
 SCRIPTS = [

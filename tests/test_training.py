@@ -1,5 +1,6 @@
 """Many starts as one batch: exactly the separate runs, scored against C*."""
 
+import functools
 import itertools
 import math
 import statistics
@@ -190,7 +191,7 @@ def train_for_resume(path, circuit=CIRCUIT, cost=TARGET, **changes):
 )
 def test_a_resume_of_another_run_is_refused_naming_what_differs(tmp_path, changes, named, monkeypatch):
     train_for_resume(tmp_path)
-    monkeypatch.setattr("qtrain.training.run.pl.Trainer", None)  # refused before Lightning starts
+    monkeypatch.setattr("qtrain.training._run.pl.Trainer", None)  # refused before Lightning starts
     with pytest.raises(ValueError, match=named):
         train_for_resume(tmp_path, **changes)
 
@@ -220,7 +221,7 @@ def test_a_copied_folder_resumes_from_its_highest_step_whatever_the_file_times(t
     import os
     import shutil
 
-    from qtrain.training.run import newest_checkpoint
+    from qtrain.training._run import newest_checkpoint
 
     whole = train_lr_grid(CIRCUIT, TARGET, "adam", lrs=[0.1], starts=6, steps=10, seed=4, dtype=torch.complex128)
     run = tmp_path / "run"
@@ -235,7 +236,7 @@ def test_a_copied_folder_resumes_from_its_highest_step_whatever_the_file_times(t
     os.utime(copy / "last.ckpt", ns=(2 * 10**18,) * 2)
     assert newest_checkpoint(copy) == str(copy / "step-epoch=5.ckpt")
     (copy / "notes.ckpt").write_text("not a checkpoint")  # passed over, not fatal
-    with caplog.at_level(logging.INFO, logger="qtrain.training.run"):
+    with caplog.at_level(logging.INFO, logger="qtrain.training._run"):
         resumed = train_lr_grid(CIRCUIT, TARGET, "adam", lrs=[0.1], starts=6, steps=10, seed=4, dtype=torch.complex128, checkpoint_dir=copy,
                                 checkpoint_every=3)
     assert f"resuming from {copy / 'step-epoch=5.ckpt'}" in caplog.text
@@ -298,9 +299,14 @@ def test_a_non_finite_cost_names_the_learning_rate_and_step():
         ({"steps": 0}, "steps must be an integer >= 1, got 0"),
         ({"cost": torch.zeros(8, dtype=torch.complex128)}, "target state must be normalized, but its norm is 0"),
         ({"init": "gaussian"}, "init must be one of"),
-        ({"optimizer_settings": {"momentum": 0.9}}, "optimizer 'adam': .*momentum"),
-        ({"optimizer": "sgd", "optimizer_settings": {"nesterov": True}}, "optimizer 'sgd': Nesterov momentum requires a momentum"),
-        ({"optimizer_settings": {"betas": (1.5, 0.9)}}, "optimizer 'adam': Invalid beta parameter at index 0: 1.5"),
+        ({"optimizer_settings": {"momentum": 0.9}}, "optimizer_settings.momentum: Adam refuses 0.9: .*momentum"),
+        ({"optimizer": "sgd", "optimizer_settings": {"nesterov": True}}, "optimizer_settings.nesterov: SGD refuses True: Nesterov momentum requires a momentum"),
+        ({"optimizer_settings": {"betas": (1.5, 0.9)}}, r"optimizer_settings.betas: Adam refuses \(1.5, 0.9\): Invalid beta parameter at index 0: 1.5"),
+        ({"optimizer_settings": {"lr": 0.1}}, "optimizer_settings.lr: the learning rates come from `lrs`"),
+        # a keyword the partial holds is named under `optimizer`, one of optimizer_settings under its own name
+        ({"optimizer": functools.partial(torch.optim.Adam, betas=(1.5, 0.9))}, r"optimizer.betas: Adam refuses \(1.5, 0.9\)"),
+        ({"optimizer": functools.partial(torch.optim.SGD, momentum=0.9), "optimizer_settings": {"nesterov": True, "dampening": 0.5}},
+         "optimizer_settings.dampening: SGD refuses 0.5: Nesterov momentum requires"),
         ({"optimizer_settings": 0.9}, "optimizer_settings must be a mapping"),
     ],
 )
@@ -309,10 +315,32 @@ def test_bad_input_is_refused_before_work(kwargs, message, monkeypatch):
         raise AssertionError("work started before the input was checked")
 
     monkeypatch.setattr("qtrain.training.grid._landscape", no_work)
-    monkeypatch.setattr("qtrain.training.run.fit", no_work)
+    monkeypatch.setattr("qtrain.training._run.fit", no_work)
     args = {"circuit": CIRCUIT, "cost": TARGET, "optimizer": "adam", "lrs": [0.1], "starts": 2, "steps": 2, **kwargs}
     with pytest.raises(ValueError, match=message):
         train_lr_grid(**args)
+
+
+def test_an_optimizer_is_checked_by_building_it_once(monkeypatch):
+    """Good settings: the optimizer as configured is built once, with one group per
+    learning rate; only a refusal is worth the builds that find the setting to name."""
+    from qtrain.training import optimizers
+
+    builds = []
+
+    class Counted(torch.optim.Adam):
+        def __init__(self, params, **settings):
+            params = list(params)
+            if "betas" in settings:  # the configured optimizer, not the class defaults its label is read against
+                builds.append(len(params))
+            super().__init__(params, **settings)
+
+    monkeypatch.setitem(optimizers.OPTIMIZERS, "adam", Counted)
+    checked = optimizers.check_optimizer_settings("adam", {"betas": (0.8, 0.99)}, [0.1, 0.2, 0.0])
+    assert builds == [3]
+    assert checked == ("adam", [0.1, 0.2, 0.0], "betas=(0.8,0.99)")
+    with pytest.raises(ValueError, match=r"^optimizer_settings.betas: Counted refuses \(0.8, 1.5\): Invalid beta parameter at index 1: 1.5$"):
+        optimizers.check_optimizer_settings("adam", {"eps": 1e-6, "betas": (0.8, 1.5)}, [0.1])
 
 
 def test_unknown_keywords_are_refused_by_name():
@@ -406,7 +434,7 @@ def test_hybrid_digits_logs_the_quantum_layer_and_beats_chance(tmp_path):
 
 
 def test_the_trajectory_figure_has_a_colour_bar_for_its_cost():
-    from qtrain import figures
+    from qtrain import _figures as figures
 
     r = train_lr_grid(CIRCUIT, TARGET, "adam", lrs=[0.1], starts=3, steps=4, resolution=12)
     fig = figures.trajectories(CIRCUIT, TARGET, {"adam": r}, 12, "sharing 2")

@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 
 from qtrain.builders import mcclean_angles, mcclean_circuit
-from qtrain.tables import write_rows
+from qtrain._tables import write_rows
 
 
 def measure(method: str, qubits: int, layers: int, samples: int, repeats: int, threads: int) -> dict:

@@ -22,7 +22,7 @@ import torch
 
 from qtrain.builders import random_target_state, shared_ansatz
 from qtrain.landscape import classify, sample_landscape, successors, terminals
-from qtrain.tables import write_rows
+from qtrain._tables import write_rows
 
 
 def measure(sharing: int, resolution: int, rule: str) -> dict:

@@ -46,7 +46,7 @@ import torch
 from experiments.benchmarks.peers import PEERS
 from experiments.benchmarks.qtrain_peer import QtrainFullRegister, QtrainPeer
 from qtrain.builders import mcclean_draw
-from qtrain.tables import write_rows
+from qtrain._tables import write_rows
 
 SAMPLES = 64
 #: Calls whose check took less than this many seconds get an untimed warm-up

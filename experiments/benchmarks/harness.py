@@ -14,7 +14,7 @@ rest, the same way for every regime:
      memory at a smaller size, scaled by the regime's work model, exceeds
      --budget or the available memory (`too_big`);
   5. a table per size is printed, and the CSV is rewritten after every size
-     (`qtrain.tables.write_rows`), so an interrupted run keeps what it measured.
+     (`qtrain._tables.write_rows`), so an interrupted run keeps what it measured.
 
 "x qtrain" is a library's median time / the median time of the library named
 "qtrain" at the same size: above 1, qtrain is faster.
@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from qtrain.tables import write_rows
+from qtrain._tables import write_rows
 
 #: Largest allowed error of a checked quantity: max |library - reference| /
 #: max(1, max |reference|), i.e. absolute for quantities of order one (an

@@ -39,8 +39,8 @@ from typing import Any
 
 import torch
 
-import qtrain.circuit as circuit_module
-import qtrain.lowering as lowering
+import qtrain._execution as execution_module
+import qtrain._lowering as lowering
 from experiments.benchmarks import harness, hea, hybrid, many_starts
 from qtrain.engine import fusion
 from qtrain.engine import run as run_module
@@ -88,10 +88,12 @@ def _cache_widths(program, chunk_samples, dtype, per_sample):
 def _patched(module: Any, name: str, value: Any) -> Iterator[None]:
     old = getattr(module, name)
     setattr(module, name, value)
+    execution_module.compiled.cache_clear()  # no program compiled under another variant may be served
     try:
         yield
     finally:
         setattr(module, name, old)
+        execution_module.compiled.cache_clear()
 
 
 VARIANTS: dict[str, Callable[[], contextlib.AbstractContextManager]] = {
@@ -100,7 +102,7 @@ VARIANTS: dict[str, Callable[[], contextlib.AbstractContextManager]] = {
     "no-chains": lambda: _patched(lowering, "plan_schedule", _chains_split_schedule),
     "cache-widths": lambda: _patched(run_module, "run_widths", _cache_widths),
     # Circuit.program() calls `lower` by the name circuit.py imported
-    "unfused": lambda: _patched(circuit_module, "lower", functools.partial(lowering.lower, fuse=False)),
+    "unfused": lambda: _patched(execution_module, "lower", functools.partial(lowering.lower, fuse=False)),
 }
 
 

@@ -27,7 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from qtrain import tables
+from qtrain import _tables as tables
 
 #: name -> the overrides of its workload, and the tables compared
 WORKLOADS = {

@@ -27,10 +27,10 @@ from pathlib import Path
 import torch
 
 from experiments.benchmarks.plain_torch import plain_state
-from qtrain import tables
+from qtrain import _tables as tables
 from qtrain.builders import random_target_state, shared_ansatz
 from qtrain.training import train_lr_grid
-from qtrain.training.module import MultiStartModule
+from qtrain.training._module import MultiStartModule
 
 LRS = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
 

@@ -22,10 +22,10 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from qtrain import tables
+from qtrain import _tables as tables
 from qtrain.builders import random_target_state, shared_ansatz
 from qtrain.landscape import classify, sample_landscape, successors, terminals
-from qtrain.tasks.checks import int_list
+from qtrain._tasks.checks import int_list
 
 SHARING = (1, 2, 3, 4)
 TOL = 1e-3

@@ -29,7 +29,7 @@ from qtrain.engine.observables import (
     checked_target_state,
 )
 from qtrain.layers import QuantumLayer
-from qtrain.memory import budget_bytes, samples_per_chunk
+from qtrain._memory import budget_bytes, samples_per_chunk
 from qtrain.parallel import Ranks
 
 __all__ = [
@@ -234,7 +234,7 @@ def gradient_variance(
     )
     labels = [str(c) for c in listed] if many else []
     costs = [resolve_cost(c, circuit.n_qubits) for c in listed]
-    per_sample = circuit.program().batch
+    per_sample = circuit.gate_batch
     if per_sample > 1 and per_sample != samples:
         raise ValueError(f"the circuit holds {per_sample} per-sample circuits, so samples must be {per_sample}, got {samples}")
     ranks = ranks or Ranks(device=torch.device(device))

@@ -88,7 +88,7 @@ def redundant_parameters(
     random too.
     """
     circuit, analysed = _circuit_and_columns(model)
-    if circuit.program().batch > 1:
+    if circuit.gate_batch > 1:
         raise ValueError("redundant_parameters needs a circuit without per-sample gates (one circuit, not a batch of circuits)")
     if not rtol > 0:
         raise ValueError(f"rtol must be positive, got {rtol!r}")

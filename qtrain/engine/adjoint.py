@@ -246,12 +246,11 @@ class Sweep:
         self.generators: dict[int, torch.Tensor] = {}
         for indices, stacked in program.generators(dtype, device).values():
             self.generators.update(zip(indices, stacked))
-        dressed = operators.dressed_generators() if any(isinstance(item, Layer) for item in program.plan[start:]) else None
-        self.readouts = {
-            k: _layer_readouts(operators, item, dressed, device)
-            for k, item in enumerate(program.plan)
-            if isinstance(item, Layer) and k >= start
-        }
+        layers = {k: item for k, item in enumerate(program.plan) if isinstance(item, Layer) and k >= start}
+        self.readouts: dict[int, list[_Readout | None]] = {}
+        if layers:  # the dressed generators only where a layer is undone
+            dressed = operators.dressed_generators()
+            self.readouts = {k: _layer_readouts(operators, item, dressed, device) for k, item in layers.items()}
 
     def run(self, chunk: slice, psi: torch.Tensor, lam: torch.Tensor, overlaps: torch.Tensor, scratch: Scratch) -> torch.Tensor:
         """Undo the plan on one chunk of (psi, lambda), writing

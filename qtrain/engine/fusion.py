@@ -192,9 +192,12 @@ def apply_block(state: torch.Tensor, block: torch.Tensor, scratch: Scratch | Non
     lead, batch = state.shape[:-2], max(state.shape[-2], block.shape[0])
     leading = state.reshape(*state.shape[:-1], d, -1)
     shape = (*lead, batch, leading.shape[-1], d)
-    if out is None and scratch is None:
+    if out is not None:
+        out = out.view(shape)
+    elif scratch is not None:
+        out = scratch.target(state, shape)
+    else:
         return torch.matmul(leading.transpose(-1, -2), block.transpose(-1, -2)).reshape(*lead, batch, -1)
-    out = scratch.target(state, shape) if out is None else out.view(shape)
     return torch.matmul(leading.transpose(-1, -2), block.transpose(-1, -2), out=out).reshape(*lead, batch, -1)
 
 
@@ -277,12 +280,14 @@ def layer_table(program, generator_order: dict[bool, list[int]], device: torch.d
         for p, i in enumerate(chain):
             if program.steps[i].kind == StepKind.ROTATION:
                 by_position[p].append((c, i))
-    dressed_row, groups = {}, []
+    dressed_row: dict[int, int] = {}
+    groups: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
     for p, found in enumerate(by_position):
         for c, i in found:
             dressed_row[i] = len(dressed_row)
         followed = [j for j, (c, _) in enumerate(found) if len(chains[c]) > p + 1]
-        groups.append(tuple(torch.tensor(x, dtype=torch.long, device=device) for x in ([c for c, _ in found], [source_row[i] for _, i in found], followed)))
+        chain_numbers, generator_rows, followed_rows = (torch.tensor(x, dtype=torch.long, device=device) for x in ([c for c, _ in found], [source_row[i] for _, i in found], followed))
+        groups.append((chain_numbers, generator_rows, followed_rows))
     longer_than = tuple(torch.tensor([c for c, chain in enumerate(chains) if len(chain) > p + 1], dtype=torch.long, device=device) for p in range(longest))
     return LayerTable(
         chain_rows.to(device),

@@ -76,7 +76,7 @@ class Fixed:
 
 
 class GateKind(str, Enum):
-    """How a gate of the table becomes engine steps (see `GateSpec` and `qtrain.lowering`). A str enum,
+    """How a gate of the table becomes engine steps (see `GateSpec` and `qtrain._lowering`). A str enum,
     so the table's rows may spell a kind as its string; `GateSpec` turns it into the member."""
 
     FIXED = "fixed"

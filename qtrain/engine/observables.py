@@ -74,7 +74,8 @@ class PauliSum:
         """Parse e.g. "Z0 Z1", "0.5*Z0 Z1 - 0.3*Y0 Y2 + X2", "-Z0 + 2"."""
         if not isinstance(text, str) or not text.strip():
             raise ValueError(f"observable must be a non-empty string, got {text!r}")
-        terms, pos = [], 0
+        terms: list[PauliString] = []
+        pos = 0
         while pos < len(text):
             m = _TERM.match(text, pos)
             body = m.group("paulis") if m else ""

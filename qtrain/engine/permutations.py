@@ -74,7 +74,10 @@ def compose(steps: Sequence[Step], n_qubits: int) -> tuple[torch.Tensor, torch.T
         if step.diagonal:
             phase = phase * tensor[local]
             continue
-        columns, values = monomial(tensor)  # type: ignore[misc]
+        found = monomial(tensor)
+        if found is None:  # compose is public: a caller may pass a step fuse_permutations would not
+            raise ValueError(f"compose: step on qubits {step.qubits} is not monomial (one nonzero per row and column): {tensor}")
+        columns, values = found
         gate_source = basis.clone()
         for j, q in enumerate(step.qubits):  # replace the gate's bits by those of the row's column
             shift = n_qubits - 1 - q

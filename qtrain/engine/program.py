@@ -20,6 +20,7 @@ slots. `schedule` says in which order, and in which fused groups, steps run.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,12 +32,31 @@ from qtrain.engine.step_kinds import StepKind, StepRule, step_rule
 __all__ = ["fuse_diagonals", "fuse_runs", "plain_tensors", "Program", "Step", "StepKind"]
 
 
-def plain_tensors():
+#: torch's guard that turns torch.func's transforms off for the ops run under it. Private, and
+#: the one private torch API qtrain calls: torch has no public way to make a tensor inside a
+#: transform that is not one of its wrappers (torch.func.debug_unwrap only unwraps afterwards,
+#: and its result is undefined inside the transform). Torch itself uses the guard (printing a
+#: tensor in torch/_tensor_str.py, seeding in torch/cuda/random.py), and 2.13 (CI's torch) has
+#: it; tests/test_torch_api.py fails by name if a torch drops it or changes what it does.
+_DISABLE_FUNCTORCH: type[AbstractContextManager[Any]] | None = getattr(torch._C, "_DisableFuncTorch", None)
+
+
+def plain_tensors() -> AbstractContextManager[Any]:
     """A context in which new tensors are plain even inside torch.func
     transforms (vmap, grad, jacrev): constants made there and cached (a
     program, its converted operators) must not be wrappers that die with the
-    transform that made them."""
-    return torch._C._DisableFuncTorch()
+    transform that made them.
+
+    Measured on torch 2.13: inside grad (and jacrev, jvp) every new
+    tensor, a constant too, is such a wrapper. Lowering a circuit there then
+    fails (a wrapper has no storage for `.numpy()`), and converted operands
+    cached there stay wrappers after the transform: later plain runs still
+    work, through torch's unwrapping of dead wrappers, but 15 to 35 % slower
+    (a 4-qubit, 10-layer circuit). vmap alone leaves constants plain."""
+    if _DISABLE_FUNCTORCH is None:
+        raise RuntimeError(f"torch {torch.__version__} has no torch._C._DisableFuncTorch, which qtrain needs to cache constants "
+                           "made inside torch.func transforms; install a torch that pyproject.toml's range allows")
+    return _DISABLE_FUNCTORCH()
 
 
 @dataclass(frozen=True, eq=False)
@@ -115,7 +135,9 @@ class Program:
         key = ("permutation", id(step), dtype, device)
         if key not in self._operands:
             with plain_tensors():
-                index, inverse = step.index.to(device), step.inverse.to(device)  # type: ignore[union-attr]
+                # permutations.permutation_step, the one maker of permutation steps, sets both
+                assert step.index is not None and step.inverse is not None, step
+                index, inverse = step.index.to(device), step.inverse.to(device)
                 if step.tensor.shape[-1] == 0:
                     self._operands[key] = {"forward": (index, None), "undo_psi": (inverse, None)}
                 else:

@@ -153,11 +153,15 @@ class Operators:
         <lambda_j|G|psi_j> = <lambda|A G A^dagger|psi> for the states
         psi_j = A^dagger psi, lambda_j = A^dagger lambda right after gate j."""
         generators = self.program.cached(("generator matrices", self.dtype, self.device), self._generator_matrices)
-        rows, after, groups = self.table.chain_rows, None, []
+        rows = self.table.chain_rows
+        after: torch.Tensor | None = None  # the product of the gates after position p, per chain
+        groups: list[torch.Tensor] = []
         for p in range(rows.shape[1] - 1, -1, -1):
             chains, gens, followed = self.table.rotations_by_position[p]
             g = generators[gens]
             if followed.numel():  # only rotations with gates after them on their qubit are dressed
+                # no gate follows the last position, so `after` is set once a rotation is followed
+                assert after is not None
                 a = after[chains[followed]]
                 g = g.expand(g.shape[0], max(g.shape[1], a.shape[1]), 2, 2).index_copy(0, followed, a @ g[followed] @ a.mH)
             groups.append(g)
@@ -316,8 +320,14 @@ def autograd_records(run: Run) -> bool:
 
 
 def _transformed(tensor: torch.Tensor) -> bool:
-    """A tensor seen through torch.func (vmap, grad, jvp) or carrying a forward-mode tangent."""
-    return torch._C._functorch.is_functorch_wrapped_tensor(tensor) or forward_ad.unpack_dual(tensor).tangent is not None
+    """A tensor seen through torch.func (vmap, grad, jvp) or carrying a forward-mode tangent.
+
+    torch.func.debug_unwrap (public, in torch.func's API reference at least
+    since torch 2.7) hands a plain tensor back as it is
+    and a transform's wrapper as the tensor under it, so a new object means a
+    wrapper; its result is only compared, never computed with (which its
+    documentation warns against inside a transform)."""
+    return torch.func.debug_unwrap(tensor, recurse=False) is not tensor or forward_ad.unpack_dual(tensor).tangent is not None
 
 
 def run_program(run: Run) -> torch.Tensor:

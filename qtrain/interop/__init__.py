@@ -5,7 +5,7 @@ Nothing here is imported by `import qtrain`, and each converter imports its
 peer only when called (the peers come with the `interop` extra), so qtrain
 itself still loads only torch and numpy. The two importers of differentiable
 circuits (torchquantum, PennyLane) read angles with one structural tracer,
-`qtrain.interop.tracing`, and name parameters one way: the source's name and
+`qtrain.interop._tracing`, and name parameters one way: the source's name and
 the element's own index (`w[0]`, `weights[0,1,2]`, `q_layer.u3_0.params[0,1]`).
 """
 

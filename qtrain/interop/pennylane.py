@@ -22,7 +22,7 @@ measurements are not run). Trainable parameters:
   fixed floats). The function is called with float64 torch leaves in place
   of the sources, so it must use interface-agnostic operations (`qml.math`,
   indexing, PennyLane templates) on them. Each angle is then traced through
-  autograd's graph (`qtrain.interop.tracing`, shared with the torchquantum
+  autograd's graph (`qtrain.interop._tracing`, shared with the torchquantum
   importer) to the element it is, named by the argument's name and the
   element's own index: `w[0]` for a 1-D argument, `weights[0,1,2]` for a
   3-D one, `x` for a scalar (the name from the signature, `arg<i>` past it).
@@ -79,7 +79,7 @@ from torch.autograd.graph import Node
 
 from qtrain.circuit import Circuit
 from qtrain.errors import UsageError
-from qtrain.interop.tracing import Source, trace_angle
+from qtrain.interop._tracing import Source, trace_angle
 
 __all__ = ["from_pennylane", "to_pennylane"]
 
@@ -360,7 +360,7 @@ def _trainable(qml: Any, value: Any) -> bool:
 
 
 def _angle(value: Any, sources: list[Source], where: str) -> float | str:
-    """The parameter name of a traced angle (`qtrain.interop.tracing`), or its fixed value."""
+    """The parameter name of a traced angle (`qtrain.interop._tracing`), or its fixed value."""
     if isinstance(value, torch.Tensor) and value.requires_grad:
         if value.numel() != 1:
             raise UsageError(f"{where}: an angle of shape {tuple(value.shape)}; qtrain takes one number per angle")

@@ -2,7 +2,7 @@
 
 Reading goes through the `openqasm3` reference parser, and this module walks
 the tree it returns; an `OPENQASM 2` file goes through the fast line-by-line
-reader of `qtrain.interop.qasm2` instead (the reference parser takes about
+reader of `qtrain.interop._qasm2` instead (the reference parser takes about
 50 s for 200,000 gates), which feeds the same walker and refuses, at its
 line, whatever is outside its strict grammar. QASM's `q[i]` is
 qtrain's qubit i, several registers numbered on in the order they are
@@ -61,7 +61,7 @@ import torch
 
 from qtrain.circuit import Circuit, Op
 from qtrain.engine.gates import GATES
-from qtrain.interop.tracing import fixed_angle
+from qtrain.interop._tracing import fixed_angle
 
 __all__ = ["combine", "from_qasm", "to_qasm"]
 
@@ -224,7 +224,7 @@ def from_qasm(text: str, reader: str = "auto") -> Circuit:
         raise ValueError(f"reader must be 'auto', 'fast' or 'reference', got {reader!r}")
     if not isinstance(text, str):
         raise TypeError(f"OpenQASM text must be a str, got {type(text).__name__}")
-    from qtrain.interop import qasm2
+    from qtrain.interop import _qasm2 as qasm2
 
     if reader == "fast" or (reader == "auto" and qasm2.is_qasm2(text)):
         return qasm2.read(text)
@@ -477,10 +477,9 @@ def _build(gates: list, n_qubits: int) -> Circuit:
     of the file's registers) but finite angles, checked here; `add` costs
     about 12 us a gate, a third of reading a 200,000-gate file."""
     circuit = Circuit(n_qubits)
-    ops = circuit._ops
     for name, qubits, args, line in gates:
         if all(type(a) is float and math.isfinite(a) for a in args) and all(0 <= q < n_qubits for q in qubits):
-            ops.append(Op(name, qubits, (None,) * len(args), tuple(args)))
+            circuit._append_checked(Op(name, qubits, (None,) * len(args), tuple(args)))
             continue
         values = tuple(a.name if isinstance(a, _Param) else a for a in args)
         try:

@@ -9,7 +9,7 @@ runs that function is wrapped (in each torchquantum module that imported
 it) to record the gate's name, wires and the angle tensor itself, for the
 gates applied to the recording device (the one passed to `forward(qdev,
 *inputs)`, or the one a `forward(x)` creates for itself). Each angle is then
-traced through autograd's graph (`qtrain.interop.tracing`, shared with the
+traced through autograd's graph (`qtrain.interop._tracing`, shared with the
 PennyLane importer) to where it came from: an element of one of the
 module's Parameters (named by its qualified name from `named_parameters()`
 and the element's own index: `q_layer.u3_0.params[0,1]`, the name alone for
@@ -67,7 +67,7 @@ import torch
 from qtrain.circuit import Circuit
 from qtrain.engine.gates import GATES
 from qtrain.errors import UsageError
-from qtrain.interop.tracing import Source, fixed_angle, trace_angle
+from qtrain.interop._tracing import Source, fixed_angle, trace_angle
 
 __all__ = ["from_torchquantum", "import_torchquantum", "theta_from_torchquantum", "to_torchquantum"]
 
@@ -394,7 +394,7 @@ def _sources(module: Any, inputs: list[Any]) -> list[Source]:
 
 
 def _angle(angle: torch.Tensor, sources: list[Source], where: str) -> float | str:
-    """An angle column (rows,) as the name of the one element it is (`qtrain.interop.tracing`), or a fixed float."""
+    """An angle column (rows,) as the name of the one element it is (`qtrain.interop._tracing`), or a fixed float."""
     name = trace_angle(angle, sources, where)
     if name is not None:
         return name

@@ -25,7 +25,7 @@ from qtrain.circuit import Circuit
 from qtrain.diagnostics import evaluate, resolve_cost, warn_if_redundant
 from qtrain.engine.gates import GATES
 from qtrain.engine.observables import Observable, PauliSum
-from qtrain.memory import budget_bytes, format_bytes
+from qtrain._memory import budget_bytes, format_bytes
 from qtrain.parallel import Ranks
 
 __all__ = [
@@ -98,7 +98,7 @@ def check_grid(circuit: Circuit, resolution: int, budget: int | str | None = Non
     if d < 1:
         raise ValueError("the circuit has no parameters to put on a grid")
     check_periods(circuit)
-    if circuit.program().batch > 1:
+    if circuit.gate_batch > 1:
         raise ValueError("landscapes need a circuit without per-sample gates (one landscape, not a batch of circuits)")
     need, have = grid_bytes(resolution, d), budget_bytes("cpu", budget)
     if need > have:

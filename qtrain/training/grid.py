@@ -22,7 +22,7 @@ from qtrain.engine.conventions import check_complex_dtype, real_dtype
 from qtrain.engine.observables import Observable, PauliSum, checked_pauli_sum, checked_target_state
 from qtrain.layers import draw_angles
 from qtrain.parallel import Ranks
-from qtrain.training.optimizers import check_lrs, check_optimizer, make_optimizer, settings_label
+from qtrain.training.optimizers import check_optimizer_settings
 from qtrain.training.predict import predict
 
 __all__ = ["LrGridResult", "global_min_of", "rescore", "score", "steps_to_success", "train_lr_grid"]
@@ -119,8 +119,8 @@ def train_lr_grid(
     prediction = predict(circuit, plan["cost"], landscape, theta0) if landscape is not None else None
     provisional = global_min if global_min is not None else (prediction.landscape_min if prediction is not None else None)
 
-    from qtrain.training.module import MultiStartModule  # Lightning only when a run really starts
-    from qtrain.training.run import fit
+    from qtrain.training._module import MultiStartModule  # Lightning only when a run really starts
+    from qtrain.training._run import fit
 
     share = ranks.share(starts)
     fingerprint = {"circuit": circuit.fingerprint(), "cost": _cost_fingerprint(plan["cost"]), "optimizer": plan["name"],
@@ -144,14 +144,13 @@ def train_lr_grid(
 
 
 def _plan(circuit, cost, optimizer, optimizer_settings, lrs, starts, steps, tol, dtype, init, log_every, checkpoint_every) -> dict[str, Any]:
-    """Check every argument before any work (the optimizer is built once on a dummy tensor, so that its own checks run now)."""
+    """Check every argument before any work (the optimizer is built once on dummy tensors, so that its own checks run now)."""
     if not isinstance(circuit, Circuit):
         raise TypeError(f"circuit must be a qtrain Circuit, got {type(circuit).__name__}")
     if circuit.n_params < 1:
         raise ValueError("the circuit has no parameters to train")
-    if circuit.program().batch > 1:
+    if circuit.gate_batch > 1:
         raise ValueError("train_lr_grid trains one circuit from many starts; this circuit holds per-sample gates (a batch of circuits)")
-    name = check_optimizer(optimizer)[0]
     for key, value in (("starts", starts), ("steps", steps), ("log_every", log_every), ("checkpoint_every", checkpoint_every)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{key} must be an integer >= 1, got {value!r}")
@@ -159,9 +158,7 @@ def _plan(circuit, cost, optimizer, optimizer_settings, lrs, starts, steps, tol,
         raise ValueError(f"tol must be >= 0, got {tol!r}")
     check_complex_dtype(dtype)
     draw_angles(init, (0,))  # refuses an unknown init
-    checked_lrs = check_lrs(lrs)
-    dummy = [torch.zeros(1, circuit.n_params, requires_grad=True) for _ in checked_lrs]
-    make_optimizer(optimizer, dummy, checked_lrs, optimizer_settings)  # its own checks (betas, nesterov without momentum, ...)
+    checked = check_optimizer_settings(optimizer, optimizer_settings, lrs)  # its own checks too (betas, nesterov without momentum, ...)
     resolved: torch.Tensor | PauliSum | Callable[..., Any]  # a target state, an observable, or a cost function
     if isinstance(cost, torch.Tensor):
         resolved, landscape = checked_target_state(cost, circuit.n_qubits), True
@@ -169,8 +166,8 @@ def _plan(circuit, cost, optimizer, optimizer_settings, lrs, starts, steps, tol,
         resolved, landscape = cost, False  # the landscape's Fourier path needs an observable or a target
     else:
         resolved, landscape = checked_pauli_sum(cost, circuit.n_qubits, what="cost"), True
-    return {"lrs": checked_lrs, "cost": resolved, "landscape": landscape and circuit.n_params <= LANDSCAPE_MAX_PARAMS, "name": name,
-            "settings_label": settings_label(optimizer, optimizer_settings)}
+    return {"lrs": checked.lrs, "cost": resolved, "landscape": landscape and circuit.n_params <= LANDSCAPE_MAX_PARAMS, "name": checked.name,
+            "settings_label": checked.label}
 
 
 def _cost_fingerprint(cost: Any) -> str:

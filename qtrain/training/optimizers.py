@@ -13,11 +13,12 @@ import functools
 import math
 import numbers
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 
-__all__ = ["COUPLING", "OPTIMIZERS", "check_lrs", "check_optimizer", "make_optimizer", "settings_label"]
+__all__ = ["COUPLING", "OPTIMIZERS", "CheckedOptimizer", "check_lrs", "check_optimizer", "check_optimizer_settings", "make_optimizer",
+           "settings_label"]
 
 #: name -> optimizer class, each updating elementwise
 OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
@@ -82,16 +83,82 @@ def make_optimizer(optimizer: Any, groups: Sequence[torch.Tensor], lrs: Sequence
     """One parameter group per learning rate, each group one (B, d) tensor of
     starts. `settings` are the optimizer's own keywords (momentum, betas, ...),
     over those a partial already holds."""
-    name, cls, own = check_optimizer(optimizer)
-    if settings is not None and not isinstance(settings, Mapping):
-        raise ValueError(f"optimizer_settings must be a mapping of the optimizer's keywords (such as {{'momentum': 0.9}}), got {settings!r}")
-    settings = {**own, **(settings or {})}
+    name, cls, own, given = _settings(optimizer, settings)
+    settings = {**own, **given}
     if "lr" in settings:
         raise ValueError("optimizer settings: give learning rates through lrs, not lr")
     try:
         return cls([{"params": [p], "lr": lr} for p, lr in zip(groups, lrs)], **settings)
     except (TypeError, ValueError) as e:
         raise ValueError(f"optimizer {name!r}: {e}") from None
+
+
+class CheckedOptimizer(NamedTuple):
+    """What `check_optimizer_settings` found: the optimizer's name ("adam", ...),
+    the learning rates as `check_lrs` returns them, and its `settings_label`."""
+
+    name: str
+    lrs: list[float]
+    label: str
+
+
+def check_optimizer_settings(optimizer: Any, settings: Mapping[str, Any] | None = None, lrs: Sequence[float] = (1.0,), *,
+                             key: str = "optimizer", settings_key: str = "optimizer_settings") -> CheckedOptimizer:
+    """Check an optimizer, its settings and the learning rates before any work.
+
+    The optimizer is built once, on dummy tensors (one parameter group per
+    learning rate), so that its own checks (betas in [0, 1), Nesterov's
+    momentum, an unknown keyword) refuse a bad setting now instead of inside
+    the training loop. A refusal is a one-line ValueError naming the setting:
+    `<key>.<name>` for a keyword the partial `optimizer` holds (a task passes
+    its config key, "optimizer.adam"), `<settings_key>.<name>` for one of
+    `settings`. Only when the build fails are the settings tried again one at a
+    time, in their order, to find the first that fails (for a combination,
+    such as nesterov without momentum, the later of the two). The label is
+    read off the optimizer so built (against its class's defaults)."""
+    name, cls, own, given = _settings(optimizer, settings)
+    checked_lrs = check_lrs(lrs)
+    merged = {**own, **given}
+    where = {k: settings_key if k in given else key for k in merged}
+    if "lr" in merged:
+        raise ValueError(f"{where['lr']}.lr: the learning rates come from `lrs`, not from the optimizer's settings")
+    try:
+        built = cls(_dummy_groups(checked_lrs), **merged)
+    except (TypeError, ValueError, RuntimeError) as e:
+        raise ValueError(_blame(cls, merged, where, checked_lrs, e)) from None
+    return CheckedOptimizer(name, checked_lrs, _label(name, built.defaults))
+
+
+def _blame(cls: type[torch.optim.Optimizer], settings: dict[str, Any], where: dict[str, str], lrs: list[float], error: Exception) -> str:
+    """The message for a build with `settings` that failed with `error`: the
+    first setting whose addition fails, named by its key (`where`)."""
+    kept: dict[str, Any] = {}
+    for name, value in settings.items():
+        try:
+            cls(_dummy_groups(lrs), **kept, **{name: value})
+        except (TypeError, ValueError, RuntimeError) as e:
+            return f"{where[name]}.{name}: {cls.__name__} refuses {value!r}: {_first_line(e)}"
+        kept[name] = value
+    # every setting passed one at a time, yet not all together: nothing to single out
+    return f"{cls.__name__} refuses the settings {settings!r}: {_first_line(error)}"
+
+
+def _dummy_groups(lrs: list[float]) -> list[dict[str, Any]]:
+    """One parameter group per learning rate, each a one-entry tensor: enough for an optimizer's own checks."""
+    return [{"params": [torch.zeros(1, requires_grad=True)], "lr": lr} for lr in lrs]
+
+
+def _first_line(error: Exception) -> str:
+    """An exception's first line (the refusal must stay one line), or its type when it says nothing."""
+    return next(iter(str(error).splitlines()), "") or type(error).__name__
+
+
+def _settings(optimizer: Any, settings: Mapping[str, Any] | None) -> tuple[str, type[torch.optim.Optimizer], dict[str, Any], dict[str, Any]]:
+    """(name, class, the keywords a partial holds, `settings` as a dict), `settings` refused unless a mapping."""
+    name, cls, own = check_optimizer(optimizer)
+    if settings is not None and not isinstance(settings, Mapping):
+        raise ValueError(f"optimizer_settings must be a mapping of the optimizer's keywords (such as {{'momentum': 0.9}}), got {settings!r}")
+    return name, cls, own, dict(settings or {})
 
 
 #: keys of an optimizer's defaults that choose an implementation, not the update rule
@@ -106,8 +173,12 @@ def settings_label(optimizer: Any, settings: Mapping[str, Any] | None = None) ->
     optimizer differ in a table and two spellings of one do not."""
     name = check_optimizer(optimizer)[0]
     dummy = torch.zeros(1, requires_grad=True)
-    chosen = make_optimizer(optimizer, [dummy], [1.0], settings).defaults
-    plain = make_optimizer(name, [dummy], [1.0]).defaults  # by name: the class with none of a partial's keywords
+    return _label(name, make_optimizer(optimizer, [dummy], [1.0], settings).defaults)
+
+
+def _label(name: str, chosen: Mapping[str, Any]) -> str:
+    """`settings_label` from the defaults of the optimizer as built (`chosen`)."""
+    plain = make_optimizer(name, [torch.zeros(1, requires_grad=True)], [1.0]).defaults  # by name: the class with none of a partial's keywords
 
     def canonical(value: Any) -> Any:
         return tuple(canonical(v) for v in value) if isinstance(value, (list, tuple)) else value

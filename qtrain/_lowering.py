@@ -48,17 +48,22 @@ def lower(ops: Sequence[Op], n_qubits: int, fuse: bool = True) -> Program:
     for op in ops:
         spec = GATES[op.name]
         if spec.kind == GateKind.UNITARY:
-            tensor = op.matrix if op.matrix.dim() == 3 else op.matrix.unsqueeze(0)
+            matrix = op.matrix
+            assert matrix is not None  # Circuit.add checks and sets a unitary's matrix (and only a unitary's)
+            tensor = matrix if matrix.dim() == 3 else matrix.unsqueeze(0)
             steps.append(Step(StepKind.FIXED, op.qubits, tensor))
         elif spec.kind == GateKind.FIXED:
             steps.append(_constant_step(op.qubits, spec.matrix, spec.diagonal))
         elif spec.kind == GateKind.PAULI_ROTATION:
+            assert op.axes is not None  # Circuit.add checks and sets a pauli_rot's axes
             generator = paulis[op.axes.cpu()]  # (B, 2, 2)
             if op.params[0] is not None:
                 steps.append(Step(StepKind.ROTATION, op.qubits, generator, False, slot))
                 slot += 1
             else:
-                half = op.angles[0] / 2
+                angle = op.angles[0]
+                assert angle is not None  # each angle argument is a parameter or a fixed value, never neither
+                half = angle / 2
                 steps.append(Step(StepKind.FIXED, op.qubits, math.cos(half) * torch.eye(2, dtype=torch.complex128) - 1j * math.sin(half) * generator))
         elif spec.kind == GateKind.PARAMETRIC:  # its recipe, one step per part; every trainable rotation is a slot
             for part in spec.recipe:
@@ -71,7 +76,9 @@ def lower(ops: Sequence[Op], n_qubits: int, fuse: bool = True) -> Program:
                     steps.append(Step(StepKind.ROTATION, qubits, _generator(part.generator), diagonal, slot))
                     slot += 1
                 else:
-                    steps.append(_constant_step(qubits, rotation_matrix_fixed(part.generator, part.scale * op.angles[part.arg]), diagonal))
+                    angle = op.angles[part.arg]
+                    assert angle is not None  # each angle argument is a parameter or a fixed value, never neither
+                    steps.append(_constant_step(qubits, rotation_matrix_fixed(part.generator, part.scale * angle), diagonal))
         else:
             raise NotImplementedError(f"gate {op.name!r}: no lowering for gate kind {str(spec.kind)!r}")
     if not fuse:

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from qtrain import figures, parallel, tables
+from qtrain import _figures as figures, parallel, _tables as tables
 from qtrain.landscape import (
     METHODS,
     RULES,
@@ -33,9 +33,10 @@ from qtrain.landscape import (
     successors,
     terminals,
 )
-from qtrain.tasks import checks
-from qtrain.tasks.deceptiveness_report import write_report
-from qtrain.tasks.shared_circuit import circuit_settings, plan_circuit
+from qtrain._tasks import checks
+from qtrain._tasks.deceptiveness_report import write_report
+from qtrain._tasks.resumable import rank0_writer, stored_rows
+from qtrain._tasks.shared_circuit import circuit_settings, plan_circuit
 
 __all__ = ["plan", "run"]
 
@@ -96,21 +97,17 @@ def _sample(ranks: parallel.Ranks, cfg: Any, out_dir: Path, planned: dict[str, A
     round rank 0 gathers the finished groups and rewrites the tables, so a
     rerun resumes."""
     p = planned if planned is not None else plan(cfg)
-    rows, norm_rows = ranks.broadcast(([_typed(r) for r in tables.read_rows(out_dir / "results.csv")], [_typed(r) for r in tables.read_rows(out_dir / "gradient_norms.csv")])
-                                      if ranks.is_main else None)
+    rows, norm_rows = stored_rows(ranks, out_dir, _typed, "results.csv", "gradient_norms.csv")
     wanted = [(k, R) for k in p["sharing"] for R in p["resolutions"]]
     have = {(r["sharing"], r["resolution"], r["tol"], r["rule"]) for r in rows}
     done = {(k, R) for k, R in wanted if all((k, R, t, u) in have for t in p["tols"] for u in p["rules"])}
     todo = [w for w in wanted if w not in done]
-    writer, views = None, {}
+    views: dict[int, Any] = {}  # sharing degree -> its landscape figure
     if ranks.is_main:
-        from qtrain.tb import open_writer
-
-        writer = open_writer(out_dir)
         log.info("deceptiveness: sharing %s, resolutions %s, tol %s, rules %s; %d of %d groups already done%s", p["sharing"], p["resolutions"], p["tols"], p["rules"], len(done), len(wanted),
                  f"; groups dealt to {ranks.world_size} ranks" if ranks.world_size > 1 else "")
     dealt = _deal(todo, ranks.world_size, cfg.params)
-    try:
+    with rank0_writer(ranks, out_dir, log, lambda: f"finished groups are in {out_dir / 'results.csv'}") as writer:
         with tqdm(total=len(todo), desc="landscapes", disable=not (cfg.progress and ranks.is_main)) as bar:
             for i in range(max(map(len, dealt))):  # round i: every rank's i-th group, then a gather
                 mine = _group(cfg, p, *dealt[ranks.rank][i]) if i < len(dealt[ranks.rank]) else None
@@ -131,20 +128,13 @@ def _sample(ranks: parallel.Ranks, cfg: Any, out_dir: Path, planned: dict[str, A
                     tables.write_rows(out_dir / "results.csv", _sorted(rows, COLUMNS[:4]), COLUMNS)
                     tables.write_rows(out_dir / "gradient_norms.csv", _sorted(norm_rows, NORM_COLUMNS[:3]), NORM_COLUMNS)
                 bar.update(len(groups))
-    except KeyboardInterrupt:
-        if writer is not None:  # rank 0's alone
-            log.warning("interrupted: finished groups are in %s; rerun the same command to resume", out_dir / "results.csv")
-            writer.close()
-        raise
-    if not ranks.is_main:
-        return None
-    assert writer is not None, "rank 0 opened the writer above"
-    from qtrain.tb import log_hparams
+        if writer is None:  # off rank 0: rank 0 alone draws, reports and returns
+            return None
+        from qtrain._tb import log_hparams
 
-    _figures(writer, rows, norm_rows, views, out_dir)
-    report = write_report(out_dir / "report.md", rows, norm_rows, cfg)
-    log_hparams(writer, {"sharing": str(p["sharing"]), "resolution": str(p["resolutions"]), "tol": str(p["tols"]), "rule": str(p["rules"]), "params": cfg.params, "qubits": cfg.qubits, "circuit_seed": cfg.circuit_seed, "cost": str(cfg.cost)}, report["metrics"])
-    writer.close()
+        _figures(writer, rows, norm_rows, views, out_dir)
+        report = write_report(out_dir / "report.md", rows, norm_rows, cfg)
+        log_hparams(writer, {"sharing": str(p["sharing"]), "resolution": str(p["resolutions"]), "tol": str(p["tols"]), "rule": str(p["rules"]), "params": cfg.params, "qubits": cfg.qubits, "circuit_seed": cfg.circuit_seed, "cost": str(cfg.cost)}, report["metrics"])
     log.info("claims on this circuit: %s; report in %s", "; ".join(f"{name}: {verdict}" for name, verdict in report["verdicts"].items()), out_dir / "report.md")
     return {"rows": _sorted(rows, COLUMNS[:4]), "gradient_norms": norm_rows, "report": report}
 

@@ -15,7 +15,7 @@ from qtrain.builders import random_target_state, shared_ansatz
 from qtrain.circuit import Circuit
 from qtrain.diagnostics import resolve_cost
 from qtrain.engine.observables import PauliSum
-from qtrain.tasks import checks
+from qtrain._tasks import checks
 
 __all__ = ["SharedCircuit", "circuit_settings", "plan_circuit"]
 

@@ -15,11 +15,11 @@ import lightning.pytorch as pl
 import torch
 from lightning.pytorch.loggers import TensorBoardLogger
 
-from qtrain import parallel, tables
-from qtrain.tasks import checks
-from qtrain.training.hybrid import Classifier, LeaveProcessGroup, classical_model, digits, loaders, quantum_model, trainable
+from qtrain import parallel, _tables as tables
+from qtrain._tasks import checks
+from qtrain.training._hybrid import Classifier, LeaveProcessGroup, classical_model, digits, loaders, quantum_model, trainable
 from qtrain.training.monitor import QuantumGradientMonitor
-from qtrain.training.run import quiet
+from qtrain.training._run import quiet
 
 __all__ = ["plan", "run"]
 

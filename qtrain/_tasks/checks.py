@@ -3,8 +3,8 @@ run before any work starts."""
 
 from __future__ import annotations
 
-import functools
 import math
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -12,8 +12,7 @@ import torch
 from qtrain.engine.conventions import COMPLEX_DTYPES
 
 __all__ = [
-    "built_optimizer", "device", "dtype", "int_list", "number_list", "one_process", "plain", "positive_float",
-    "positive_int"
+    "device", "dtype", "int_list", "number_list", "one_process", "plain", "positive_float", "positive_int"
 ]
 
 #: config name -> state dtype ("complex64", "complex128")
@@ -24,29 +23,45 @@ def int_list(value: Any, key: str, minimum: int) -> list[int]:
     """A list of ints from a list, a single int, or an inclusive range string
     "start:stop[:step]" (e.g. "1:100", "2:10:2"); sorted, without repeats."""
     if isinstance(value, str):
-        parts = value.split(":")
-        try:
-            numbers = [int(p) for p in parts]
-        except ValueError:
-            raise ValueError(f"{key}: cannot read {value!r}; use a list like [2,4,6] or a range like '2:10:2'") from None
-        if len(numbers) not in (2, 3) or (len(numbers) == 3 and numbers[2] < 1):
-            raise ValueError(f"{key}: a range is 'start:stop' or 'start:stop:step' with step >= 1, got {value!r}")
-        values = list(range(numbers[0], numbers[1] + 1, numbers[2] if len(numbers) == 3 else 1))
-    elif isinstance(value, int) and not isinstance(value, bool):
-        values = [value]
-    else:
-        try:
-            values = list(value)
-        except TypeError:
-            raise ValueError(f"{key}: expected a list of integers, got {value!r}") from None
+        value = _inclusive_range(value, key)
+
+    def refusal(v: Any) -> str | None:
+        if isinstance(v, bool) or not isinstance(v, int):
+            return f"every entry must be an integer, got {v!r}"
+        return f"every entry must be >= {minimum}, got {v}" if v < minimum else None
+
+    scalar = isinstance(value, int) and not isinstance(value, bool)  # a bool is refused as not a list, not read as 0 or 1
+    return sorted(set(_checked_list(value, key, scalar, "a list of integers", refusal)))
+
+
+def _inclusive_range(text: str, key: str) -> list[int]:
+    """"start:stop[:step]" -> the ints from start to stop, both included."""
+    parts = text.split(":")
+    try:
+        numbers = [int(p) for p in parts]
+    except ValueError:
+        raise ValueError(f"{key}: cannot read {text!r}; use a list like [2,4,6] or a range like '2:10:2'") from None
+    if len(numbers) not in (2, 3) or (len(numbers) == 3 and numbers[2] < 1):
+        raise ValueError(f"{key}: a range is 'start:stop' or 'start:stop:step' with step >= 1, got {text!r}")
+    return list(range(numbers[0], numbers[1] + 1, numbers[2] if len(numbers) == 3 else 1))
+
+
+def _checked_list(value: Any, key: str, scalar: bool, expected: str, refusal: Callable[[Any], str | None]) -> list[Any]:
+    """The shape `int_list` and `number_list` share: `value` as a list (`[value]`
+    when `scalar`), not empty, and every entry passed by `refusal`, which says
+    what is wrong with an entry (None: nothing). `expected` words the error
+    for a value that is neither a scalar nor iterable."""
+    try:
+        values = [value] if scalar else list(value)
+    except TypeError:
+        raise ValueError(f"{key}: expected {expected}, got {value!r}") from None
     if not values:
         raise ValueError(f"{key}: is empty")
     for v in values:
-        if isinstance(v, bool) or not isinstance(v, int):
-            raise ValueError(f"{key}: every entry must be an integer, got {v!r}")
-        if v < minimum:
-            raise ValueError(f"{key}: every entry must be >= {minimum}, got {v}")
-    return sorted(set(values))
+        reason = refusal(v)
+        if reason is not None:
+            raise ValueError(f"{key}: {reason}")
+    return values
 
 
 def positive_int(value: Any, key: str, minimum: int = 1) -> int:
@@ -65,16 +80,14 @@ def plain(value: Any) -> Any:
 
 def number_list(value: Any, key: str) -> list[float]:
     """Finite numbers from a list or a single number (never a string's characters)."""
-    values = [value] if isinstance(value, (int, float, str)) else value
-    try:
-        values = list(values)
-    except TypeError:
-        raise ValueError(f"{key}: expected a number or a list of numbers, got {value!r}") from None
-    if not values:
-        raise ValueError(f"{key}: is empty")
-    for v in values:
+
+    def refusal(v: Any) -> str | None:
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-            raise ValueError(f"{key}: every entry must be a finite number, got {v!r}")
+            return f"every entry must be a finite number, got {v!r}"
+        return None
+
+    # a string is one (refused) entry, not a list of characters
+    values = _checked_list(value, key, isinstance(value, (int, float, str)), "a number or a list of numbers", refusal)
     return [float(v) for v in values]
 
 
@@ -83,24 +96,6 @@ def positive_float(value: Any, key: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
         raise ValueError(f"{key}: must be a finite number > 0, got {value!r}")
     return float(value)
-
-
-def built_optimizer(partial: functools.partial, key: str, lr: float) -> None:
-    """Build the optimizer once, on a dummy tensor, so that its own checks (betas in
-    [0, 1), Nesterov's momentum, an unknown keyword) refuse a bad setting before any
-    work instead of inside the training loop. Settings are added one at a time in
-    the config's order and the first that fails is named as `key.<setting>` (for a
-    combination, such as nesterov without momentum, the later of the two keys)."""
-    dummy = [torch.zeros(1, requires_grad=True)]
-    kept: dict[str, Any] = {}
-    for name, value in partial.keywords.items():
-        if name == "lr":
-            raise ValueError(f"{key}.lr: the learning rates come from `lrs`, not from the optimizer's config")
-        try:
-            partial.func(dummy, lr=lr, **kept, **{name: value})
-        except (TypeError, ValueError, RuntimeError) as e:
-            raise ValueError(f"{key}.{name}: {partial.func.__name__} refuses {value!r}: {e}") from None
-        kept[name] = value
 
 
 def device(value: Any) -> torch.device:

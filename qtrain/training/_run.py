@@ -19,7 +19,7 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from torch.utils.data import DataLoader
 
 from qtrain.errors import UsageError
-from qtrain.training.module import MultiStartModule
+from qtrain.training._module import MultiStartModule
 
 __all__ = ["check_resume", "checkpoint_step", "fit", "newest_checkpoint", "quiet"]
 

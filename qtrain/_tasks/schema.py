@@ -66,7 +66,7 @@ class BarrenPlateauSchema(CommonSchema):
 
 @dataclass
 class SharedCircuitSchema(CommonSchema):
-    """The circuit keys of the sharing experiments (qtrain.tasks.shared_circuit)."""
+    """The circuit keys of the sharing experiments (qtrain._tasks.shared_circuit)."""
 
     params: int = MISSING
     qubits: int = MISSING

@@ -14,10 +14,10 @@ from matplotlib.figure import Figure
 from torch import nn
 from tqdm import tqdm
 
-from qtrain import tables
+from qtrain import _tables as tables
 from qtrain.builders import encoder_circuit
 from qtrain.layers import QuantumLayer
-from qtrain.tasks import checks
+from qtrain._tasks import checks
 
 __all__ = ["plan", "run", "two_blobs"]
 
@@ -53,7 +53,7 @@ def run(cfg: Any, out_dir: Path, planned: dict[str, Any] | None = None) -> dict[
         nn.Linear(cfg.qubits, 2),
     )
     optimizer = torch.optim.Adam(model.parameters(), lr=float(cfg.lr))
-    from qtrain.tb import log_hparams, open_writer  # TensorBoard only when a run really starts
+    from qtrain._tb import log_hparams, open_writer  # TensorBoard only when a run really starts
 
     writer = open_writer(out_dir)
     rows = []

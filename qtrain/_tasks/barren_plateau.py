@@ -19,11 +19,12 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from qtrain import figures, parallel, tables
+from qtrain import _figures as figures, parallel, _tables as tables
 from qtrain.diagnostics import resolve_cost, summarize
-from qtrain.memory import format_bytes, samples_per_chunk
-from qtrain.plateau import STATES_PER_SAMPLE, mcclean_gradients
-from qtrain.tasks import checks
+from qtrain._memory import format_bytes, samples_per_chunk
+from qtrain._plateau import STATES_PER_SAMPLE, mcclean_gradients
+from qtrain._tasks import checks
+from qtrain._tasks.resumable import rank0_writer, stored_rows
 
 __all__ = ["plan", "run", "var_2design"]
 
@@ -76,22 +77,18 @@ def _sample(ranks: parallel.Ranks, cfg: Any, out_dir: Path, planned: dict[str, A
     """Every rank simulates its share of each point's samples; rank 0 gathers
     them, writes the tables and figures, and returns the results."""
     p = planned if planned is not None else plan(cfg)  # a rank of several plans again: its budget is its own device's
-    rows = ranks.broadcast([_typed(r) for r in tables.read_rows(out_dir / "results.csv")] if ranks.is_main else None)
+    [rows] = stored_rows(ranks, out_dir, _typed, "results.csv")
     done = {(r["n_qubits"], r["n_layers"]) for r in rows}
     todo = {n: [L for L in p["layers"] if (n, L) not in done] for n in p["qubits"]}
     share = ranks.share(p["samples"])
-    writer = None
     if ranks.is_main:
-        from qtrain.tb import open_writer  # TensorBoard only when a run really starts
-
-        writer = open_writer(out_dir)
         ranks_note = f" on {ranks.world_size} ranks" if ranks.world_size > 1 else ""
         log.info("barren plateau: qubits %s, %d depths, %d samples%s, %s on %s, budget %s per rank; %d points already done",
                  p["qubits"], len(p["layers"]), p["samples"], ranks_note, cfg.dtype, ranks.device, format_bytes(p["budget"]), len(done))
     # the stored rows come back as strings; new rows hold numbers (the CSV writes both alike)
     timings: list[dict[str, Any]] = list(tables.read_rows(out_dir / "timings.csv")) if ranks.is_main else []
     total = sum(-(-(share.stop - share.start) // p["chunks"][n]) * max(todo[n], default=0) for n in p["qubits"])
-    try:
+    with rank0_writer(ranks, out_dir, log, lambda: f"{len(rows)} points are in {out_dir / 'results.csv'}") as writer:
         with tqdm(total=total, desc="layers simulated", disable=not (cfg.progress and ranks.is_main)) as bar:
             for n in p["qubits"]:
                 if not todo[n]:
@@ -109,20 +106,13 @@ def _sample(ranks: parallel.Ranks, cfg: Any, out_dir: Path, planned: dict[str, A
                     timings.append({"n_qubits": n, "max_layers": max(todo[n]), "n_samples": p["samples"], "chunk_size": p["chunks"][n], "device": str(ranks.device),
                                     "ranks": ranks.world_size, "seconds": round(time.perf_counter() - start, 3)})
                     tables.write_rows(out_dir / "timings.csv", timings, list(timings[-1]))
-    except KeyboardInterrupt:
-        if writer is not None:  # rank 0's alone
-            log.warning("interrupted: %d points are in %s; rerun the same command to resume", len(rows), out_dir / "results.csv")
-            writer.close()
-        raise
-    if not ranks.is_main:
-        return None
-    assert writer is not None, "rank 0 opened the writer above"
-    from qtrain.tb import log_hparams
+        if writer is None:  # off rank 0: rank 0 alone fits, draws and returns
+            return None
+        from qtrain._tb import log_hparams
 
-    fit = _fit(rows, p["qubits"], max(p["layers"]))
-    _figures(writer, rows, fit, out_dir)
-    log_hparams(writer, {"qubits": str(p["qubits"]), "layers": f"{min(p['layers'])}..{max(p['layers'])} ({len(p['layers'])})", "samples": p["samples"], "seed": p["seed"], "dtype": cfg.dtype, "cost": str(cfg.cost), "device": str(ranks.device), "ranks": ranks.world_size}, {k: v for k, v in fit.items() if isinstance(v, float)})
-    writer.close()
+        fit = _fit(rows, p["qubits"], max(p["layers"]))
+        _figures(writer, rows, fit, out_dir)
+        log_hparams(writer, {"qubits": str(p["qubits"]), "layers": f"{min(p['layers'])}..{max(p['layers'])} ({len(p['layers'])})", "samples": p["samples"], "seed": p["seed"], "dtype": cfg.dtype, "cost": str(cfg.cost), "device": str(ranks.device), "ranks": ranks.world_size}, {k: v for k, v in fit.items() if isinstance(v, float)})
     log.info("fitted slope of log2 Var against n at L = %d: %.3f (2-design: about -1); outputs in %s", fit["n_layers"], fit["slope"], out_dir)
     return {"rows": _sorted(rows), "fit": fit}
 

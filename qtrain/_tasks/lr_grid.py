@@ -23,14 +23,15 @@ import torch
 from hydra.utils import instantiate
 from tqdm import tqdm
 
-from qtrain import figures, parallel, tables
+from qtrain import _figures as figures, parallel, _tables as tables
 from qtrain.errors import UsageError
 from qtrain.landscape import RULES
 from qtrain.layers import INITS
-from qtrain.tasks import checks
-from qtrain.tasks.shared_circuit import circuit_settings, plan_circuit
+from qtrain._tasks import checks
+from qtrain._tasks.shared_circuit import circuit_settings, plan_circuit
 from qtrain.training import check_lrs, check_optimizer, global_min_of, rescore, train_lr_grid
 from qtrain.training.grid import LrGridResult
+from qtrain.training.optimizers import check_optimizer_settings
 
 __all__ = ["plan", "run"]
 
@@ -47,7 +48,7 @@ COLUMNS = ["optimizer", "optimizer_settings", "lr", "sharing", "starts", "steps"
 def plan(cfg: Any) -> dict[str, Any]:
     """Check every key before any work; every chosen optimizer is built once, on a dummy tensor."""
     lrs = check_lrs(checks.plain(cfg.lrs))  # the value as typed: "abc" is refused, naming `lrs`, not read letter by letter
-    optimizers = _optimizers(cfg, lrs[0])
+    optimizers = _optimizers(cfg, lrs)
     sharing = checks.int_list(cfg.sharing, "sharing", minimum=1)
     for key in ("starts", "steps"):
         checks.positive_int(cfg[key], key)
@@ -72,7 +73,7 @@ def plan(cfg: Any) -> dict[str, Any]:
             "device": device, "dtype": checks.dtype(cfg.dtype)}
 
 
-def _optimizers(cfg: Any, lr: float) -> dict[str, Any]:
+def _optimizers(cfg: Any, lrs: list[float]) -> dict[str, Any]:
     """The optimizers `cfg.optimizers` names, each a partial made from its `optimizer.<name>`
     config and built once on a dummy tensor, so a bad setting is refused here, naming its key."""
     names = checks.plain(cfg.optimizers)
@@ -95,7 +96,7 @@ def _optimizers(cfg: Any, lr: float) -> dict[str, Any]:
             check_optimizer(optimizers[name])
         except ValueError as e:
             raise ValueError(f"optimizer.{name}: {e}") from None
-        checks.built_optimizer(optimizers[name], f"optimizer.{name}", lr)
+        check_optimizer_settings(optimizers[name], lrs=lrs, key=f"optimizer.{name}")
     return optimizers
 
 
@@ -174,7 +175,7 @@ def _final_scores(cfg: Any, p: dict[str, Any], results: dict[tuple[str, int], Lr
 
 
 def _outputs(cfg: Any, p: dict[str, Any], rows: list[dict], scored: dict, out_dir: Path) -> None:
-    from qtrain.tb import log_hparams, open_writer
+    from qtrain._tb import log_hparams, open_writer
 
     writer = open_writer(out_dir)
     made = {"success_vs_lr": figures.success_vs_lr(rows)}
