@@ -11,7 +11,9 @@ theta is checked per call.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,6 +35,7 @@ from qtrain.engine import (
 )
 from qtrain.engine.observables import Observable, checked_pauli_sum, checked_target_state
 from qtrain.engine.run import Run, autograd_records, chunked_values
+from qtrain.engine.shots import check_first_row, check_seed, sample_expval
 from qtrain.engine.summary import PlanSummary, summarize
 from qtrain._lightcone import reduced_ops, remap
 from qtrain._lowering import lower
@@ -237,3 +240,111 @@ def plan_summary(data: CircuitData, batch: int, dtype: torch.dtype, observable: 
     plan = compiled(data) if observable is None else compiled(data, checked_sums(data, [observable]))
     return summarize(plan.program, batch, dtype, batch > 1 if per_sample is None else per_sample, device)
 
+
+# ---- estimates from shots -------------------------------------------------------------------
+
+#: d f / d phi = (f(phi + pi/2) - f(phi - pi/2)) / 2 for every slot: each is exp(-i phi G / 2) with G^2 = I.
+SHIFT = math.pi / 2
+
+
+@dataclass(frozen=True)
+class ShotSetting:
+    """What a shot estimate needs besides the run: `shots` per measurement group and evaluation, and the seed."""
+
+    shots: int
+    seed: int
+    first_row: int = 0  # the batch index of the run's first row: rows are keyed first_row, first_row + 1, ...
+
+
+def sampled(plan: Compiled, run: Run, angles: torch.Tensor, setting: ShotSetting, evaluation: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Shot estimates of every observable of `plan` for `run` at slot `angles`:
+    -> values (B, K) and their estimated variances (B, K), float64. Evaluation
+    `evaluation` draws its own samples (0: the values; 1 + 2s and 2 + 2s: slot s shifted up and down)."""
+    count = len(plan.sums)
+    offset = setting.first_row
+
+    def per_state(states: torch.Tensor) -> torch.Tensor:
+        nonlocal offset  # chunks arrive in order: a chunk's rows are its samples' rows in the whole batch
+        rows = torch.arange(offset, offset + states.shape[0])
+        offset += states.shape[0]
+        estimates = [sample_expval(states, s, setting.shots, setting.seed, rows, evaluation * count + k) for k, s in enumerate(plan.sums)]
+        return torch.stack([torch.stack([e.value, e.variance], dim=-1) for e in estimates], dim=1)  # (c, K, 2)
+
+    out = chunked_values(dataclasses.replace(run, angles=angles.detach()), per_state)
+    return out[..., 0], out[..., 1]
+
+
+def shifted_slots(plan: Compiled) -> list[int]:
+    """The slots whose shift can change a cost: all but the global phases (their derivative is 0 exactly)."""
+    return [s for s, (_, _, frequency) in enumerate(plan.data.slots) if frequency != 0]
+
+
+def shift_derivatives(plan: Compiled, run: Run, angles: torch.Tensor, setting: ShotSetting) -> tuple[torch.Tensor, torch.Tensor]:
+    """Parameter-shift estimates of d <H_k> / d angle_s for every slot:
+    -> (B, n_slots, K) derivatives and their estimated variances, float64."""
+    base = angles.detach()
+    derivatives = torch.zeros(run.batch, base.shape[1], len(plan.sums), dtype=torch.float64, device=base.device)
+    variances = torch.zeros_like(derivatives)
+    for s in shifted_slots(plan):
+        step = torch.zeros_like(base)
+        step[:, s] = SHIFT
+        up, up_var = sampled(plan, run, base + step, setting, 1 + 2 * s)
+        down, down_var = sampled(plan, run, base - step, setting, 2 + 2 * s)
+        derivatives[:, s] = (up - down) / 2
+        variances[:, s] = (up_var + down_var) / 4
+    return derivatives, variances
+
+
+class _ShotExpval(torch.autograd.Function):
+    """Shot estimates whose gradient is the parameter-shift estimate with as many shots per shifted evaluation."""
+
+    @staticmethod
+    def forward(angles: torch.Tensor, plan: Compiled, run: Run, setting: ShotSetting) -> torch.Tensor:  # type: ignore[override]
+        values, _ = sampled(plan, run, angles, setting, 0)
+        return values.to(angles.dtype)
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: torch.Tensor) -> None:
+        ctx.angles, ctx.plan, ctx.run, ctx.setting = inputs
+
+    @staticmethod
+    def backward(ctx: Any, grad_values: torch.Tensor) -> tuple[torch.Tensor | None, None, None, None]:  # type: ignore[override]
+        derivatives, _ = shift_derivatives(ctx.plan, ctx.run, ctx.angles, ctx.setting)
+        grads = torch.einsum("bk,bsk->bs", grad_values.to(torch.float64), derivatives).to(ctx.angles.dtype)
+        if ctx.angles.shape[0] != grads.shape[0]:  # angles shared by the batch: their gradient sums over it
+            grads = grads.sum(dim=0, keepdim=True)
+        return grads, None, None, None
+
+
+def shot_expectation(data: CircuitData, theta: Any, observable: Observable | Sequence[Observable], shots: int, seed: int | None,
+                     dtype: torch.dtype | None, initial_state: Any, light_cone: bool, first_row: int = 0) -> torch.Tensor:
+    """<H> per sample estimated from `shots` shots per measurement group: (B,) or (B, K); differentiable by parameter shift."""
+    many = isinstance(observable, (list, tuple))
+    observables: Sequence[Observable] = observable if isinstance(observable, (list, tuple)) else [observable]  # type: ignore[list-item]
+    plan = compiled_for(data, checked_sums(data, observables), light_cone, initial_state)
+    setting = ShotSetting(shots, check_seed(seed), check_first_row(first_row))
+    theta, run = prepare(plan, theta, dtype, initial_state)
+    values = _ShotExpval.apply(run.angles, plan, run, setting)
+    return values if many else values[:, 0]
+
+
+def shot_value_and_gradient(data: CircuitData, theta: Any, cost: Any, shots: int, seed: int | None, dtype: torch.dtype | None,
+                            initial_state: Any, light_cone: bool, first_row: int = 0) -> tuple[torch.Tensor, torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+    """Shot estimates of a Pauli-sum cost and of its gradient by parameter shift (every slot of a parameter
+    shifted on its own, `shots` shots per shifted evaluation): -> values (B,), grads (B, P), and their
+    standard errors ((B,), (B, P)) estimated from the same samples."""
+    if isinstance(cost, torch.Tensor) or callable(cost):
+        what = "a target state's infidelity" if isinstance(cost, torch.Tensor) else "a callable cost"
+        raise ValueError(f"shots: {what} is not a Pauli sum, so it cannot be estimated from measurements; pass an observable, or shots=None")
+    plan = compiled_for(data, checked_sums(data, [cost]), light_cone, initial_state)
+    setting = ShotSetting(shots, check_seed(seed), check_first_row(first_row))
+    theta, run = prepare(plan, theta, dtype, initial_state)
+    values, value_var = sampled(plan, run, run.angles, setting, 0)
+    derivatives, derivative_var = shift_derivatives(plan, run, run.angles, setting)
+    index, scales = plan.gather(theta.device, torch.float64)
+    slot_grads, slot_var = derivatives[..., 0], derivative_var[..., 0]
+    if scales is not None:
+        slot_grads, slot_var = slot_grads * scales, slot_var * scales.square()  # d angle / d parameter
+    grads = torch.zeros(run.batch, data.n_params, dtype=torch.float64, device=theta.device).index_add_(1, index, slot_grads)
+    grad_var = torch.zeros_like(grads).index_add_(1, index, slot_var)  # a parameter's slots are shifted with independent samples
+    return values[:, 0].to(theta.dtype), grads.to(theta.dtype), (value_var[:, 0].sqrt().to(theta.dtype), grad_var.sqrt().to(theta.dtype))

@@ -12,7 +12,8 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 __all__ = [
-    "deceptiveness_vs_sharing", "gradient_norm_boxes", "landscape_view", "success_vs_lr", "trajectories",
+    "deceptiveness_vs_sharing", "gradient_norm_boxes", "landscape_view", "shots_to_resolve_vs_qubits", "success_vs_lr", "success_vs_shots",
+    "trajectories",
     "variance_vs_layers", "variance_vs_qubits"
 ]
 
@@ -37,6 +38,28 @@ def variance_vs_qubits(rows: Sequence[Mapping[str, float]], n_layers: int, slope
     ax.set_xlabel("qubits n")
     ax.set_ylabel(VARIANCE_LABEL)
     ax.set_title("Gradient variance vs qubits")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def shots_to_resolve_vs_qubits(rows: Sequence[Mapping[str, float]], n_layers: int, design: Mapping[int, float] | None = None) -> Figure:
+    """Shots per shifted evaluation needed to resolve a typical gradient
+    (`shots_to_resolve`) against n at depth `n_layers`, log scale, with the
+    2-design's count per n (`design`, dotted) when given. Infinite counts (a
+    variance of exactly 0) cannot be drawn on a log axis and are left out."""
+    pts = sorted((r for r in rows if r["n_layers"] == n_layers and np.isfinite(r["shots_to_resolve"])), key=lambda r: r["n_qubits"])
+    fig = Figure(figsize=(5.5, 4))
+    ax = fig.add_subplot()
+    ax.plot([r["n_qubits"] for r in pts], [r["shots_to_resolve"] for r in pts], "o-", label=f"measured variance, L = {n_layers}")
+    if design:
+        qubits = sorted(n for n in design if np.isfinite(design[n]))
+        ax.plot(qubits, [design[n] for n in qubits], "k:", label="2-design variance")
+    ax.set_yscale("log")
+    ax.set_xticks(sorted({r["n_qubits"] for r in rows}))
+    ax.set_xlabel("qubits n")
+    ax.set_ylabel(r"shots per shifted evaluation $N$")
+    ax.set_title("Shots to resolve a typical gradient at one standard error", fontsize=10)
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
@@ -194,6 +217,41 @@ def success_vs_lr(rows: Sequence[Mapping[str, Any]]) -> Figure:
             ax.set_ylabel("success rate")
             ax.legend(fontsize=7)
     fig.suptitle("Success rate against learning rate (dashed: the landscape's basins predict)", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def success_vs_shots(rows: Sequence[Mapping[str, Any]]) -> Figure:
+    """Success rate against the shots per shifted evaluation of every training
+    step: one panel per sharing degree, one line per optimizer (and settings)
+    at its best learning rate for each shots value, written beside its point.
+    The shots values are evenly spaced in increasing order, exact gradients
+    (shots None) last, as the limit of infinitely many shots."""
+    sharings = sorted({r["sharing"] for r in rows})
+    counts = sorted({r["shots"] for r in rows if r["shots"] is not None})
+    ticks = counts + ([None] if any(r["shots"] is None for r in rows) else [])
+    variants = list(dict.fromkeys((r["optimizer"], r["optimizer_settings"]) for r in rows))
+    fig = Figure(figsize=(3.6 * len(sharings) + 0.6, 3.8))
+    for i, k in enumerate(sharings):
+        ax = fig.add_subplot(1, len(sharings), i + 1)
+        for j, (name, settings) in enumerate(variants):
+            pts = sorted((r for r in rows if r["sharing"] == k and (r["optimizer"], r["optimizer_settings"]) == (name, settings)),
+                         key=lambda r: ticks.index(r["shots"]))
+            xs = [ticks.index(r["shots"]) for r in pts]
+            label = name if settings == "defaults" else f"{name} ({settings})"
+            ax.plot(xs, [r["success_rate"] for r in pts], "-o", color=f"C{j % 10}", markersize=4, label=label)
+            for x, r in zip(xs, pts):
+                ax.annotate(f"{r['lr']:g}", (x, r["success_rate"]), textcoords="offset points", xytext=(3, 4), fontsize=6, color=f"C{j % 10}")
+        ax.set_xticks(range(len(ticks)))
+        ax.set_xticklabels(["exact" if t is None else f"{t:g}" for t in ticks])
+        ax.set_xlim(-0.4, len(ticks) - 0.6)  # room for the last point's label
+        ax.set_ylim(-0.02, 1.08)
+        ax.set_xlabel("shots per shifted evaluation")
+        ax.set_title(f"sharing k = {k}", fontsize=9)
+        if i == 0:
+            ax.set_ylabel("success rate (exact final cost)")
+            ax.legend(fontsize=7)
+    fig.suptitle("Success rate against shots per step\n(each at its best learning rate, written beside its point)", fontsize=9)
     fig.tight_layout()
     return fig
 

@@ -15,7 +15,7 @@ import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from numbers import Real
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import torch
 
@@ -25,6 +25,7 @@ from qtrain._drawing import draw
 from qtrain.engine import Program
 from qtrain.engine.gates import GATES, PAULI_AXES, GateKind
 from qtrain.engine.observables import Observable
+from qtrain.engine.shots import check_shots
 from qtrain.engine.summary import PlanSummary
 
 __all__ = ["Angle", "Circuit", "Op"]
@@ -394,14 +395,31 @@ class Circuit:
         diff_method: str = "backprop",
         initial_state: torch.Tensor | None = None,
         light_cone: bool = True,
+        shots: int | None = None,
+        seed: int | None = None,
+        first_row: int = 0,
     ) -> torch.Tensor:
         """<H> per sample: (B,) for one observable, (B, K) for a list of K.
 
         Only the gates in the observables' backward light cone run, on the
         qubits they touch (exact, and the other gates' parameters get
         gradient 0); `light_cone=False` runs every gate, and a given
-        `initial_state` always does."""
-        return _execution.expectation(self._snapshot(), theta, observable, dtype, diff_method, initial_state, light_cone)
+        `initial_state` always does.
+
+        `shots`: estimate each value from that many measurements per group of
+        qubit-wise commuting terms (`qtrain.engine.shots`) instead of exactly;
+        the estimates are differentiable by parameter shift, with as many shots
+        per shifted evaluation (`diff_method` is then not used). Row i's samples
+        depend only on (`seed`, i): the same seed gives the same numbers at any
+        chunk size; seed=None draws one from torch's global generator. Where
+        one batch is split across ranks or calls, `first_row` is the batch
+        index of theta's first row: row i then samples as row first_row + i of
+        the whole batch would."""
+        data = self._snapshot()
+        checked = _checked_shots(shots, seed, first_row)
+        if checked is None:
+            return _execution.expectation(data, theta, observable, dtype, diff_method, initial_state, light_cone)
+        return _execution.shot_expectation(data, theta, observable, checked, seed, dtype, initial_state, light_cone, first_row)
 
     @eager
     def infidelity(
@@ -416,6 +434,20 @@ class Circuit:
         """1 - |<target|psi(theta)>|^2 per sample, (B,)."""
         return _execution.fidelity_cost(self._snapshot(), theta, target, dtype, diff_method, initial_state)
 
+    @overload
+    def value_and_grad(
+        self, theta: torch.Tensor | None, cost: Observable | torch.Tensor | Callable[[torch.Tensor], torch.Tensor], *,
+        dtype: torch.dtype | None = ..., initial_state: torch.Tensor | None = ..., light_cone: bool = ...,
+        shots: int | None = ..., seed: int | None = ..., first_row: int = ..., return_stderr: Literal[False] = ...,
+    ) -> tuple[torch.Tensor, torch.Tensor]: ...
+
+    @overload
+    def value_and_grad(
+        self, theta: torch.Tensor | None, cost: Observable | torch.Tensor | Callable[[torch.Tensor], torch.Tensor], *,
+        dtype: torch.dtype | None = ..., initial_state: torch.Tensor | None = ..., light_cone: bool = ...,
+        shots: int | None = ..., seed: int | None = ..., first_row: int = ..., return_stderr: Literal[True],
+    ) -> tuple[torch.Tensor, torch.Tensor, tuple[torch.Tensor, torch.Tensor]]: ...
+
     @eager
     def value_and_grad(
         self,
@@ -425,7 +457,11 @@ class Circuit:
         dtype: torch.dtype | None = None,
         initial_state: torch.Tensor | None = None,
         light_cone: bool = True,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+        shots: int | None = None,
+        seed: int | None = None,
+        first_row: int = 0,
+        return_stderr: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor] | tuple[torch.Tensor, torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
         """A per-sample cost and its gradient: -> values (B,), d value / d theta (B, n_params).
 
         `cost` is an observable (its expectation), a target state (2**n,) or
@@ -436,8 +472,23 @@ class Circuit:
         of states whatever the batch and depth; use `expval(...,
         diff_method="adjoint")` and autograd for anything else. An observable
         runs in its light cone, as in `expval`.
+
+        `shots`: estimates instead, for an observable cost only (a target state
+        or a function of states is not a Pauli sum, so not measurable): the
+        value from `shots` measurements per group of commuting terms, and the
+        gradient by parameter shift, every rotation of a shared parameter
+        shifted on its own, `shots` per shifted evaluation. `return_stderr=True`
+        adds a third item, the standard errors of both estimates estimated from
+        the same samples: ((B,), (B, n_params)); with exact values they are
+        zeros. Same `seed`, same samples; `first_row` as in `expval`.
         """
-        return _execution.value_and_gradient(self._snapshot(), theta, cost, dtype, initial_state, light_cone)
+        data = self._snapshot()
+        checked = _checked_shots(shots, seed, first_row)
+        if checked is None:
+            values, grads = _execution.value_and_gradient(data, theta, cost, dtype, initial_state, light_cone)
+            return (values, grads, (torch.zeros_like(values), torch.zeros_like(grads))) if return_stderr else (values, grads)
+        values, grads, stderr = _execution.shot_value_and_gradient(data, theta, cost, checked, seed, dtype, initial_state, light_cone, first_row)
+        return (values, grads, stderr) if return_stderr else (values, grads)
 
     def plan_summary(
         self,
@@ -522,6 +573,15 @@ def _add_gate_methods(cls: type[Circuit]) -> None:
 
 
 _add_gate_methods(Circuit)
+
+
+def _checked_shots(shots: Any, seed: Any, first_row: Any) -> int | None:
+    """`shots` checked (None: exact values), refusing a seed or first row given without shots: they key shot sampling only."""
+    checked = check_shots(shots)
+    if checked is None and (seed is not None or first_row != 0):
+        given = f"seed={seed!r}" if seed is not None else f"first_row={first_row!r}"
+        raise ValueError(f"{given} keys shot sampling, but shots is None (exact values); pass shots too")
+    return checked
 
 
 def _forbid(where: str, what: str, value: Any) -> None:

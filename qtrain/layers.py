@@ -11,6 +11,7 @@ from torch import nn
 from qtrain.circuit import Circuit
 from qtrain.engine.conventions import check_complex_dtype, check_diff_method, complex_dtype, real_dtype
 from qtrain.engine.observables import Observable
+from qtrain.engine.shots import check_seed, check_shots
 
 __all__ = ["QuantumLayer", "draw_angles"]
 
@@ -70,6 +71,17 @@ class QuantumLayer(nn.Module):
             measurement); "backprop" or "adjoint" forces one.
         dtype: complex64 (default) or complex128, the initial simulation precision.
         generator: the source of the weights' random start (torch's default generator when None).
+        shots: None (default) for exact expectation values; a positive int to estimate every output from
+            that many measurements per group of qubit-wise commuting terms (`Circuit.expval(shots=...)`).
+            The gradient is then the parameter-shift estimate with `shots` shots per shifted evaluation
+            (`diff_method` is not used), so `loss.backward()` sees the noise hardware would. Shot estimates
+            run eagerly: not under `torch.func.vmap` or `torch.compile`. Settable later, e.g.
+            `layer.shots = None` for an exact evaluation.
+        seed: the shot seed. None (default) draws a fresh one from torch's global generator on every
+            forward call, so each training step sees new samples and `torch.manual_seed` makes a run
+            repeatable. An int makes every call reuse it: the same inputs and weights give the same
+            numbers on each call (common random numbers, e.g. for comparing models), but a training loop
+            would then see the same samples at every step. A seed without shots is refused.
     """
 
     order: torch.Tensor  # buffer (n_params,) long: column of cat([inputs, weights]) for each circuit parameter
@@ -85,8 +97,13 @@ class QuantumLayer(nn.Module):
         diff_method: str = "auto",
         dtype: torch.dtype = torch.complex64,
         generator: torch.Generator | None = None,
+        shots: int | None = None,
+        seed: int | None = None,
     ) -> None:
         super().__init__()
+        self.shots, self.seed = shots, seed  # checked by the setters, before any work
+        if self.shots is None and seed is not None:  # as Circuit.expval: a seed alone would silently do nothing
+            raise ValueError(f"seed={seed!r} seeds shot sampling, but shots is None (exact values); pass shots too")
         if isinstance(observables, (str, bytes)) or not len(observables):
             raise ValueError(f"observables must be a non-empty list, got {observables!r}")
         missing = [name for name in inputs if name not in circuit.parameters]
@@ -112,6 +129,24 @@ class QuantumLayer(nn.Module):
         position = {name: i for i, name in enumerate(self.input_names + self.weight_names)}
         self.register_buffer("order", torch.tensor([position[p] for p in circuit.parameters], dtype=torch.long), persistent=False)
         self.reset_parameters(generator)
+
+    @property
+    def shots(self) -> int | None:
+        """Measurements per group of commuting terms and evaluation, or None for exact values."""
+        return self._shots
+
+    @shots.setter
+    def shots(self, shots: int | None) -> None:
+        self._shots = check_shots(shots)
+
+    @property
+    def seed(self) -> int | None:
+        """The shot seed reused by every call, or None for a fresh one per call."""
+        return self._seed
+
+    @seed.setter
+    def seed(self, seed: int | None) -> None:
+        self._seed = None if seed is None else check_seed(seed)
 
     @property
     def dtype(self) -> torch.dtype:
@@ -148,8 +183,14 @@ class QuantumLayer(nn.Module):
                 raise ValueError("this layer has no inputs, but x was given")
             columns = weights
         full = columns[:, self.order]
-        out = self.circuit.expval(full, self.observables, dtype=self.dtype, diff_method=self.diff_method)
+        if self.shots is None:
+            out = self.circuit.expval(full, self.observables, dtype=self.dtype, diff_method=self.diff_method)
+        else:
+            # check_seed(None) draws from torch's global generator: a new seed per call, repeatable under torch.manual_seed
+            seed = check_seed(self.seed)
+            out = self.circuit.expval(full, self.observables, dtype=self.dtype, shots=self.shots, seed=seed)
         return out[0] if single and theta is None else out
 
     def extra_repr(self) -> str:
-        return f"n_qubits={self.circuit.n_qubits}, inputs={self.input_names}, weights={len(self.weight_names)}, observables={self.observables}"
+        shots = f", shots={self.shots}, seed={self.seed}" if self.shots is not None else ""
+        return f"n_qubits={self.circuit.n_qubits}, inputs={self.input_names}, weights={len(self.weight_names)}, observables={self.observables}{shots}"

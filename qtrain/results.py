@@ -2,7 +2,8 @@
 
 Every experiment writes its tables as CSV files into its run directory
 (`results.csv` always; barren_plateau also `fit.csv` and `timings.csv`,
-deceptiveness also `gradient_norms.csv`); a Hydra multirun puts one such
+deceptiveness also `gradient_norms.csv`, lr_grid with several `shots` also
+`success_vs_shots.csv`); a Hydra multirun puts one such
 directory per job under numbered folders. `load` reads one table of either
 into one frame, with each job's overrides and seed as columns, so nobody has
 to parse folder names.
@@ -43,8 +44,9 @@ def load(path: str | os.PathLike[str], table: str = "results") -> pd.DataFrame:
     or mapping stays its text, e.g. "[1,2]") and `seed` (from the job's
     .hydra/config.yaml, overridden or not). A table column of the same name
     is never overwritten: the table's values are kept even where they differ
-    (lr_grid's `sharing` column holds each row's degree, the override the
-    whole list). A job without the table yet (an interrupted or running
+    (lr_grid's `sharing` and `shots` columns hold each row's value, the
+    override the whole list; an exact row's `shots` is empty, so NaN here:
+    group with `dropna=False` to keep it). A job without the table yet (an interrupted or running
     sweep) is skipped with a RuntimeWarning naming it.
 
         from qtrain.results import load

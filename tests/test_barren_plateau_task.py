@@ -131,3 +131,66 @@ def test_memory_budget_splits_samples_into_chunks(tmp_path):
     # 4 qubits, complex64: one state is 128 B, a sample 12 states = 1.5 KiB; 7.5 KiB -> chunks of 5
     plan = barren_plateau.plan(compose_experiment("barren_plateau", ["qubits=[4]", "layers=[2]", "samples=20", "memory_budget=7.5KiB"]))
     assert plan["chunks"] == {4: 5}
+
+
+def test_shots_to_resolve_column_and_figure(tmp_path):
+    import math
+
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    cli.run(compose_experiment("barren_plateau", TINY), tmp_path)
+    rows = rows_of(tmp_path / "results.csv")
+    for r in rows:  # global cost Z0 Z1: eigenvalues +-1, so N = ceil(1 / (2 Var))
+        assert int(r["shots_to_resolve"]) == math.ceil(1 / (2 * float(r["grad_var"])))
+    deep = [int(r["shots_to_resolve"]) for r in rows if r["n_layers"] == "8"]
+    assert deep[1] > deep[0]  # more qubits, smaller variance, more shots
+    assert (tmp_path / "shots_to_resolve.png").stat().st_size > 0
+    images = set()
+    for events in tmp_path.glob("events.out.tfevents*"):
+        acc = EventAccumulator(str(events), size_guidance={"images": 0})
+        acc.Reload()
+        images |= set(acc.Tags().get("images", []))
+    assert "shots_to_resolve" in images
+
+
+def test_resume_fills_the_shots_column_of_an_older_run(tmp_path, monkeypatch):
+    cfg = compose_experiment("barren_plateau", TINY)
+    cli.run(cfg, tmp_path)
+    full = rows_of(tmp_path / "results.csv")
+    older = [c for c in barren_plateau.COLUMNS if c != "shots_to_resolve"]
+    with open(tmp_path / "results.csv", "w", newline="") as f:  # as a run from before the column left it
+        writer = csv.DictWriter(f, fieldnames=older)
+        writer.writeheader()
+        writer.writerows({c: r[c] for c in older} for r in full)
+    calls = []
+    monkeypatch.setattr(barren_plateau, "mcclean_gradients", lambda *a, **k: calls.append(a) or iter(()))
+    cli.run(cfg, tmp_path)
+    assert calls == []  # nothing recomputed
+    assert rows_of(tmp_path / "results.csv") == full
+
+
+def test_shot_bound_and_shots_to_resolve():
+    from qtrain.engine.observables import PauliSum
+
+    assert barren_plateau.shot_bound(PauliSum.parse("Z0 Z1")) == 1
+    assert barren_plateau.shot_bound(barren_plateau.resolve_cost("local", 4)) == pytest.approx(1)  # one group, |c| sum 1
+    assert barren_plateau.shot_bound(PauliSum.parse("Z0 + Z1 + 0.5*X0")) == pytest.approx(4.25)  # groups {Z0, Z1}, {X0}
+    assert barren_plateau.shots_to_resolve(0.01) == 50
+    assert barren_plateau.shots_to_resolve(0.0) == float("inf")
+
+
+def test_shots_to_resolve_bounds_the_shot_noise_of_a_gradient():
+    """At N = shots_to_resolve(Var) shots per evaluation, no gradient's estimated
+    shot variance exceeds Var (up to N / (N - 1), the unbiased variance's factor)."""
+    from qtrain import Circuit
+    from qtrain.engine.observables import PauliSum
+
+    cost = "Z0 + Z1 + 0.5*X0"
+    circuit = Circuit(2).ry(0, "a").ry(1, "b").cnot(0, 1).rx(0, "c").ry(1, "d")
+    theta = torch.rand(400, 4, generator=torch.Generator().manual_seed(0), dtype=torch.float64) * 6.3
+    var = 0.05
+    shots = int(barren_plateau.shots_to_resolve(var, barren_plateau.shot_bound(PauliSum.parse(cost))))
+    _, _, (_, stderr) = circuit.value_and_grad(theta, cost, shots=shots, seed=1, return_stderr=True)
+    worst = stderr.square().max().item()
+    assert worst <= var * shots / (shots - 1)
+    assert worst > 0.5 * var  # and the bound is not loose by much for some angles

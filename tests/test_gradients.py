@@ -170,3 +170,68 @@ def test_gradient_samples_of_a_controlled_rotation_are_exact():
     h = torch.tensor([0.0, 1e-6, 0.0], dtype=torch.float64)
     fd = (c.expval(theta + h, "X0 + Z1", dtype=torch.complex128) - c.expval(theta - h, "X0 + Z1", dtype=torch.complex128)) / 2e-6
     assert torch.allclose(got, fd, atol=1e-7) and fd.abs().max() > 1e-2
+
+
+def _shot_circuit():
+    return Circuit(3).ry(0, "a").ry(1, "b").cnot(0, 1).rx(2, "c").cnot(2, 1).ry(0, "d").rz(1, "a")
+
+
+def test_gradient_variance_with_shots_splits_into_exact_and_shot_parts():
+    from qtrain.diagnostics import gradient_variance
+
+    samples = 1500
+    stats = gradient_variance(_shot_circuit(), "Z0 Z1 + 0.5*X1", samples=samples, parameter=None, shots=16, seed=4, dtype=torch.complex128)
+    exact = gradient_variance(_shot_circuit(), "Z0 Z1 + 0.5*X1", samples=samples, parameter=None, seed=4, dtype=torch.complex128)
+    assert stats.shots == 16 and exact.shots is None and exact.exact_var is None and exact.shot_var is None
+    assert torch.equal(stats.exact_gradients, exact.gradients)  # the same angles, so the same exact part
+    assert torch.allclose(stats.exact_var, exact.var)
+    # Var[estimate] = Var[exact] + E[shot variance] (law of total variance). var and exact_var come from
+    # the same draws, so their difference estimates shot variance + 2 Cov(exact, noise); the covariance
+    # has mean 0 and standard deviation about 2 sqrt(exact_var shot_var / S), and the sampled shot
+    # variance a relative spread of about sqrt(2 / S) (more with heavy tails): allow 5 of each.
+    slack = 5 * (2 * (stats.exact_var * stats.shot_var / samples).sqrt() + stats.shot_var * (2 / samples) ** 0.5)
+    assert ((stats.var - stats.exact_var - stats.shot_var).abs() <= slack).all()
+    assert (stats.shot_var > 0.1 * stats.var).all()  # with 16 shots the noise is a real part of what is measured
+    assert "exact part" in str(stats) and "16 shots" in str(stats)
+
+
+def test_gradient_variance_shots_do_not_depend_on_chunks_or_ranks_shares():
+    from qtrain.diagnostics import gradient_variance
+    from qtrain.diagnostics.gradients import SHOT_BLOCK, _shot_gradient_samples
+
+    samples = SHOT_BLOCK + 40  # two blocks
+    whole = gradient_variance(_shot_circuit(), "Z0 Z1", samples=samples, parameter="b", shots=8, seed=2)
+    chunked = gradient_variance(_shot_circuit(), "Z0 Z1", samples=samples, parameter="b", shots=8, seed=2, chunk_size=7)
+    assert torch.equal(whole.gradients, chunked.gradients)
+    theta = torch.rand(samples, 4, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    full, _ = _shot_gradient_samples(_shot_circuit(), theta, "Z0 Z1", torch.complex128, 8, 5, 0, slice(0, samples), whole=False)
+    part, _ = _shot_gradient_samples(_shot_circuit(), theta, "Z0 Z1", torch.complex128, 8, 5, 0, slice(9, samples), whole=False)
+    assert torch.equal(part, full[9:])  # a share starting inside a block gets that block's samples
+    other, _ = _shot_gradient_samples(_shot_circuit(), theta, "Z0 Z1", torch.complex128, 8, 5, 1, slice(0, samples), whole=False)
+    assert not torch.equal(other, full)  # another cost of a list draws its own samples
+    assert not torch.equal(full[:SHOT_BLOCK][:40], full[SHOT_BLOCK:])  # and so does another block
+
+
+def test_gradient_variance_with_shots_for_a_list_of_costs():
+    from qtrain.diagnostics import gradient_variance
+
+    stats = gradient_variance(_shot_circuit(), ["Z0 Z1", "X1"], samples=20, parameter=None, shots=8)
+    assert stats.var.shape == stats.exact_var.shape == stats.shot_var.shape == (2, 4)
+    assert stats.exact_gradients.shape == stats.gradients.shape == (20, 2, 4)
+
+
+@pytest.mark.parametrize("shots", [0, 1.5])
+def test_gradient_variance_refuses_bad_shots(shots):
+    from qtrain.diagnostics import gradient_variance
+
+    with pytest.raises(ValueError, match=f"shots must be a positive int .*got {shots!r}"):
+        gradient_variance(_shot_circuit(), "Z0", samples=4, shots=shots)
+
+
+def test_gradient_variance_refuses_shots_for_an_infidelity():
+    from qtrain.diagnostics import gradient_variance
+
+    target = torch.zeros(8, dtype=torch.complex64)
+    target[0] = 1
+    with pytest.raises(ValueError, match="shots=10: a target state's infidelity is not a Pauli sum"):
+        gradient_variance(_shot_circuit(), target, samples=4, shots=10)

@@ -116,3 +116,43 @@ def test_each_lever_switched_off_changes_the_plan_and_keeps_the_results(tmp_path
     rows = levers.main(["--workloads", "hea-3x1", "hybrid-2x3", "starts-5", "--repeats", "1", "--csv", str(csv)])
     assert [(r["workload"], r["variant"]) for r in read_rows(csv)] == [(w, v) for w in ("hea-3x1", "hybrid-2x3", "starts-5") for v in levers.VARIANTS]
     assert all(r["median_ms"] > 0 for r in rows)
+
+
+def test_shots_main_checks_statistically_times_and_writes_its_ratios(tmp_path, capsys):
+    """experiments/benchmarks/shots.py at its tiniest: every library named passes the statistical
+    check, and "x qtrain" is each row's own median over qtrain's."""
+    from experiments.benchmarks import shots
+
+    names = ["qtrain"] + [lib.name for lib in shots.libraries() if lib.name == "pennylane-default-bcast" and lib.available()]
+    csv = tmp_path / "shots.csv"
+    shots.main(["--qubits", "2", "--layers", "1", "--batch", "3", "--shots", "50", "--repeats", "2", "--csv", str(csv), "--libraries", *names])
+    rows = read_rows(csv)
+    assert [r["library"] for r in rows] == ["reference", *names]
+    assert all({k: r[k] for k in ("n", "L", "B", "shots")} == {"n": "2", "L": "1", "B": "3", "shots": "50"} for r in rows)
+    base = float(rows[1]["median_ms"])
+    for r in rows[1:]:
+        assert r["status"] == "ok", r
+        assert 0 <= float(r["max_error"]) <= shots.Z_MAX and r["repeats"] == "2"
+        assert float(r["x_qtrain"]) == pytest.approx(float(r["median_ms"]) / base, rel=1e-9)
+    assert f"table written to {csv}" in capsys.readouterr().out
+
+
+def test_shots_check_accepts_shot_noise_and_refuses_outliers_and_bias():
+    from experiments.benchmarks import shots
+
+    size = {"n": 3, "L": 1, "B": 64, "shots": 400}
+    workload = shots.make_workload(size)
+    exact = shots.REFERENCE.setup(workload)()
+    qtrain = next(lib for lib in shots.libraries() if lib.name == "qtrain")
+    result = {k: harness.as_array(v) for k, v in qtrain.setup(workload)().items()}
+    error, problem = shots.shot_compare(result, exact, size["shots"])
+    assert problem is None and 0 < error <= shots.Z_MAX  # noisy (z > 0), within the bound
+    assert harness.compare(result, exact)[1] is not None  # what the fixed tolerance would have said
+    sd = shots.shot_sd(exact, size["shots"])
+    outlier = {**result, "grad": result["grad"].copy()}
+    outlier["grad"][0, 0] = harness.as_array(exact["grad"])[0, 0] + 7 * sd["grad"][0, 0]
+    assert "grad: max |error|" in shots.shot_compare(outlier, exact, size["shots"])[1]
+    # a bias of 2 sd on every value stays under 6 sd per entry, but not in the mean square (4 > 1 + 6 sqrt(2 / 64))
+    biased = {**result, "value": harness.as_array(exact["value"]) + 2 * sd["value"] + harness.TOLERANCE}
+    assert "value: mean squared z" in shots.shot_compare(biased, exact, size["shots"])[1]
+    assert shots.shot_compare({**result, "value": result["value"] * float("nan")}, exact, size["shots"])[1] is not None

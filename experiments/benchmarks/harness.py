@@ -208,10 +208,15 @@ def run_size(
     budget: float,
     work: Callable[[Mapping[str, int]], float],
     history: dict[str, list[dict]] | None = None,
+    check: Callable[[Results, Results], tuple[float, str | None]] | None = None,
 ) -> list[dict]:
     """Check, then time, every library at one size: -> one row per library,
     the reference's row first. `history` maps a library's name to its rows at
-    earlier sizes (see `too_big`); this size's rows are appended to it."""
+    earlier sizes (see `too_big`); this size's rows are appended to it.
+    `check(result, reference)` -> (error, problem or None) judges a library's
+    run (default `compare`; random results, such as shot estimates, need a
+    statistical rule)."""
+    check = compare if check is None else check
     history = {} if history is None else history
     rows: list[dict] = []
 
@@ -239,7 +244,7 @@ def run_size(
         try:
             call = lib.setup(workload)
             result, seconds, peak = measured_run(call)
-            error, problem = compare(result, expected)
+            error, problem = check(result, expected)
             del result
         except Exception as exc:  # a library that cannot run this size is reported, not fatal to the run
             row(lib, f"failed: {type(exc).__name__}: {exc}"[:300])
@@ -329,9 +334,11 @@ def sweep(
     work: Callable[[Mapping[str, int]], float],
     csv: Path,
     title: str,
+    check: Callable[[Results, Results], tuple[float, str | None]] | None = None,
 ) -> list[dict]:
     """Run every size in order (smallest first, so `too_big` has something to
-    scale from), print its table, and rewrite the CSV after each: -> all rows."""
+    scale from), print its table, and rewrite the CSV after each: -> all rows.
+    `check`: as in `run_size`."""
     print(f"{title}\ntorch {torch.__version__}, {torch.get_num_threads()} threads; {repeats} timed rounds, median; --budget {budget:g} s")
     print(f"reference: {reference.mode}")
     for lib in libraries:
@@ -339,7 +346,7 @@ def sweep(
     all_rows: list[dict] = []
     history: dict[str, list[dict]] = {}
     for size in sizes:
-        rows = run_size(size, make_workload(size), reference, libraries, repeats=repeats, budget=budget, work=work, history=history)
+        rows = run_size(size, make_workload(size), reference, libraries, repeats=repeats, budget=budget, work=work, history=history, check=check)
         all_rows += rows
         write_csv(csv, all_rows)  # after every size: an interrupted run keeps what it measured
         print(f"\n### {', '.join(f'{k} = {v}' for k, v in size.items())}\n{format_table(rows)}", flush=True)

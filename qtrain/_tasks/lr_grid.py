@@ -10,6 +10,12 @@ cell is scored against it. Writes results.csv, success_vs_lr.png,
 trajectories_sharingK.png, TensorBoard events (live metrics per cell under
 tb/, the hparams table with one row per (optimizer, sharing, learning rate))
 and run.json; checkpoints under checkpoints/ let a killed run resume.
+
+`shots` (null, an integer or a list) trains every cell again with gradients
+estimated from that many shots per shifted evaluation (null: exact); success
+is judged on the exact final cost either way. With several values it also
+writes success_vs_shots.png and success_vs_shots.csv: each optimizer at its
+best learning rate against the shots per step.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from hydra.utils import instantiate
 from tqdm import tqdm
 
 from qtrain import _figures as figures, parallel, _tables as tables
+from qtrain.engine.observables import PauliSum
 from qtrain.errors import UsageError
 from qtrain.landscape import RULES
 from qtrain.layers import INITS
@@ -41,8 +48,12 @@ log = logging.getLogger(__name__)
 #: defaults ("defaults" if nothing), so that variants of one optimizer differ. success_rate: share of starts whose final cost
 #: is <= global_min + tol; predicted_success: share whose polished grid terminal is (`qtrain.training.predict`);
 #: steps_to_success_median: over the successful starts, the first step from which the cost stays <= global_min + tol.
-COLUMNS = ["optimizer", "optimizer_settings", "lr", "sharing", "starts", "steps", "success_rate", "predicted_success", "agreement",
+#: shots: per shifted evaluation of every step's gradient, empty for exact gradients.
+COLUMNS = ["optimizer", "optimizer_settings", "lr", "sharing", "shots", "starts", "steps", "success_rate", "predicted_success", "agreement",
            "final_cost_median", "final_cost_min", "global_min", "global_min_source", "steps_to_success_median", "deceptiveness_ratio"]
+#: success_vs_shots.csv, one row per (optimizer, sharing, shots): the learning rate of the highest success rate at that many
+#: shots (ties: the lower median final cost, then the first in `lrs`), and that success rate.
+SHOTS_COLUMNS = ["optimizer", "optimizer_settings", "sharing", "shots", "lr", "success_rate", "final_cost_median", "starts", "steps"]
 
 
 def plan(cfg: Any) -> dict[str, Any]:
@@ -69,8 +80,27 @@ def plan(cfg: Any) -> dict[str, Any]:
     world = parallel.check_trainer(cfg.trainer, device)
     if cfg.starts < world:
         raise ValueError(f"starts: {cfg.starts} starts cannot be shared among {world} ranks (trainer.devices x trainer.num_nodes); give at least {world}")
-    return {"optimizers": optimizers, "lrs": lrs, "sharing": sharing, "seed": seed, "circuit": plan_circuit(cfg),
-            "device": device, "dtype": checks.dtype(cfg.dtype)}
+    circuit = plan_circuit(cfg)
+    shots = _shots(checks.plain(cfg.shots))
+    if shots != [None] and not isinstance(circuit.cost, PauliSum):
+        raise ValueError(f"shots: cost={cfg.cost} is a target state's infidelity, not a Pauli sum, so it cannot be estimated from "
+                         "measurements; give an observable cost (cost=global, cost=local or a Pauli string) or shots=null")
+    return {"optimizers": optimizers, "lrs": lrs, "sharing": sharing, "seed": seed, "circuit": circuit,
+            "device": device, "dtype": checks.dtype(cfg.dtype), "shots": shots}
+
+
+def _shots(value: Any) -> list[int | None]:
+    """null, a positive integer or a list of them (null: exact gradients) -> the list, exact first, then ascending."""
+    values = value if isinstance(value, list) else [value]
+    if not values:
+        raise ValueError("shots: is empty; give null (exact), an integer >= 1 or a list of them")
+    for v in values:
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
+            raise ValueError(f"shots: every entry must be null (exact) or an integer >= 1, got {v!r}")
+    repeated = sorted({str(v) for v in values if values.count(v) > 1})
+    if repeated:
+        raise ValueError(f"shots: {', '.join(repeated)} is given twice")
+    return ([None] if None in values else []) + sorted(v for v in values if v is not None)
 
 
 def _optimizers(cfg: Any, lrs: list[float]) -> dict[str, Any]:
@@ -105,7 +135,8 @@ def run(cfg: Any, out_dir: Path, planned: dict[str, Any] | None = None) -> dict[
     p = planned if planned is not None else plan(cfg)
     settings, notes = circuit_settings(cfg, p["circuit"])
     keys = ("starts", "steps", "seed", "tol", "global_min", "init", "init_width", "resolution", "rule", "dtype")
-    numbers = {"lrs": p["lrs"], **{key: cfg[key] for key in keys}}
+    # exact alone is recorded as null, as in the folders written before shots existed, so that those still resume
+    numbers = {"lrs": p["lrs"], **{key: cfg[key] for key in keys}, "shots": None if p["shots"] == [None] else p["shots"]}
     optimizer_settings = {name: dict(part.keywords) for name, part in p["optimizers"].items()}
     tables.check_run_settings(out_dir / "run.json", {"task": "lr_grid", **settings, **numbers, "optimizer_settings": optimizer_settings}, notes)
     # ranks of several plan again, each its own share (Fabric's spawn cannot carry a plan's frozen dataclasses)
@@ -117,24 +148,31 @@ def run(cfg: Any, out_dir: Path, planned: dict[str, Any] | None = None) -> dict[
 def _train(ranks: parallel.Ranks, cfg: Any, out_dir: Path, planned: dict[str, Any] | None) -> dict[str, Any] | None:
     """Every rank trains its share of each cell's starts; rank 0 scores the gathered runs and writes the outputs."""
     p = planned if planned is not None else plan(cfg)
-    cells = [(name, k) for k in p["sharing"] for name in p["optimizers"]]
-    results: dict[tuple[str, int], LrGridResult] = {}
-    for name, k in tqdm(cells, desc="cells (optimizer, sharing)", disable=not (cfg.progress and ranks.is_main)):
-        result = _cell(cfg, p, name, k, out_dir, ranks)
+    cells = [(name, k, shots) for shots in p["shots"] for k in p["sharing"] for name in p["optimizers"]]
+    results: dict[tuple[str, int, int | None], LrGridResult] = {}
+    for name, k, shots in tqdm(cells, desc="cells (optimizer, sharing, shots)", disable=not (cfg.progress and ranks.is_main)):
+        result = _cell(cfg, p, name, k, shots, out_dir, ranks)
         if result is not None:  # None off rank 0, which alone scores
-            results[(name, k)] = result
+            results[(name, k, shots)] = result
     if not ranks.is_main:
         return None
     rows, scored = _final_scores(cfg, p, results)
     tables.write_rows(out_dir / "results.csv", rows, COLUMNS)
     _outputs(cfg, p, rows, scored, out_dir)
-    log.info("lr_grid: %s; results in %s", "; ".join(f"{r['optimizer']} k={r['sharing']} lr={r['lr']:g}: {r['success_rate']:.3f}" for r in rows[:6]), out_dir / "results.csv")
+    log.info("lr_grid: %s; results in %s", "; ".join(f"{r['optimizer']} k={r['sharing']} lr={r['lr']:g}{_shots_label(r['shots'], ' ')}: "
+                                                     f"{r['success_rate']:.3f}" for r in rows[:6]), out_dir / "results.csv")
     return {"rows": rows}
 
 
-def _cell(cfg: Any, p: dict[str, Any], name: str, k: int, out_dir: Path, ranks: parallel.Ranks) -> LrGridResult | None:
-    """One (optimizer, sharing) cell: loaded when finished, else trained (resuming from its checkpoints); None off rank 0."""
-    stored = out_dir / "cells" / f"{name}_k{k}.pt"
+def _shots_label(shots: int | None, before: str = "_") -> str:
+    """"" for exact gradients (the names cells had before shots existed), else e.g. "_shots100"."""
+    return "" if shots is None else f"{before}shots{shots}"
+
+
+def _cell(cfg: Any, p: dict[str, Any], name: str, k: int, shots: int | None, out_dir: Path, ranks: parallel.Ranks) -> LrGridResult | None:
+    """One (optimizer, sharing, shots) cell: loaded when finished, else trained (resuming from its checkpoints); None off rank 0."""
+    cell = f"{name}_k{k}{_shots_label(shots)}"
+    stored = out_dir / "cells" / f"{cell}.pt"
     if ranks.broadcast(stored.is_file() if ranks.is_main else None):  # rank 0's view decides, so that every rank skips alike
         if not ranks.is_main:
             return None
@@ -143,13 +181,14 @@ def _cell(cfg: Any, p: dict[str, Any], name: str, k: int, out_dir: Path, ranks: 
             raise UsageError(f"{stored} was written by an older qtrain whose scores cannot be redone; use a new hydra.run.dir")
         return result
     if ranks.is_main:
-        log.info("training %s at sharing %d: %d learning rates x %d starts x %d steps%s", name, k, len(p["lrs"]), cfg.starts, cfg.steps,
+        log.info("training %s at sharing %d: %d learning rates x %d starts x %d steps, %s%s", name, k, len(p["lrs"]), cfg.starts, cfg.steps,
+                 "exact gradients" if shots is None else f"{shots} shots per shifted evaluation",
                  f", the starts shared among {ranks.world_size} ranks" if ranks.world_size > 1 else "")
     result = train_lr_grid(
         p["circuit"].build(k), p["circuit"].cost, p["optimizers"][name], p["lrs"], cfg.starts, cfg.steps, seed=p["seed"], tol=float(cfg.tol),
         global_min=cfg.global_min, device=p["device"], dtype=p["dtype"], init=cfg.init, init_width=float(cfg.init_width), resolution=cfg.resolution,
-        rule=cfg.rule, log_dir=out_dir / "tb" / f"{name}_k{k}", log_every=cfg.trainer.log_every, checkpoint_dir=out_dir / "checkpoints" / f"{name}_k{k}",
-        checkpoint_every=cfg.trainer.checkpoint_every, progress=cfg.progress, ranks=ranks,
+        rule=cfg.rule, log_dir=out_dir / "tb" / cell, log_every=cfg.trainer.log_every, checkpoint_dir=out_dir / "checkpoints" / cell,
+        checkpoint_every=cfg.trainer.checkpoint_every, progress=cfg.progress, ranks=ranks, shots=shots,
     )
     if not ranks.is_main:
         return None
@@ -160,31 +199,52 @@ def _cell(cfg: Any, p: dict[str, Any], name: str, k: int, out_dir: Path, ranks: 
     return result
 
 
-def _final_scores(cfg: Any, p: dict[str, Any], results: dict[tuple[str, int], LrGridResult]) -> tuple[list[dict], dict]:
-    """Each sharing degree's C* over all its cells, and every cell scored against it."""
+def _final_scores(cfg: Any, p: dict[str, Any], results: dict[tuple[str, int, int | None], LrGridResult]) -> tuple[list[dict], dict]:
+    """Each sharing degree's C* over all its cells (every optimizer and shots: the final costs are exact, so any of them
+    bounds the landscape's minimum), and every cell scored against it."""
     rows, scored = [], {}
     for k in p["sharing"]:
-        cells = {name: results[(name, k)] for name in p["optimizers"]}
+        cells = {(name, shots): results[(name, k, shots)] for shots in p["shots"] for name in p["optimizers"]}
         best = min(r.final_cost.min().item() for r in cells.values())
         landscape_min = next(iter(cells.values())).landscape_min
         c_star, source = global_min_of(cfg.global_min, landscape_min, best)
-        for name, result in cells.items():
-            scored[(name, k)] = rescore(result, c_star, source)
-            rows += [{**row, "sharing": k, "deceptiveness_ratio": result.deceptiveness_ratio} for row in scored[(name, k)].rows]
+        for (name, shots), result in cells.items():
+            scored[(name, k, shots)] = rescore(result, c_star, source)
+            rows += [{**row, "sharing": k, "deceptiveness_ratio": result.deceptiveness_ratio} for row in scored[(name, k, shots)].rows]
     return rows, scored
+
+
+def best_lr_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """success_vs_shots.csv's rows (`SHOTS_COLUMNS`): for each (optimizer, settings, sharing, shots) the results row of the
+    highest success rate (ties: the lower median final cost, then the first learning rate), in the order they first appear."""
+    best: dict[tuple, dict[str, Any]] = {}
+    for row in rows:
+        key = (row["optimizer"], row["optimizer_settings"], row["sharing"], row["shots"])
+        held = best.get(key)
+        if held is None or (row["success_rate"], -row["final_cost_median"]) > (held["success_rate"], -held["final_cost_median"]):
+            best[key] = row
+    return [{column: row[column] for column in SHOTS_COLUMNS} for row in best.values()]
 
 
 def _outputs(cfg: Any, p: dict[str, Any], rows: list[dict], scored: dict, out_dir: Path) -> None:
     from qtrain._tb import log_hparams, open_writer
 
     writer = open_writer(out_dir)
-    made = {"success_vs_lr": figures.success_vs_lr(rows)}
+    # one success-against-learning-rate figure per shots value: the first (exact when swept) keeps the name it always had
+    made = {f"success_vs_lr{_shots_label(shots) if i else ''}": figures.success_vs_lr([r for r in rows if r["shots"] == shots])
+            for i, shots in enumerate(p["shots"])}
+    if len(p["shots"]) > 1:
+        best = best_lr_rows(rows)
+        tables.write_rows(out_dir / "success_vs_shots.csv", best, SHOTS_COLUMNS)
+        made["success_vs_shots"] = figures.success_vs_shots(best)
+    first_shots = p["shots"][0]
     for k in p["sharing"]:
-        first = scored[(next(iter(p["optimizers"])), k)]
+        first = scored[(next(iter(p["optimizers"])), k, first_shots)]
         if first.deceptiveness_ratio is not None:
             writer.add_scalar("landscape/deceptiveness", first.deceptiveness_ratio, k)
             writer.add_scalar("landscape/global_basin", 1 - first.deceptiveness_ratio, k)
-        view = figures.trajectories(p["circuit"].build(k), p["circuit"].cost, {name: scored[(name, k)] for name in p["optimizers"]}, cfg.resolution, f"sharing {k}")
+        view = figures.trajectories(p["circuit"].build(k), p["circuit"].cost, {name: scored[(name, k, first_shots)] for name in p["optimizers"]},
+                                    cfg.resolution, f"sharing {k}{_shots_label(first_shots, ', ')}")
         if view is not None:
             made[f"trajectories_sharing{k}"] = view
     for name, fig in made.items():
@@ -192,7 +252,8 @@ def _outputs(cfg: Any, p: dict[str, Any], rows: list[dict], scored: dict, out_di
         writer.add_figure(name, fig)
     for row in rows:
         hparams = {"optimizer": row["optimizer"], "optimizer_settings": row["optimizer_settings"], "sharing": row["sharing"], "lr": row["lr"],
+                   "shots": "exact" if row["shots"] is None else str(row["shots"]),  # text: one type for the whole column
                    "starts": row["starts"], "steps": row["steps"]}
         metrics = {"success_rate": row["success_rate"], "final_cost_median": row["final_cost_median"], "predicted_success": row["predicted_success"]}
-        log_hparams(writer, hparams, metrics, run_name=f"hparams/{row['optimizer']}_k{row['sharing']}_lr{row['lr']:g}")
+        log_hparams(writer, hparams, metrics, run_name=f"hparams/{row['optimizer']}_k{row['sharing']}_lr{row['lr']:g}{_shots_label(row['shots'])}")
     writer.close()

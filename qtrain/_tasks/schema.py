@@ -107,6 +107,7 @@ class LrGridSchema(SharedCircuitSchema):
     rule: str = MISSING
     device: str = MISSING
     dtype: str = MISSING
+    shots: Any = MISSING  # null, an integer or a list of them: checked by the task's plan
 
 
 @dataclass

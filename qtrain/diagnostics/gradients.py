@@ -7,11 +7,17 @@
 `model` is any `Circuit` (angles redrawn uniformly on [0, 2 pi) per sample) or
 `QuantumLayer` (weights redrawn from the layer's own init, data inputs held
 fixed). The gradient is exact: the parameter-shift rule for one parameter when
-that is cheaper, adjoint differentiation otherwise.
+that is cheaper, adjoint differentiation otherwise; with `shots=N` it is the
+parameter-shift estimate from N measurements per shifted evaluation, and the
+measured variance is split into its exact and its shot part:
+
+    stats = gradient_variance(circuit, cost="global", samples=500, shots=1000)
+    stats.var ~= stats.exact_var + stats.shot_var   # in expectation
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass, field, replace
 
@@ -20,6 +26,7 @@ import torch
 from qtrain.circuit import Circuit
 from qtrain.engine.conventions import real_dtype
 from qtrain.engine.gates import GATES
+from qtrain.engine.shots import check_shots
 from qtrain.engine.observables import (
     Observable,
     PauliString,
@@ -46,6 +53,11 @@ STATES_PER_SAMPLE = 12
 #: dtype) of zero is printed as rounding noise: a complex64 run leaves about
 #: 1e-8 where the exact gradient is 0.
 ROUNDING_EPS = 100
+#: Shot estimates are drawn in blocks of this many consecutive samples, block k
+#: with its own seed derived from (seed, cost, k) and its rows numbered from the
+#: block's start, so a sample's shots depend on its index alone, not on the
+#: chunking or the ranks. (The engine numbers rows from 0 in every call.)
+SHOT_BLOCK = 256
 
 
 @dataclass(frozen=True)
@@ -56,7 +68,15 @@ class GradientStats:
     `zero` marks parameters whose every sampled gradient is exactly 0 (a
     parameter outside the cost's light cone, say): their variance is exactly
     0, not a small number. `print(stats)` gives a summary table;
-    `stats.gradients` holds the raw samples, (S, ...)."""
+    `stats.gradients` holds the raw samples, (S, ...).
+
+    With shots (`gradient_variance(..., shots=N)`) the statistics are the
+    shot estimates' and three more fields are set: `exact_var`, the variance
+    of the exact gradients at the same angles (the landscape's own spread),
+    and `shot_var`, the mean of the estimates' squared standard errors (the
+    sampling noise added to each gradient), both of `var`'s shape, whose sum is
+    the measured `var` in expectation; `exact_gradients` holds the exact
+    samples, (S, ...)."""
 
     n_samples: int
     mean: torch.Tensor
@@ -69,6 +89,12 @@ class GradientStats:
     zero: torch.Tensor | None = field(default=None, repr=False)  # bool, var's shape (None: not computed)
     names: tuple[str, ...] = ()  # row labels for printing: parameters, or observable / parameter pairs
     rounding: float = 0.0  # |gradient| at or below this is the simulation's rounding noise (printing only)
+    # With shots (else None): `var` and the other statistics are those of the shot estimates; their
+    # measured variance splits, in expectation, as var = exact_var + shot_var:
+    shots: int | None = None  # shots per shifted evaluation
+    exact_var: torch.Tensor | None = None  # unbiased variance over the draws of the exact gradients at the same angles
+    shot_var: torch.Tensor | None = None  # mean over the draws of each shot estimate's squared standard error
+    exact_gradients: torch.Tensor | None = field(default=None, repr=False)  # (S, ...) float64, the exact gradients
 
     def __str__(self) -> str:
         var, low, high, mean = (t.reshape(-1).tolist() for t in (self.var, self.var_ci_low, self.var_ci_high, self.mean))
@@ -77,14 +103,22 @@ class GradientStats:
         names = self.names or tuple(str(i) for i in range(len(var)))
         width = max(len("parameter"), *(len(n) for n in names))
         pct = f"{self.confidence:.0%} CI"
-        lines = [f"gradient statistics over {self.n_samples} samples", f"{'parameter':<{width}}  {'mean':>11}  {'variance':>11}  {pct}"]
-        for name, m, v, lo, hi, z, top in zip(names, mean, var, low, high, zero, largest):
+        if self.shots is None or self.exact_var is None or self.shot_var is None:
+            title = f"gradient statistics over {self.n_samples} samples"
+            split = [""] * len(var)
+        else:
+            title = f"gradient statistics over {self.n_samples} samples, {self.shots} shots per shifted evaluation"
+            exact, shot = self.exact_var.reshape(-1).tolist(), self.shot_var.reshape(-1).tolist()
+            split = [f"  {e:>11.4g}  {s:>11.4g}" for e, s in zip(exact, shot)]
+            pct = f"{'exact part':>11}  {'shot part':>11}  {pct}"
+        lines = [title, f"{'parameter':<{width}}  {'mean':>11}  {'variance':>11}  {pct}"]
+        for name, m, v, lo, hi, z, top, parts in zip(names, mean, var, low, high, zero, largest, split):
             interval = f"[{lo:.4g}, {hi:.4g}]"
             if z:
                 interval = "exactly 0 (every sampled gradient is 0)"
             elif top <= self.rounding:
                 interval += f"; 0 within rounding (every |gradient| <= {self.rounding:.2g})"
-            lines.append(f"{name:<{width}}  {m:>11.4g}  {v:>11.4g}  {interval}")
+            lines.append(f"{name:<{width}}  {m:>11.4g}  {v:>11.4g}{parts}  {interval}")
         return "\n".join(lines)
 
 
@@ -169,7 +203,8 @@ def gradient_samples(
                 step[j] = math.pi / 2  # exact for exp(-i theta P / 2): (E(+pi/2) - E(-pi/2)) / 2
                 total += (evaluate(target, shifted + step, cost, dtype=dtype, **options) - evaluate(target, shifted - step, cost, dtype=dtype, **options)) / 2
         return total
-    _, grads = circuit.value_and_grad(theta.detach(), cost, dtype=dtype, **options)
+    # spelled out, not **options, so that value_and_grad's typed overloads match; a target state keeps the default, True
+    _, grads = circuit.value_and_grad(theta.detach(), cost, dtype=dtype, light_cone=light_cone or isinstance(cost, torch.Tensor))
     return grads if parameter is None else grads[:, parameter]
 
 
@@ -192,6 +227,7 @@ def gradient_variance(
     chunk_size: int | None = None,
     confidence: float = 0.95,
     ranks: Ranks | None = None,
+    shots: int | None = None,
 ) -> GradientStats:
     """Variance (and mean, quantiles, confidence interval) of the gradient over
     `samples` random parameter draws.
@@ -218,13 +254,25 @@ def gradient_variance(
         ranks: (`qtrain.parallel`) in a data parallel run every rank calls this
             alike, computes a contiguous share of the samples (all drawn from `seed`,
             so the union is the one-process draw) and gets the statistics of all of them.
+        shots: None (default) for exact gradients; a positive int N for parameter-shift estimates from N
+            measurements per shifted evaluation (`Circuit.value_and_grad(shots=N)`, every rotation of a
+            shared parameter shifted on its own), for an observable cost only (an infidelity is not
+            measurable as a Pauli sum). The statistics are then the estimates', and `exact_var` (the
+            variance of the exact gradients at the same angles) and `shot_var` (the mean squared standard
+            error of the estimates) split the measured variance: var = exact_var + shot_var in expectation.
+            The shots are seeded from `seed` and each sample's index, so chunking and ranks do not change
+            them. Each estimate shifts every parameter (2 evaluations per rotation), even for one
+            `parameter`, and the exact gradients run as well. A QuantumLayer's own `shots` is not
+            used: pass shots here.
 
     Returns:
         GradientStats: tensors of shape () for one parameter or (P,) for all, with a leading (K,) for a list
-        of costs; the raw samples in `gradients`, (S, ...) float64.
+        of costs; the raw samples in `gradients`, (S, ...) float64 (with shots: the estimates, and the
+        exact ones in `exact_gradients`).
     """
     if samples < 2:
         raise ValueError(f"samples must be >= 2, got {samples}")
+    shots = check_shots(shots)
     dtype = dtype or (model.dtype if isinstance(model, QuantumLayer) else torch.complex64)
     circuit, draw, names = _sampler(model, inputs, dtype, device)
     index = _parameter_index(circuit, names, parameter)
@@ -234,6 +282,9 @@ def gradient_variance(
     )
     labels = [str(c) for c in listed] if many else []
     costs = [resolve_cost(c, circuit.n_qubits) for c in listed]
+    if shots is not None and any(isinstance(c, torch.Tensor) for c in costs):
+        raise ValueError(f"shots={shots}: a target state's infidelity is not a Pauli sum, so it cannot be estimated from measurements; "
+                         "pass an observable, or shots=None")
     per_sample = circuit.gate_batch
     if per_sample > 1 and per_sample != samples:
         raise ValueError(f"the circuit holds {per_sample} per-sample circuits, so samples must be {per_sample}, got {samples}")
@@ -243,28 +294,80 @@ def gradient_variance(
     chunk = samples if per_sample > 1 else chunk_size or fits
     gen = torch.Generator().manual_seed(seed)
     theta = draw(samples, gen)  # (S, P) on device, drawn at once so chunking and ranks cannot change it
-    per_cost = []
-    for c in costs:
+    weights = [circuit.parameters.index(n) for n in names]
+    per_cost, per_cost_shots, per_cost_stderr = [], [], []
+    for k, c in enumerate(costs):
         part = [gradient_samples(circuit, theta[i : min(i + chunk, share.stop)], c, index, dtype) for i in range(share.start, share.stop, chunk)]
         grads = torch.cat(part) if part else theta.new_zeros((0,) if index is not None else (0, circuit.n_params))
         grads = ranks.gather(grads) if per_sample == 1 else grads
         if index is None and isinstance(model, QuantumLayer):
-            grads = grads[:, [circuit.parameters.index(n) for n in names]]  # weights only, not the data inputs
+            grads = grads[:, weights]  # weights only, not the data inputs
         per_cost.append(grads)
+        if shots is not None:
+            assert isinstance(c, PauliSum)  # target states were refused above
+            estimates, stderr = _shot_gradient_samples(circuit, theta, c, dtype, shots, seed, k, share, whole=per_sample > 1)
+            if per_sample == 1:
+                estimates, stderr = ranks.gather(estimates), ranks.gather(stderr)
+            pick = weights if index is None else index  # the same columns as the exact gradients
+            per_cost_shots.append(estimates[:, pick])
+            per_cost_stderr.append(stderr[:, pick])
     rows = list(names) if index is None else [circuit.parameters[index]]
     rounding = ROUNDING_EPS * torch.finfo(real_dtype(dtype)).eps
+    measured = per_cost if shots is None else per_cost_shots
     if not many:
-        return replace(summarize(per_cost[0], confidence=confidence, seed=seed), names=tuple(rows), rounding=rounding)
-    stacked = torch.stack(per_cost, dim=1)  # (S, K[, P])
+        stats = replace(summarize(measured[0], confidence=confidence, seed=seed), names=tuple(rows), rounding=rounding)
+        return stats if shots is None else _with_shot_split(stats, shots, per_cost[0], per_cost_stderr[0])
+    stacked = torch.stack(measured, dim=1)  # (S, K[, P])
     flat = summarize(stacked.reshape(samples, -1), confidence=confidence, seed=seed)
     shape = stacked.shape[1:]
-    return replace(
+    stats = replace(
         flat,
         mean=flat.mean.reshape(shape), var=flat.var.reshape(shape), var_ci_low=flat.var_ci_low.reshape(shape),
         var_ci_high=flat.var_ci_high.reshape(shape), quantiles=flat.quantiles.reshape(-1, *shape), gradients=stacked.double().cpu(),
         zero=None if flat.zero is None else flat.zero.reshape(shape),
         names=tuple(f"{label} / {row}" for label in labels for row in rows), rounding=rounding,
     )
+    return stats if shots is None else _with_shot_split(stats, shots, torch.stack(per_cost, dim=1), torch.stack(per_cost_stderr, dim=1))
+
+
+def _with_shot_split(stats: GradientStats, shots: int, exact: torch.Tensor, stderr: torch.Tensor) -> GradientStats:
+    """`stats` of shot estimates, with the exact gradients (S, ...) and the estimates' standard errors (S, ...)
+    at the same angles: Var[estimate] = Var[exact] + E[shot variance] (the law of total variance; the
+    estimate is unbiased given the angles), each part estimated without bias."""
+    exact = exact.detach().double().cpu()
+    return replace(stats, shots=shots, exact_var=exact.var(dim=0, unbiased=True),
+                   shot_var=stderr.detach().double().cpu().square().mean(dim=0), exact_gradients=exact)
+
+
+def _shot_gradient_samples(circuit: Circuit, theta: torch.Tensor, cost: PauliSum, dtype: torch.dtype, shots: int, seed: int, stream: int,
+                           share: slice, whole: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """Parameter-shift estimates and their standard errors, (n, P) float64 each, for the samples
+    `share` of theta (S, P), in blocks of SHOT_BLOCK (`whole`: one block of all, for per-sample gates)."""
+    if whole:
+        blocks = [0]
+        stop = theta.shape[0]
+    else:
+        blocks = list(range(share.start - share.start % SHOT_BLOCK, share.stop, SHOT_BLOCK))
+        stop = share.stop
+    grads, errors = [], []
+    for start in blocks:
+        # a block begun before this share still runs from its start, so that its rows keep their numbers
+        end = stop if whole else min(start + SHOT_BLOCK, stop)
+        _, g, (_, e) = circuit.value_and_grad(theta[start:end], cost, dtype=dtype, shots=shots, seed=_block_seed(seed, stream, start), return_stderr=True)
+        skip = 0 if whole else max(share.start - start, 0)
+        grads.append(g[skip:].double())
+        errors.append(e[skip:].double())
+    if not grads:  # a rank with no samples
+        empty = theta.new_zeros((0, circuit.n_params), dtype=torch.float64)
+        return empty, empty
+    return torch.cat(grads), torch.cat(errors)
+
+
+def _block_seed(seed: int, stream: int, start: int) -> int:
+    """The shot seed of the block of samples from `start` for cost `stream`: a hash, so that no two
+    (seed, stream, start) share samples (a sum or product of them could collide)."""
+    digest = hashlib.blake2b(f"{seed}/{stream}/{start}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") >> 2  # below 2**62, the range `check_seed` accepts
 
 
 def _default_cost(model: Circuit | QuantumLayer) -> Observable:

@@ -6,10 +6,18 @@ Each step computes every start's cost and gradient in one batched adjoint
 pass (`Circuit.value_and_grad`: chunked, no per-gate autograd graph), hands
 each start its own gradient and steps the optimizer: with an elementwise
 optimizer that is exactly G * B independent runs.
+
+With `shots`, the gradient each step hands the optimizer is instead the
+parameter-shift estimate from `shots` measurements per shifted evaluation
+(`Circuit.value_and_grad(shots=...)`), sampled with a seed drawn from the
+run's shot seed and the step number (`step_seed`), so a resumed run draws the
+very samples of an uninterrupted one. The cost history stays the exact cost:
+success is judged on what the parameters reach, not on a noisy estimate.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -21,10 +29,20 @@ from qtrain.circuit import Circuit
 from qtrain.errors import UsageError
 from qtrain.training.optimizers import make_optimizer
 
-__all__ = ["MultiStartModule"]
+__all__ = ["MultiStartModule", "step_seed"]
 
 #: cost quantiles logged per learning rate
 LOSS_QUANTILES = {"min": 0.0, "median": 0.5, "max": 1.0}
+
+
+def step_seed(seed: int, step: int, group: int = 0) -> int:
+    """The shot seed of training step `step` of learning-rate group `group` in a
+    run whose shot seed is `seed`, in [0, 2**62): a hash, so that neighbouring
+    steps, groups or seeds share no samples. Within a group, starts are keyed
+    by their index in the whole run (`first_row`), so a rank's share draws what
+    one process would."""
+    digest = hashlib.blake2b(f"qtrain-shots/{seed}/{step}/{group}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") >> 2
 
 
 class MultiStartModule(pl.LightningModule):
@@ -47,12 +65,16 @@ class MultiStartModule(pl.LightningModule):
         tol: float = 1e-3,
         track: int = TRACK,
         fingerprint: Mapping[str, Any] | None = None,
+        shots: int | None = None,
+        shot_seed: int = 0,
+        shot_offset: int = 0,
     ) -> None:
         super().__init__()
         self.automatic_optimization = False  # gradients come from the engine's adjoint pass, not from autograd
         self.circuit, self.cost, self.state_dtype = circuit, cost, dtype
         self.lrs, self.optimizer_name, self.settings = tuple(lrs), optimizer, dict(settings or {})
         self.log_every, self.reference, self.tol = log_every, reference, tol
+        self.shots, self.shot_seed, self.shot_offset = shots, shot_seed, shot_offset  # shots=None: exact gradients
         self.fingerprint = dict(fingerprint or {})  # what defines the run; a resume checks it (`run.check_resume`)
         self.thetas = nn.ParameterList([nn.Parameter(starts.clone()) for _ in self.lrs])  # (B, d) per learning rate
         self.history: list[torch.Tensor] = []  # the cost (G, B) before each step
@@ -63,18 +85,33 @@ class MultiStartModule(pl.LightningModule):
         return make_optimizer(self.optimizer_name, list(self.thetas), self.lrs, self.settings)
 
     def costs_and_grads(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """Every start's cost (G, B) and gradient (G, B, d) at the current theta."""
+        """Every start's exact cost (G, B) and gradient (G, B, d) at the current theta."""
         theta = torch.cat([p.detach() for p in self.thetas])  # (G * B, d)
         values, grads = self.circuit.value_and_grad(theta, self.cost, dtype=self.state_dtype)
         shape = (len(self.lrs), -1)
         return values.reshape(shape), grads.reshape(*shape, theta.shape[1])
+
+    def step_costs_and_grads(self, step: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """What step `step` trains on: the exact cost (G, B), the gradient (G, B, d)
+        the optimizer gets (exact, or with `shots` the shot estimate) and that
+        estimate's standard errors (G, B, d), None when exact."""
+        if self.shots is None:
+            return (*self.costs_and_grads(), None)
+        theta = torch.cat([p.detach() for p in self.thetas])  # (G * B, d)
+        shape = (len(self.lrs), -1, theta.shape[1])
+        estimates = [self.circuit.value_and_grad(p.detach(), self.cost, dtype=self.state_dtype, shots=self.shots, seed=step_seed(self.shot_seed, step, g),
+                                                 first_row=self.shot_offset, return_stderr=True) for g, p in enumerate(self.thetas)]
+        grads, stderr = torch.stack([g for _, g, _ in estimates]), torch.stack([e for _, _, (_, e) in estimates])
+        with torch.no_grad():  # the exact cost, for the history (one more run, no gradient): success is judged on it
+            values = self.circuit.expval(theta, self.cost, dtype=self.state_dtype)
+        return values.reshape(shape[:2]), grads.reshape(shape), stderr.reshape(shape)
 
     def tracked(self) -> torch.Tensor:
         """The first `track` starts' angles now, (G, track, d), on the CPU."""
         return torch.stack([p.detach()[: self.track].cpu() for p in self.thetas])
 
     def training_step(self, batch: Any, batch_idx: int) -> None:
-        values, grads = self.costs_and_grads()
+        values, grads, stderr = self.step_costs_and_grads(len(self.history))  # the step number survives a resume (the history is saved)
         bad = ~torch.isfinite(values)
         if bad.any():
             group = int(bad.any(dim=1).nonzero()[0])
@@ -88,12 +125,15 @@ class MultiStartModule(pl.LightningModule):
         optimizer.step()
         self.history.append(values.detach().cpu())
         if self.logger is not None and (len(self.history) - 1) % self.log_every == 0:
-            self.logger.log_metrics(self.live_metrics(values, grads), step=len(self.history) - 1)
+            self.logger.log_metrics(self.live_metrics(values, grads, stderr), step=len(self.history) - 1)
 
-    def live_metrics(self, values: torch.Tensor, grads: torch.Tensor) -> dict[str, float]:
+    def live_metrics(self, values: torch.Tensor, grads: torch.Tensor, stderr: torch.Tensor | None = None) -> dict[str, float]:
         """Per learning rate: cost quantiles, the gradient variance across starts
         (mean over components, and per component), the mean gradient norm, and
-        the success rate so far against the provisional C*."""
+        the success rate so far against the provisional C*. With shots, `grads`
+        are the estimates the optimizer got (their variance includes the shot
+        noise), and `stderr` (G, B, d) adds grad_stderr_mean, the mean standard
+        error of a gradient component: the noise beside the signal."""
         reference = self.reference()
         levels = torch.tensor(list(LOSS_QUANTILES.values()), dtype=values.dtype, device=values.device)
         # every statistic for all learning rates at once, then one host transfer each
@@ -101,6 +141,7 @@ class MultiStartModule(pl.LightningModule):
         variance = (grads.var(dim=1) if grads.shape[1] > 1 else torch.zeros_like(grads[:, 0])).tolist()  # (G, d)
         norms = grads.norm(dim=2).mean(dim=1).tolist()
         success = (values <= reference + self.tol).double().mean(dim=1).tolist() if reference is not None else None
+        noise = stderr.mean(dim=(1, 2)).tolist() if stderr is not None else None
         metrics: dict[str, float] = {}
         for g, lr in enumerate(self.lrs):
             tag = f"lr={lr:g}"
@@ -110,6 +151,8 @@ class MultiStartModule(pl.LightningModule):
             metrics[f"{tag}/grad_norm_mean"] = norms[g]
             if success is not None:
                 metrics[f"{tag}/success_rate"] = success[g]
+            if noise is not None:
+                metrics[f"{tag}/grad_stderr_mean"] = noise[g]
         return metrics
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:

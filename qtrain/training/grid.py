@@ -5,6 +5,9 @@ d <= 3) the landscape's prediction of which starts succeed.
     from qtrain.training import train_lr_grid
     r = train_lr_grid(circuit, target, optimizer="adam", lrs=[0.01, 0.1], starts=1000, steps=500)
     r.success_rate, r.predicted_success, r.agreement, r.global_min, r.global_min_source
+
+With `shots=N` every step trains on gradients estimated from N shots per
+shifted evaluation; success is still judged on the exact final cost.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import torch
 from qtrain.circuit import Circuit
 from qtrain.engine.conventions import check_complex_dtype, real_dtype
 from qtrain.engine.observables import Observable, PauliSum, checked_pauli_sum, checked_target_state
+from qtrain.engine.shots import check_seed, check_shots
 from qtrain.layers import draw_angles
 from qtrain.parallel import Ranks
 from qtrain.training.optimizers import check_optimizer_settings
@@ -55,6 +59,9 @@ class LrGridResult:
     landscape_min: float | None  # the lowest polished grid terminal: the landscape's continuous minimum (d <= 3)
     trajectories: torch.Tensor  # (T + 1, G, K, d): the first K starts' angles, for plots
     rows: list[dict[str, Any]]  # one per learning rate: the results table
+    # shots per shifted evaluation of every step's gradient; None: exact gradients. The costs above are exact either way.
+    # (A default, so that a result pickled before shots existed reads as the exact run it was.)
+    shots: int | None = None
 
 
 def train_lr_grid(
@@ -81,6 +88,8 @@ def train_lr_grid(
     checkpoint_every: int = 50,
     progress: bool = False,
     ranks: Ranks | None = None,
+    shots: int | None = None,
+    shot_seed: int | None = None,
 ) -> LrGridResult:
     """Train `starts` random starts (drawn from `init` by `seed`, the same for
     every learning rate) for `steps` steps with `optimizer` at each learning
@@ -107,8 +116,22 @@ def train_lr_grid(
     checkpointed in its own folder under `checkpoint_dir`; the histories are
     gathered, so every rank returns the one-process result. Only rank 0
     writes live metrics (of its share) to `log_dir`.
+
+    shots: None trains on exact gradients; an integer N trains every step on
+    parameter-shift estimates from N shots per shifted evaluation (every
+    rotation of a shared parameter shifted on its own, `Circuit.value_and_grad`),
+    for an observable cost only (a target state's infidelity or a function of
+    states is not a Pauli sum, so not measurable). Success is still judged on
+    the EXACT cost of the final parameters, and `cost_history` holds exact
+    costs: the question is where noisy gradients lead, not how noisy the
+    cost estimate is. Step t of learning rate g samples with a seed hashed
+    from (`shot_seed`, t, g) (`shot_seed=None`: `seed`), each start keyed by
+    its index in the run, so the same call gives the same numbers, a resumed
+    run those of an uninterrupted one, and a data-parallel run those of one
+    process.
     """
-    plan = _plan(circuit, cost, optimizer, optimizer_settings, lrs, starts, steps, tol, dtype, init, log_every, checkpoint_every)
+    plan = _plan(circuit, cost, optimizer, optimizer_settings, lrs, starts, steps, tol, dtype, init, log_every, checkpoint_every, shots, shot_seed)
+    shot_seed = None if plan["shots"] is None else (seed if plan["shot_seed"] is None else plan["shot_seed"])
     ranks = ranks or Ranks(device=torch.device(device))
     if starts < ranks.world_size:
         raise ValueError(f"starts must be at least the number of ranks ({ranks.world_size}), got {starts}")
@@ -125,11 +148,14 @@ def train_lr_grid(
     share = ranks.share(starts)
     fingerprint = {"circuit": circuit.fingerprint(), "cost": _cost_fingerprint(plan["cost"]), "optimizer": plan["name"],
                    "optimizer_settings": plan["settings_label"], "lrs": plan["lrs"], "starts": starts, "share": [share.start, share.stop],
-                   "seed": seed, "init": init, "init_width": float(init_width), "dtype": str(dtype)}
+                   "seed": seed, "init": init, "init_width": float(init_width), "dtype": str(dtype),
+                   # None for exact gradients: what a checkpoint written before shots existed reads as (a missing key)
+                   "shots": plan["shots"], "shot_seed": shot_seed}
     if ranks.world_size > 1 and checkpoint_dir is not None:
         checkpoint_dir = Path(checkpoint_dir) / f"rank{ranks.rank}-of-{ranks.world_size}"  # shards of another world size are other starts
     module = MultiStartModule(circuit, plan["cost"], theta0[share].to(device), plan["lrs"], optimizer, optimizer_settings, dtype, log_every,
-                              lambda: provisional, tol, fingerprint=fingerprint)  # independent starts: each rank trains its own
+                              lambda: provisional, tol, fingerprint=fingerprint, shots=plan["shots"], shot_seed=shot_seed or 0,
+                              shot_offset=share.start)  # independent starts: each rank trains its own
     fit(module, steps, device, log_dir if ranks.is_main else None, checkpoint_dir, checkpoint_every, progress and ranks.is_main)
     with torch.no_grad():
         final = module.costs_and_grads()[0].detach().cpu()
@@ -140,10 +166,11 @@ def train_lr_grid(
     c_star, source = global_min_of(global_min, landscape_min, history[-1].double().min().item())
     return score(plan["name"], plan["settings_label"], plan["lrs"], history, trajectories, tol, c_star, source,
                  None if prediction is None else prediction.cost, None if prediction is None else prediction.minimum,
-                 None if landscape is None else landscape.ratio, landscape_min)
+                 None if landscape is None else landscape.ratio, landscape_min, shots=plan["shots"])
 
 
-def _plan(circuit, cost, optimizer, optimizer_settings, lrs, starts, steps, tol, dtype, init, log_every, checkpoint_every) -> dict[str, Any]:
+def _plan(circuit, cost, optimizer, optimizer_settings, lrs, starts, steps, tol, dtype, init, log_every, checkpoint_every, shots=None,
+          shot_seed=None) -> dict[str, Any]:
     """Check every argument before any work (the optimizer is built once on dummy tensors, so that its own checks run now)."""
     if not isinstance(circuit, Circuit):
         raise TypeError(f"circuit must be a qtrain Circuit, got {type(circuit).__name__}")
@@ -166,8 +193,17 @@ def _plan(circuit, cost, optimizer, optimizer_settings, lrs, starts, steps, tol,
         resolved, landscape = cost, False  # the landscape's Fourier path needs an observable or a target
     else:
         resolved, landscape = checked_pauli_sum(cost, circuit.n_qubits, what="cost"), True
+    shots = check_shots(shots)
+    if shots is not None and not isinstance(resolved, PauliSum):
+        what = "a target state's infidelity" if isinstance(resolved, torch.Tensor) else "a function of states"
+        raise ValueError(f"shots={shots}: the cost is {what}, not a Pauli sum, so it cannot be estimated from measurements; "
+                         "give an observable cost, or shots=None")
+    if shot_seed is not None:
+        if shots is None:
+            raise ValueError(f"shot_seed={shot_seed!r} seeds shot sampling, but shots is None (exact gradients); pass shots too")
+        check_seed(shot_seed)  # a negative or non-integer seed is refused here, not at the first step
     return {"lrs": checked.lrs, "cost": resolved, "landscape": landscape and circuit.n_params <= LANDSCAPE_MAX_PARAMS, "name": checked.name,
-            "settings_label": checked.label}
+            "settings_label": checked.label, "shots": shots, "shot_seed": shot_seed}
 
 
 def _cost_fingerprint(cost: Any) -> str:
@@ -202,7 +238,7 @@ def rescore(result: LrGridResult, global_min: float, source: str) -> LrGridResul
     degree, over all its optimizers): success, steps to success and the
     prediction all move to the new C*; nothing is retrained."""
     return score(result.optimizer, result.optimizer_settings, result.lrs, result.cost_history, result.trajectories, result.tol, global_min,
-                 source, result.predicted_cost, result.predicted_minimum, result.deceptiveness_ratio, result.landscape_min)
+                 source, result.predicted_cost, result.predicted_minimum, result.deceptiveness_ratio, result.landscape_min, shots=result.shots)
 
 
 def steps_to_success(history: torch.Tensor, threshold: float) -> torch.Tensor:
@@ -216,9 +252,10 @@ def steps_to_success(history: torch.Tensor, threshold: float) -> torch.Tensor:
 
 def score(optimizer: str, settings: str, lrs: Sequence[float], history: torch.Tensor, trajectories: torch.Tensor, tol: float, c_star: float,
           source: str, predicted_cost: torch.Tensor | None = None, predicted_minimum: torch.Tensor | None = None, ratio: float | None = None,
-          landscape_min: float | None = None) -> LrGridResult:
+          landscape_min: float | None = None, shots: int | None = None) -> LrGridResult:
     """Success, steps to success, the prediction and its agreement, and the
-    table rows, all against the one threshold C* + tol (C* = `c_star`)."""
+    table rows, all against the one threshold C* + tol (C* = `c_star`);
+    `shots` (None: exact gradients) is recorded in the result and its rows."""
     final = history[-1].double()  # (G, B)
     success = final <= c_star + tol
     first = steps_to_success(history, c_star + tol)
@@ -232,7 +269,7 @@ def score(optimizer: str, settings: str, lrs: Sequence[float], history: torch.Te
     for g, lr in enumerate(lrs):
         reached = first[g][first[g] >= 0]  # the successful starts
         rows.append({
-            "optimizer": optimizer, "optimizer_settings": settings, "lr": lr, "starts": final.shape[1], "steps": history.shape[0] - 1,
+            "optimizer": optimizer, "optimizer_settings": settings, "lr": lr, "shots": shots, "starts": final.shape[1], "steps": history.shape[0] - 1,
             "success_rate": rate[g].item(), "predicted_success": None if predicted_success is None else predicted_success[g].item(),
             "agreement": None if agreement is None else agreement[g].item(),
             "final_cost_median": final[g].quantile(0.5).item(), "final_cost_min": final[g].min().item(),  # the middle two's mean
@@ -243,5 +280,5 @@ def score(optimizer: str, settings: str, lrs: Sequence[float], history: torch.Te
         optimizer=optimizer, optimizer_settings=settings, lrs=tuple(lrs), success_rate=rate, final_cost=final, cost_history=history,
         steps_to_success=first, global_min=c_star, global_min_source=source, tol=tol, predicted_cost=predicted_cost,
         predicted_minimum=predicted_minimum, predicted=predicted, predicted_success=predicted_success, agreement=agreement,
-        deceptiveness_ratio=ratio, landscape_min=landscape_min, trajectories=trajectories, rows=rows,
+        deceptiveness_ratio=ratio, landscape_min=landscape_min, trajectories=trajectories, rows=rows, shots=shots,
     )
