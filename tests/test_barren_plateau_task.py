@@ -194,3 +194,15 @@ def test_shots_to_resolve_bounds_the_shot_noise_of_a_gradient():
     worst = stderr.square().max().item()
     assert worst <= var * shots / (shots - 1)
     assert worst > 0.5 * var  # and the bound is not loose by much for some angles
+
+
+def test_local_cost_is_the_mean_over_each_ns_own_qubits(tmp_path):
+    """cost=local at n = 4 is (Z0 + Z1 + Z2 + Z3) / 4 even when a smaller n runs in the same command (it was once
+    resolved at the smallest n only, so n = 4 measured (Z0 + Z1) / 2)."""
+    mixed = cli.run(compose_experiment("barren_plateau", ["qubits=[2,4]", "layers=[2,5]", "samples=12", "seed=1", "cost=local"]), tmp_path / "a")["rows"]
+    explicit = cli.run(compose_experiment("barren_plateau", ["qubits=[4]", "layers=[2,5]", "samples=12", "seed=1",
+                                                             "cost='0.25*Z0 + 0.25*Z1 + 0.25*Z2 + 0.25*Z3'"]), tmp_path / "b")["rows"]
+    two_only = cli.run(compose_experiment("barren_plateau", ["qubits=[4]", "layers=[2,5]", "samples=12", "seed=1", "cost='0.5*Z0 + 0.5*Z1'"]), tmp_path / "c")["rows"]
+    at_four = [r for r in mixed if r["n_qubits"] == 4]
+    assert [r["grad_var"] for r in at_four] == pytest.approx([r["grad_var"] for r in explicit], rel=1e-6)
+    assert [r["grad_var"] for r in at_four] != pytest.approx([r["grad_var"] for r in two_only], rel=1e-3)

@@ -76,11 +76,14 @@ def plan(cfg: Any) -> dict[str, Any]:
     samples = checks.positive_int(cfg.samples, "samples", minimum=2)
     seed = checks.positive_int(cfg.seed, "seed", minimum=0)
     device, dtype = checks.device(cfg.device), checks.dtype(cfg.dtype)
-    try:
-        cost = resolve_cost(cfg.cost, min(qubits))
-    except ValueError as e:
-        raise ValueError(f"cost: {e}") from None
-    assert isinstance(cost, PauliSum)  # cfg.cost is text, never a target state
+    costs: dict[int, PauliSum] = {}
+    for n in qubits:  # per n: "local" is the mean of Z_i over that n's qubits
+        try:
+            cost = resolve_cost(cfg.cost, n)
+        except ValueError as e:
+            raise ValueError(f"cost: {e}") from None
+        assert isinstance(cost, PauliSum)  # cfg.cost is text, never a target state
+        costs[n] = cost
     world = parallel.check_trainer(cfg.trainer, device)
     budget, shared = parallel.rank_budget(cfg.trainer, device, cfg.memory_budget)
     chunks = {}
@@ -91,8 +94,9 @@ def plan(cfg: Any) -> dict[str, Any]:
             raise MemoryError(f"qubits: {e}{shared}") from None
         if cfg.chunk_size is not None:
             chunks[n] = min(chunks[n], checks.positive_int(cfg.chunk_size, "chunk_size"))
-    return {"qubits": qubits, "layers": layers, "samples": samples, "seed": seed, "device": device, "dtype": dtype, "cost": cost, "chunks": chunks, "budget": budget,
-            "shot_bound": shot_bound(cost)}
+    return {"qubits": qubits, "layers": layers, "samples": samples, "seed": seed, "device": device, "dtype": dtype, "costs": costs, "chunks": chunks, "budget": budget,
+            # one bound for every n: 1 for global and local, and an explicit observable is the same sum at every n
+            "shot_bound": shot_bound(costs[min(qubits)])}
 
 
 def run(cfg: Any, out_dir: Path, planned: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -129,7 +133,7 @@ def _sample(ranks: parallel.Ranks, cfg: Any, out_dir: Path, planned: dict[str, A
                 if not todo[n]:
                     continue
                 start = time.perf_counter()
-                points = mcclean_gradients(n, todo[n], p["samples"], _seed(p["seed"], n), p["cost"], dtype=p["dtype"], device=ranks.device,
+                points = mcclean_gradients(n, todo[n], p["samples"], _seed(p["seed"], n), p["costs"][n], dtype=p["dtype"], device=ranks.device,
                                            chunk_size=p["chunks"][n], on_layer=bar.update, share=share)
                 for L, part in points:
                     grads = ranks.gather(part)  # every rank's samples, in order: the one-process numbers
