@@ -101,6 +101,13 @@ def checked_sums(data: CircuitData, observables: Sequence[Observable]) -> tuple[
     return tuple(checked_pauli_sum(o, data.n_qubits) for o in observables)
 
 
+def _listed(observable: Observable | Sequence[Observable]) -> tuple[bool, Sequence[Observable]]:
+    """Whether several observables were given (the result then has a K axis), and them as a sequence."""
+    if isinstance(observable, (list, tuple)):
+        return True, observable
+    return False, [observable]  # type: ignore[list-item]  # a str is a Sequence too, but one observable
+
+
 def compiled_for(data: CircuitData, sums: tuple[PauliSum, ...], light_cone: bool, initial_state: Any) -> Compiled:
     """The light cone of `sums` when asked for and exact (from |0...0> only), else the whole circuit."""
     if light_cone and initial_state is None:
@@ -172,8 +179,7 @@ def states(data: CircuitData, theta: Any, dtype: torch.dtype | None, diff_method
 def expectation(data: CircuitData, theta: Any, observable: Observable | Sequence[Observable], dtype: torch.dtype | None,
                 diff_method: str, initial_state: Any, light_cone: bool) -> torch.Tensor:
     """<H> per sample: (B,) for one observable, (B, K) for a sequence of K."""
-    many = isinstance(observable, (list, tuple))
-    observables: Sequence[Observable] = observable if isinstance(observable, (list, tuple)) else [observable]  # type: ignore[list-item]
+    many, observables = _listed(observable)
     plan = compiled_for(data, checked_sums(data, observables), light_cone, initial_state)
 
     def per_state(states: torch.Tensor) -> torch.Tensor:
@@ -319,8 +325,7 @@ class _ShotExpval(torch.autograd.Function):
 def shot_expectation(data: CircuitData, theta: Any, observable: Observable | Sequence[Observable], shots: int, seed: int | None,
                      dtype: torch.dtype | None, initial_state: Any, light_cone: bool, first_row: int = 0) -> torch.Tensor:
     """<H> per sample estimated from `shots` shots per measurement group: (B,) or (B, K); differentiable by parameter shift."""
-    many = isinstance(observable, (list, tuple))
-    observables: Sequence[Observable] = observable if isinstance(observable, (list, tuple)) else [observable]  # type: ignore[list-item]
+    many, observables = _listed(observable)
     plan = compiled_for(data, checked_sums(data, observables), light_cone, initial_state)
     setting = ShotSetting(shots, check_seed(seed), check_first_row(first_row))
     theta, run = prepare(plan, theta, dtype, initial_state)

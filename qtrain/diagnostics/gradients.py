@@ -17,7 +17,6 @@ measured variance is split into its exact and its shot part:
 
 from __future__ import annotations
 
-import hashlib
 import math
 from dataclasses import dataclass, field, replace
 
@@ -26,7 +25,7 @@ import torch
 from qtrain.circuit import Circuit
 from qtrain.engine.conventions import real_dtype
 from qtrain.engine.gates import GATES
-from qtrain.engine.shots import check_shots
+from qtrain.engine.shots import check_shots, derived_seed
 from qtrain.engine.observables import (
     Observable,
     PauliString,
@@ -366,8 +365,7 @@ def _shot_gradient_samples(circuit: Circuit, theta: torch.Tensor, cost: PauliSum
 def _block_seed(seed: int, stream: int, start: int) -> int:
     """The shot seed of the block of samples from `start` for cost `stream`: a hash, so that no two
     (seed, stream, start) share samples (a sum or product of them could collide)."""
-    digest = hashlib.blake2b(f"{seed}/{stream}/{start}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "little") >> 2  # below 2**62, the range `check_seed` accepts
+    return derived_seed(seed, stream, start)
 
 
 def _default_cost(model: Circuit | QuantumLayer) -> Observable:

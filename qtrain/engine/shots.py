@@ -17,6 +17,7 @@ evaluation (`stream`) or group never shares numbers with another.
 from __future__ import annotations
 
 import functools
+import hashlib
 import math
 from dataclasses import dataclass
 
@@ -25,7 +26,7 @@ import torch
 
 from qtrain.engine.observables import PauliString, PauliSum
 
-__all__ = ["MeasurementGroup", "ShotEstimate", "check_first_row", "check_seed", "check_shots", "measurement_groups", "sample_expval", "shot_uniforms"]
+__all__ = ["MeasurementGroup", "ShotEstimate", "check_first_row", "check_seed", "derived_seed", "check_shots", "measurement_groups", "sample_expval", "shot_uniforms"]
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,13 @@ def check_seed(seed: object) -> int:
     return int(seed)
 
 
-@functools.lru_cache(maxsize=64)
+def derived_seed(*parts: object) -> int:
+    """A shot seed for a named piece of work (a training step, a block of samples): a hash of the parts joined by
+    "/", below 2**62 (what `check_seed` accepts), so that distinct parts share no samples (a sum of them could)."""
+    digest = hashlib.blake2b("/".join(map(str, parts)).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") >> 2
+
+
 def check_first_row(first_row: object) -> int:
     """The batch index of a call's first row (a batch split across ranks or calls): a non-negative int."""
     if isinstance(first_row, bool) or not isinstance(first_row, (int, np.integer)) or first_row < 0:

@@ -17,7 +17,6 @@ success is judged on what the parameters reach, not on a noisy estimate.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -27,6 +26,7 @@ from torch import nn
 
 from qtrain.circuit import Circuit
 from qtrain.errors import UsageError
+from qtrain.engine.shots import derived_seed
 from qtrain.training.optimizers import make_optimizer
 
 __all__ = ["MultiStartModule", "step_seed"]
@@ -41,8 +41,7 @@ def step_seed(seed: int, step: int, group: int = 0) -> int:
     steps, groups or seeds share no samples. Within a group, starts are keyed
     by their index in the whole run (`first_row`), so a rank's share draws what
     one process would."""
-    digest = hashlib.blake2b(f"qtrain-shots/{seed}/{step}/{group}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "little") >> 2
+    return derived_seed("qtrain-shots", seed, step, group)
 
 
 class MultiStartModule(pl.LightningModule):
