@@ -14,7 +14,7 @@ from matplotlib.patches import Patch
 __all__ = [
     "deceptiveness_vs_sharing", "gradient_norm_boxes", "landscape_view", "shots_to_resolve_vs_qubits", "success_vs_lr", "success_vs_shots",
     "trajectories",
-    "variance_vs_layers", "variance_vs_qubits"
+    "variance_vs_layers", "variance_vs_layers_noisy", "variance_vs_qubits"
 ]
 
 #: mathtext, so the label reads as the paper's symbol rather than as TeX source
@@ -80,6 +80,29 @@ def variance_vs_layers(rows: Sequence[Mapping[str, float]]) -> Figure:
     ax.set_ylabel(VARIANCE_LABEL)
     ax.set_title("Gradient variance vs depth (dotted: 2-design)")
     ax.legend(fontsize=8, ncol=2)
+    fig.tight_layout()
+    return fig
+
+
+def variance_vs_layers_noisy(rows: Sequence[Mapping[str, Any]], slopes: Sequence[Mapping[str, Any]]) -> Figure:
+    """Wang et al.: gradient variance against depth, one panel per n, one line per depolarizing rate,
+    with the fitted slope and the bound in the legend."""
+    qubits = sorted({r["qubits"] for r in rows})
+    fig = Figure(figsize=(4.2 * len(qubits), 4))
+    fitted = {(s["qubits"], s["depolarizing"]): s for s in slopes}
+    for j, n in enumerate(qubits):
+        ax = fig.add_subplot(1, len(qubits), j + 1)
+        for i, rate in enumerate(sorted({r["depolarizing"] for r in rows if r["qubits"] == n})):
+            pts = sorted((r["layers"], r["variance"]) for r in rows if r["qubits"] == n and r["depolarizing"] == rate)
+            s = fitted.get((n, rate))
+            label = f"p = {rate:g}" + (f": slope {s['fitted_slope']:.3f} (bound {s['bound_slope']:.3f})" if s and rate > 0 else "")
+            ax.plot([L for L, _ in pts], [v for _, v in pts], "-", color=f"C{i % 10}", label=label)
+        ax.set_yscale("log")
+        ax.set_xlabel("layers L")
+        ax.set_ylabel(r"Var$[\partial C / \partial \theta_1]$, C = <Z0 Z1>")
+        ax.set_title(f"n = {n}")
+        ax.legend(fontsize=7)
+    fig.suptitle("Noise-induced plateau: ln Var against depth (slopes per layer)")
     fig.tight_layout()
     return fig
 

@@ -12,7 +12,7 @@ of basis-permuting constants are then fused into one gather
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -36,16 +36,20 @@ if TYPE_CHECKING:
     from qtrain.circuit import Op
 
 
-def lower(ops: Sequence[Op], n_qubits: int, fuse: bool = True) -> Program:
+def lower(ops: Sequence[Op], n_qubits: int, fuse: bool = True, after_gate: Callable[[int, Op], Sequence[Step]] | None = None) -> Program:
     """Turn gates into engine steps: constants become fixed operators, trainable
     rotations become slots of the angle matrix. With `fuse` (the default),
     runs of basis-permuting gates become one gather, runs of constant
     diagonals one diagonal, and one-qubit gates fused layers; without it every
-    gate is its own pass (the reference the fused plan is tested against)."""
+    gate is its own pass (the reference the fused plan is tested against).
+    `after_gate(i, op)`: steps to insert after gate i as the user added it
+    (a noise trajectory's Paulis and jumps), before any fusion."""
     steps: list[Step] = []
     paulis = pauli_stack(torch.complex128, "cpu")
     slot = 0
-    for op in ops:
+    for i, op in enumerate(ops):
+        if i and after_gate is not None:
+            steps.extend(after_gate(i - 1, ops[i - 1]))
         spec = GATES[op.name]
         if spec.kind == GateKind.UNITARY:
             matrix = op.matrix
@@ -81,6 +85,8 @@ def lower(ops: Sequence[Op], n_qubits: int, fuse: bool = True) -> Program:
                     steps.append(_constant_step(qubits, rotation_matrix_fixed(part.generator, part.scale * angle), diagonal))
         else:
             raise NotImplementedError(f"gate {op.name!r}: no lowering for gate kind {str(spec.kind)!r}")
+    if ops and after_gate is not None:
+        steps.extend(after_gate(len(ops) - 1, ops[-1]))
     if not fuse:
         return Program(n_qubits, tuple(steps), slot, n_gates=len(ops))
     fused = tuple(fuse_diagonals(fuse_permutations(steps, n_qubits)))

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 
 import torch
 
-from qtrain import _execution
+from qtrain import _execution, _noisy
 from qtrain._circuit_data import CircuitData
 from qtrain._drawing import draw
 from qtrain.engine import Program
@@ -27,6 +27,7 @@ from qtrain.engine.gates import GATES, PAULI_AXES, GateKind
 from qtrain.engine.observables import Observable
 from qtrain.engine.shots import check_shots
 from qtrain.engine.summary import PlanSummary
+from qtrain.noise import NoiseModel
 
 __all__ = ["Angle", "Circuit", "Op"]
 
@@ -398,6 +399,9 @@ class Circuit:
         shots: int | None = None,
         seed: int | None = None,
         first_row: int = 0,
+        noise: NoiseModel | None = None,
+        method: str | None = None,
+        trajectories: int | None = None,
     ) -> torch.Tensor:
         """<H> per sample: (B,) for one observable, (B, K) for a list of K.
 
@@ -414,8 +418,18 @@ class Circuit:
         chunk size; seed=None draws one from torch's global generator. Where
         one batch is split across ranks or calls, `first_row` is the batch
         index of theta's first row: row i then samples as row first_row + i of
-        the whole batch would."""
+        the whole batch would.
+
+        `noise` (a `qtrain.noise.NoiseModel`): channels after every gate and
+        readout error. `method="density"` (the default with noise) evolves the
+        density matrix exactly, differentiable by autograd; `trajectories=T`
+        (or `method="trajectories"`) averages T Monte-Carlo trajectories per
+        sample, row (sample i, trajectory t) keyed by (`seed`, first_row + i, t),
+        with gradients for Pauli channels only. See the Noise guide."""
         data = self._snapshot()
+        if noise is not None or method is not None or trajectories is not None:
+            model, how, count = _checked_noise(noise, method, trajectories, shots)
+            return _noisy.noisy_expectation(data, theta, observable, model, how, count, seed, dtype, initial_state, light_cone, first_row)
         checked = _checked_shots(shots, seed, first_row)
         if checked is None:
             return _execution.expectation(data, theta, observable, dtype, diff_method, initial_state, light_cone)
@@ -434,11 +448,18 @@ class Circuit:
         """1 - |<target|psi(theta)>|^2 per sample, (B,)."""
         return _execution.fidelity_cost(self._snapshot(), theta, target, dtype, diff_method, initial_state)
 
+    @eager
+    def density_matrix(self, theta: torch.Tensor | None = None, *, noise: NoiseModel | None = None, dtype: torch.dtype | None = None) -> torch.Tensor:
+        """Final density matrices (B, 2**n, 2**n) with the channels of `noise` (None: noiseless, |psi><psi|),
+        differentiable by autograd. Memory grows as 4**n per sample: refused up front when it does not fit."""
+        return _noisy.density_matrices(self._snapshot(), theta, NoiseModel() if noise is None else noise, dtype)
+
     @overload
     def value_and_grad(
         self, theta: torch.Tensor | None, cost: Observable | torch.Tensor | Callable[[torch.Tensor], torch.Tensor], *,
         dtype: torch.dtype | None = ..., initial_state: torch.Tensor | None = ..., light_cone: bool = ...,
         shots: int | None = ..., seed: int | None = ..., first_row: int = ..., return_stderr: Literal[False] = ...,
+        noise: NoiseModel | None = ..., method: str | None = ..., trajectories: int | None = ...,
     ) -> tuple[torch.Tensor, torch.Tensor]: ...
 
     @overload
@@ -446,6 +467,7 @@ class Circuit:
         self, theta: torch.Tensor | None, cost: Observable | torch.Tensor | Callable[[torch.Tensor], torch.Tensor], *,
         dtype: torch.dtype | None = ..., initial_state: torch.Tensor | None = ..., light_cone: bool = ...,
         shots: int | None = ..., seed: int | None = ..., first_row: int = ..., return_stderr: Literal[True],
+        noise: NoiseModel | None = ..., method: str | None = ..., trajectories: int | None = ...,
     ) -> tuple[torch.Tensor, torch.Tensor, tuple[torch.Tensor, torch.Tensor]]: ...
 
     @eager
@@ -461,6 +483,9 @@ class Circuit:
         seed: int | None = None,
         first_row: int = 0,
         return_stderr: bool = False,
+        noise: NoiseModel | None = None,
+        method: str | None = None,
+        trajectories: int | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor] | tuple[torch.Tensor, torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
         """A per-sample cost and its gradient: -> values (B,), d value / d theta (B, n_params).
 
@@ -481,8 +506,18 @@ class Circuit:
         adds a third item, the standard errors of both estimates estimated from
         the same samples: ((B,), (B, n_params)); with exact values they are
         zeros. Same `seed`, same samples; `first_row` as in `expval`.
+
+        `noise`, `method`, `trajectories`: as in `expval`, for an observable
+        cost. The density method's gradient is autograd through the
+        density evolution (checkpointed); trajectories give each
+        trajectory's adjoint gradient, averaged, with standard errors over the
+        trajectories.
         """
         data = self._snapshot()
+        if noise is not None or method is not None or trajectories is not None:
+            model, how, count = _checked_noise(noise, method, trajectories, shots)
+            values, grads, stderr = _noisy.noisy_value_and_gradient(data, theta, cost, model, how, count, seed, dtype, initial_state, light_cone, first_row)
+            return (values, grads, stderr) if return_stderr else (values, grads)
         checked = _checked_shots(shots, seed, first_row)
         if checked is None:
             values, grads = _execution.value_and_gradient(data, theta, cost, dtype, initial_state, light_cone)
@@ -573,6 +608,16 @@ def _add_gate_methods(cls: type[Circuit]) -> None:
 
 
 _add_gate_methods(Circuit)
+
+
+def _checked_noise(noise: Any, method: Any, trajectories: Any, shots: Any) -> tuple[NoiseModel, str, int | None]:
+    """The noise settings checked; `method` or `trajectories` without a noise model refused by name."""
+    if noise is None:
+        given = "method" if method is not None else "trajectories"
+        raise ValueError(f"{given} applies to noisy runs, but noise is None; pass noise=NoiseModel(...) too")
+    if shots is not None:
+        raise ValueError("shots with noise are not supported yet: use the exact density (drop shots) or trajectories")
+    return _noisy.check_noise(noise, method, trajectories)
 
 
 def _checked_shots(shots: Any, seed: Any, first_row: Any) -> int | None:

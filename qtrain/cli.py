@@ -46,6 +46,7 @@ TASKS = {
     "demo": "qtrain._tasks.demo",
     "lr_grid": "qtrain._tasks.lr_grid",
     "hybrid_digits": "qtrain._tasks.hybrid_digits",
+    "noisy_plateau": "qtrain._tasks.noisy_plateau",
 }
 
 

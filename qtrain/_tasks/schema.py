@@ -24,7 +24,7 @@ from omegaconf import MISSING
 
 __all__ = [
     "BarrenPlateauSchema", "CommonSchema", "DeceptivenessSchema", "DemoSchema", "HybridDigitsSchema",
-    "LrGridSchema", "SharedCircuitSchema", "TrainerSchema", "register"
+    "LrGridSchema", "NoisyPlateauSchema", "SharedCircuitSchema", "TrainerSchema", "register"
 ]
 
 # Dict/Optional rather than `dict[...]`/`X | None`: OmegaConf reads these annotations at runtime.
@@ -61,6 +61,20 @@ class BarrenPlateauSchema(CommonSchema):
     dtype: str = MISSING
     cost: str = MISSING
     memory_budget: Any = MISSING  # null, bytes or "4GB"
+    chunk_size: Optional[int] = MISSING
+
+
+@dataclass
+class NoisyPlateauSchema(CommonSchema):
+    """The keys of conf/experiment/noisy_plateau.yaml: gradient variance against depth under depolarizing noise."""
+
+    circuit: str = MISSING
+    qubits: Any = MISSING
+    layers: Any = MISSING
+    depolarizing: Any = MISSING  # a list of rates in [0, 1]
+    samples: int = MISSING
+    device: str = MISSING
+    dtype: str = MISSING
     chunk_size: Optional[int] = MISSING
 
 
@@ -140,6 +154,7 @@ SCHEMAS: dict[str, type] = {
     "demo": DemoSchema,
     "hybrid_digits": HybridDigitsSchema,
     "lr_grid": LrGridSchema,
+    "noisy_plateau": NoisyPlateauSchema,
 }
 
 

@@ -1,0 +1,236 @@
+"""Noisy runs: what `Circuit.expval/value_and_grad/density_matrix` do when given a `NoiseModel`.
+
+Two methods, one entry point:
+
+- "density" (the default): the exact density matrix, `qtrain._density`;
+  differentiable by autograd, and `value_and_grad` is autograd per chunk.
+- "trajectories": T Monte-Carlo trajectories per sample run as one batch of
+  pure states on the statevector engine (`qtrain.engine.trajectories`), row
+  (sample b, trajectory t) drawing its channels from counter-based uniforms
+  keyed by (seed, first_row + b, channel, t): the same seed gives the same
+  trajectories at any chunk size. Gradients (adjoint, per trajectory) for
+  Pauli channels only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+import numpy as np
+import torch
+
+from qtrain._circuit_data import CircuitData
+from qtrain._density import apply_superoperator, block_superoperator, check_memory, checkpointed_states, density_plan, density_values, initial_density, required_bytes
+from qtrain._memory import budget_bytes
+from qtrain._execution import _check_theta, _listed, checked_sums
+from qtrain._lightcone import light_cone as cone_of
+from qtrain._lightcone import observable_support, remap
+from qtrain._lowering import lower
+from qtrain.engine import PauliSum, check_complex_dtype, complex_dtype, expval, simulate_run, value_and_grad
+from qtrain.engine.density import as_matrices
+from qtrain.engine.run import Run, autograd_records, chunked_values, half_angle_trig
+from qtrain.engine.shots import check_first_row, check_seed, shot_uniforms
+from qtrain.engine.trajectories import jump_step, pauli_choices, pauli_step
+from qtrain.noise import NoiseModel, pauli_probabilities
+
+__all__ = ["METHODS", "check_noise", "density_matrices", "noisy_expectation", "noisy_value_and_gradient"]
+
+METHODS = ("density", "trajectories")
+
+#: The group key of trajectory uniforms in `shot_uniforms` (shot groups count from 0 up): keeps a
+#: trajectory's draws apart from any shot sample with the same seed.
+TRAJECTORY_GROUP = 2**40
+
+
+def check_noise(noise: Any, method: Any, trajectories: Any) -> tuple[NoiseModel, str, int | None]:
+    """The noise model, the method ("density" or "trajectories") and the trajectory count, checked."""
+    if not isinstance(noise, NoiseModel):
+        raise TypeError(f"noise must be a qtrain.noise.NoiseModel, got {type(noise).__name__}")
+    if trajectories is not None:
+        if isinstance(trajectories, bool) or not isinstance(trajectories, int) or trajectories < 1:
+            raise ValueError(f"trajectories must be a positive int, got {trajectories!r}")
+        if method == "density":
+            raise ValueError("trajectories and method='density' exclude each other: the density method is exact; drop one")
+    if method is None:
+        method = "trajectories" if trajectories is not None else "density"
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    if method == "trajectories" and trajectories is None:
+        raise ValueError("method='trajectories' needs trajectories=T (the number of trajectories per sample)")
+    return noise, method, trajectories
+
+
+def _check_plain(data: CircuitData, initial_state: Any) -> None:
+    if initial_state is not None:
+        raise ValueError("noise: initial_state is not supported with a noise model (runs start from |0...0>)")
+
+
+def _angles(theta: torch.Tensor, index: torch.Tensor, scales: torch.Tensor | None) -> torch.Tensor:
+    angles = theta[:, index.to(theta.device)]
+    return angles if scales is None else angles * scales.to(dtype=theta.dtype, device=theta.device)
+
+
+def _batch(data: CircuitData, theta: torch.Tensor) -> int:
+    batch = theta.shape[0]
+    if data.gate_batch > 1:
+        if batch not in (1, data.gate_batch):
+            raise ValueError(f"theta has batch {batch}, but the circuit's per-sample gates have batch {data.gate_batch}")
+        batch = data.gate_batch
+    return batch
+
+
+# ---- density ------------------------------------------------------------------------------------
+
+
+def _density(data: CircuitData, theta: torch.Tensor, sums: tuple[PauliSum, ...], noise: NoiseModel, dtype: torch.dtype, light_cone: bool) -> torch.Tensor:
+    plan = density_plan(data, sums, noise, light_cone)
+    angles = _angles(theta, plan.slot_index, plan.slot_scales)
+    records = torch.is_grad_enabled() and theta.requires_grad
+    values = density_values(plan, angles, _batch(data, theta), dtype, theta.device, records)
+    return values.to(theta.dtype)
+
+
+def density_matrices(data: CircuitData, theta: Any, noise: NoiseModel, dtype: torch.dtype | None) -> torch.Tensor:
+    """The final density matrices (B, 2**n, 2**n), differentiable by autograd."""
+    noise.check_qubits(data.n_qubits)
+    theta = _check_theta(data, theta)
+    dtype = complex_dtype(theta.dtype) if dtype is None else check_complex_dtype(dtype)
+    plan = density_plan(data, (), noise, False)
+    batch = _batch(data, theta)
+    check_memory(plan, batch, dtype, theta.device, records=True)
+    angles = _angles(theta, plan.slot_index, plan.slot_scales)
+    cos, sin = half_angle_trig(angles) if angles.shape[1] else (None, None)
+    n = data.n_qubits
+    rho = initial_density(n, dtype, theta.device).expand(batch, *([2] * (2 * n)))
+    for block in plan.blocks:
+        rho = apply_superoperator(rho, block_superoperator(block, cos, sin, dtype, theta.device), block.ascending, n)
+    return as_matrices(rho, n)
+
+
+# ---- trajectories -------------------------------------------------------------------------------
+
+
+def _trajectory_run(data: CircuitData, theta: torch.Tensor, sums: tuple[PauliSum, ...], noise: NoiseModel, trajectories: int, seed: int,
+                    first_row: int, dtype: torch.dtype, light_cone: bool) -> tuple[Run, CircuitData, tuple[PauliSum, ...]]:
+    """The batch of B * T trajectories (sample-major) as one engine run, its circuit (the light cone when
+    asked for) and the observables on its register."""
+    if data.gate_batch > 1:
+        raise ValueError("trajectories: per-sample gates (pauli_rot axes or batched unitaries) are not supported; use method='density'")
+    noise.check_qubits(data.n_qubits)
+    sums = tuple(noise.with_readout(s) for s in sums)
+    ops = data.ops
+    if light_cone:  # as for the density: diagonal gates stay, their channels do not commute with a Z string
+        kept, register = cone_of(ops, observable_support(sums)[0], diagonal=False)
+        register = register or {0}
+    else:
+        kept, register = list(range(len(ops))), set(range(data.n_qubits))
+    position = {q: i for i, q in enumerate(sorted(register))}
+    cone = CircuitData(len(position), tuple(dataclasses.replace(ops[i], qubits=tuple(position[q] for q in ops[i].qubits)) for i in kept),
+                       data.parameters, data.gate_batch)
+    # Channel k of the whole circuit draws stream k, with or without the light cone.
+    first_channel = np.cumsum([0] + [len(noise.channels_after(op.name, op.qubits)) for op in ops]).tolist()
+    rows = np.arange(first_row, first_row + theta.shape[0], dtype=np.int64)
+
+    def after_gate(j: int, _op: Any) -> list:
+        i = kept[j]
+        steps = []
+        for m, channel in enumerate(noise.channels_after(ops[i].name, ops[i].qubits)):
+            uniforms = torch.from_numpy(shot_uniforms(seed, rows, first_channel[i] + m, TRAJECTORY_GROUP, trajectories)).reshape(-1)
+            qubit = position[channel.qubit]
+            if channel.name == "amplitude_damping":
+                steps.append(jump_step(qubit, uniforms, channel.rate))
+                continue
+            choices = pauli_choices(pauli_probabilities(channel.name, channel.rate), uniforms)
+            if bool(choices.any()):  # every row drew the identity: no step at all
+                steps.append(pauli_step(qubit, choices))
+        return steps
+
+    program = lower(cone.ops, cone.n_qubits, after_gate=after_gate)
+    angles = _angles(theta, torch.tensor(cone.slot_params, dtype=torch.long), torch.tensor(cone.slot_scales, dtype=torch.float64))
+    angles = angles.repeat_interleave(trajectories, dim=0)
+    run = Run(program, angles, theta.shape[0] * trajectories, dtype, theta.device)
+    return run, cone, tuple(remap(s, position) for s in sums)
+
+
+def _refuse_jump_gradient(noise: NoiseModel) -> None:
+    if not noise.pauli_only:
+        raise ValueError("trajectories with amplitude damping give values only (its jumps depend on the state); "
+                         "use method='density' for gradients, or evaluate under torch.no_grad()")
+
+
+def _trajectory_values(run: Run, sums: tuple[PauliSum, ...], trajectories: int, noise: NoiseModel) -> torch.Tensor:
+    """(B, T, K) values per trajectory."""
+    def per_state(states: torch.Tensor) -> torch.Tensor:
+        return torch.stack([expval(states, s) for s in sums], dim=-1)
+
+    if autograd_records(run):
+        _refuse_jump_gradient(noise)
+        values = per_state(simulate_run(run, "adjoint"))
+    else:
+        values = chunked_values(run, per_state)
+    return values.reshape(-1, trajectories, len(sums))
+
+
+# ---- entry points -----------------------------------------------------------------------------
+
+
+def noisy_expectation(data: CircuitData, theta: Any, observable: Any, noise: NoiseModel, method: str, trajectories: int | None,
+                      seed: int | None, dtype: torch.dtype | None, initial_state: Any, light_cone: bool, first_row: int = 0) -> torch.Tensor:
+    """<H> per sample under `noise`: (B,) or (B, K)."""
+    _check_plain(data, initial_state)
+    many, observables = _listed(observable)
+    sums = checked_sums(data, observables)
+    theta = _check_theta(data, theta)
+    dtype = complex_dtype(theta.dtype) if dtype is None else check_complex_dtype(dtype)
+    if method == "density":
+        values = _density(data, theta, sums, noise, dtype, light_cone)
+    else:
+        assert trajectories is not None
+        run, _, cone_sums = _trajectory_run(data, theta, sums, noise, trajectories, check_seed(seed), check_first_row(first_row), dtype, light_cone)
+        values = _trajectory_values(run, cone_sums, trajectories, noise).mean(dim=1).to(theta.dtype)
+    return values if many else values[:, 0]
+
+
+def noisy_value_and_gradient(data: CircuitData, theta: Any, cost: Any, noise: NoiseModel, method: str, trajectories: int | None,
+                             seed: int | None, dtype: torch.dtype | None, initial_state: Any, light_cone: bool,
+                             first_row: int = 0) -> tuple[torch.Tensor, torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+    """A Pauli-sum cost under `noise` and its gradient: values (B,), grads (B, P), and their standard errors
+    (zeros for the exact density; over the trajectories otherwise)."""
+    _check_plain(data, initial_state)
+    if isinstance(cost, torch.Tensor) or callable(cost):
+        raise ValueError("noise: the cost must be an observable (a Pauli sum); a target state or a function of states has no noisy form here")
+    sums = checked_sums(data, [cost])
+    theta = _check_theta(data, theta).detach()
+    dtype = complex_dtype(theta.dtype) if dtype is None else check_complex_dtype(dtype)
+    batch = _batch(data, theta)
+    if method == "density":  # autograd chunk by chunk: a chunk's checkpoints fit the memory budget
+        plan = density_plan(data, sums, noise, light_cone)
+        per_sample = required_bytes(plan.n_qubits, 1, dtype, checkpointed_states(len(plan.blocks)))
+        size = max(1, min(batch, budget_bytes(theta.device) // max(1, per_sample)))
+        values_out, grads_out = [], []
+        for start in range(0, batch, size):
+            rows = theta.expand(batch, -1)[start : start + size].clone().requires_grad_(True)
+            with torch.enable_grad():
+                values = _density(data, rows, sums, noise, dtype, light_cone)[:, 0]
+                (grads,) = torch.autograd.grad(values.sum(), rows)
+            values_out.append(values.detach())
+            grads_out.append(grads)
+        values, grads = torch.cat(values_out), torch.cat(grads_out)
+        return values, grads, (torch.zeros_like(values), torch.zeros_like(grads))
+    assert trajectories is not None
+    _refuse_jump_gradient(noise)
+    run, cone, cone_sums = _trajectory_run(data, theta, sums, noise, trajectories, check_seed(seed), check_first_row(first_row), dtype, light_cone)
+    pauli_sum = cone_sums[0]
+    values, slot_grads = value_and_grad(run, lambda states: expval(states, pauli_sum))
+    index = torch.tensor(cone.slot_params, dtype=torch.long, device=theta.device)
+    scales = torch.tensor(cone.slot_scales, dtype=theta.dtype, device=theta.device)
+    per_trajectory = torch.zeros(run.batch, data.n_params, dtype=theta.dtype, device=theta.device)
+    per_trajectory.index_add_(1, index, slot_grads.to(theta.dtype) * scales)
+    values = values.to(theta.dtype).reshape(-1, trajectories)
+    per_trajectory = per_trajectory.reshape(-1, trajectories, data.n_params)
+    spread = math.sqrt(trajectories) if trajectories > 1 else math.nan
+    stderr = (values.std(dim=1) / spread, per_trajectory.std(dim=1) / spread) if trajectories > 1 else (
+        torch.full_like(values[:, 0], math.nan), torch.full_like(per_trajectory[:, 0], math.nan))
+    return values.mean(dim=1), per_trajectory.mean(dim=1), stderr
