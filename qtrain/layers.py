@@ -12,6 +12,7 @@ from qtrain.circuit import Circuit
 from qtrain.engine.conventions import check_complex_dtype, check_diff_method, complex_dtype, real_dtype
 from qtrain.engine.observables import Observable
 from qtrain.engine.shots import check_seed, check_shots
+from qtrain.noise import NoiseModel
 
 __all__ = ["QuantumLayer", "draw_angles"]
 
@@ -81,7 +82,12 @@ class QuantumLayer(nn.Module):
             forward call, so each training step sees new samples and `torch.manual_seed` makes a run
             repeatable. An int makes every call reuse it: the same inputs and weights give the same
             numbers on each call (common random numbers, e.g. for comparing models), but a training loop
-            would then see the same samples at every step. A seed without shots is refused.
+            would then see the same samples at every step. A seed without shots or trajectories is refused.
+        noise: a `qtrain.noise.NoiseModel`: every output is the noisy expectation, by the exact density
+            matrix (default) or, with `trajectories=T`, the mean of T Monte-Carlo trajectories per row,
+            drawn from `seed` as shots are (`Circuit.expval(noise=...)`). Gradients: autograd through
+            the density matrix; per trajectory for Pauli channels.
+        trajectories: trajectories per row with `noise`; None for the exact density matrix.
     """
 
     order: torch.Tensor  # buffer (n_params,) long: column of cat([inputs, weights]) for each circuit parameter
@@ -99,11 +105,14 @@ class QuantumLayer(nn.Module):
         generator: torch.Generator | None = None,
         shots: int | None = None,
         seed: int | None = None,
+        noise: NoiseModel | None = None,
+        trajectories: int | None = None,
     ) -> None:
         super().__init__()
         self.shots, self.seed = shots, seed  # checked by the setters, before any work
-        if self.shots is None and seed is not None:  # as Circuit.expval: a seed alone would silently do nothing
-            raise ValueError(f"seed={seed!r} seeds shot sampling, but shots is None (exact values); pass shots too")
+        if self.shots is None and trajectories is None and seed is not None:  # as Circuit.expval: a seed alone would silently do nothing
+            raise ValueError(f"seed={seed!r} seeds shot sampling or trajectories, but shots and trajectories are None (exact values); pass one too")
+        self.noise, self.trajectories = noise, trajectories
         if isinstance(observables, (str, bytes)) or not len(observables):
             raise ValueError(f"observables must be a non-empty list, got {observables!r}")
         missing = [name for name in inputs if name not in circuit.parameters]
@@ -119,7 +128,10 @@ class QuantumLayer(nn.Module):
         check_diff_method(diff_method)
         self.circuit = circuit
         self.observables = list(observables)
-        circuit.expval(None if not circuit.n_params else torch.zeros(circuit.n_params), self.observables)  # validate once, early
+        # validate once, early: the observables, and the noise settings with them
+        noisy = {} if noise is None and trajectories is None else {"noise": noise, "trajectories": trajectories, "shots": shots, "seed": 0 if trajectories else None}
+        with torch.no_grad():
+            circuit.expval(None if not circuit.n_params else torch.zeros(circuit.n_params), self.observables, **noisy)
         self.input_names = tuple(inputs)
         self.weight_names = tuple(p for p in circuit.parameters if p not in inputs)
         self.init, self.init_width = init, init_width
@@ -183,7 +195,10 @@ class QuantumLayer(nn.Module):
                 raise ValueError("this layer has no inputs, but x was given")
             columns = weights
         full = columns[:, self.order]
-        if self.shots is None:
+        if self.noise is not None:
+            seed = check_seed(self.seed) if self.trajectories is not None else None
+            out = self.circuit.expval(full, self.observables, dtype=self.dtype, noise=self.noise, trajectories=self.trajectories, seed=seed)
+        elif self.shots is None:
             out = self.circuit.expval(full, self.observables, dtype=self.dtype, diff_method=self.diff_method)
         else:
             # check_seed(None) draws from torch's global generator: a new seed per call, repeatable under torch.manual_seed
@@ -193,4 +208,5 @@ class QuantumLayer(nn.Module):
 
     def extra_repr(self) -> str:
         shots = f", shots={self.shots}, seed={self.seed}" if self.shots is not None else ""
-        return f"n_qubits={self.circuit.n_qubits}, inputs={self.input_names}, weights={len(self.weight_names)}, observables={self.observables}{shots}"
+        noise = "" if self.noise is None else f", noise=({self.noise.describe()})" + (f", trajectories={self.trajectories}" if self.trajectories else "")
+        return f"n_qubits={self.circuit.n_qubits}, inputs={self.input_names}, weights={len(self.weight_names)}, observables={self.observables}{shots}{noise}"

@@ -35,6 +35,7 @@ from qtrain.engine.observables import (
     checked_target_state,
 )
 from qtrain.layers import QuantumLayer
+from qtrain.noise import NoiseModel
 from qtrain._memory import budget_bytes, samples_per_chunk
 from qtrain.parallel import Ranks
 
@@ -182,13 +183,21 @@ def evaluate(circuit: Circuit, theta: torch.Tensor, cost: PauliSum | torch.Tenso
 
 
 def gradient_samples(
-    circuit: Circuit, theta: torch.Tensor, cost: PauliSum | torch.Tensor, parameter: int | None, dtype: torch.dtype | None = None, light_cone: bool = True
+    circuit: Circuit, theta: torch.Tensor, cost: PauliSum | torch.Tensor, parameter: int | None, dtype: torch.dtype | None = None, light_cone: bool = True,
+    noise: NoiseModel | None = None, trajectories: int | None = None, seed: int = 0, first_row: int = 0,
 ) -> torch.Tensor:
     """Exact d cost / d theta per sample: (B,) for `parameter`, (B, P) for all
     (parameter=None). A single parameter driving k gates costs 2k circuit runs
     by the shift rule, the full adjoint gradient about 4 (chunk by chunk, in the
     memory of a few chunks of states); the cheaper is used. An observable cost
-    runs in its light cone unless `light_cone=False`."""
+    runs in its light cone unless `light_cone=False`. With `noise`, the noisy gradient
+    (`Circuit.value_and_grad(noise=...)`; trajectories keyed by (`seed`, `first_row` + row))."""
+    if noise is not None:
+        if isinstance(cost, torch.Tensor):
+            raise ValueError("noise: a target state's infidelity has no noisy form here; pass an observable cost")
+        _, grads = circuit.value_and_grad(theta.detach(), cost, dtype=dtype, light_cone=light_cone, noise=noise, trajectories=trajectories,
+                                          seed=seed if trajectories is not None else None, first_row=first_row)
+        return grads if parameter is None else grads[:, parameter]
     options = {} if isinstance(cost, torch.Tensor) else {"light_cone": light_cone}
     slots = [j for j, p in enumerate(circuit.arg_params) if p == parameter]
     if parameter is not None and 2 * len(slots) <= 4 and not _has_half_angles(circuit, parameter):
@@ -227,6 +236,8 @@ def gradient_variance(
     confidence: float = 0.95,
     ranks: Ranks | None = None,
     shots: int | None = None,
+    noise: NoiseModel | None = None,
+    trajectories: int | None = None,
 ) -> GradientStats:
     """Variance (and mean, quantiles, confidence interval) of the gradient over
     `samples` random parameter draws.
@@ -263,6 +274,11 @@ def gradient_variance(
             them. Each estimate shifts every parameter (2 evaluations per rotation), even for one
             `parameter`, and the exact gradients run as well. A QuantumLayer's own `shots` is not
             used: pass shots here.
+        noise: a `qtrain.noise.NoiseModel`: the gradients are the noisy ones, by the exact density matrix
+            or, with `trajectories=T`, the mean over T trajectories per sample (keyed by `seed` and the
+            sample's index, so chunking and ranks do not change them). Not with shots (yet). A
+            QuantumLayer's own `noise` is not used: pass it here.
+        trajectories: trajectories per sample with `noise`; None for the exact density matrix.
 
     Returns:
         GradientStats: tensors of shape () for one parameter or (P,) for all, with a leading (K,) for a list
@@ -272,6 +288,10 @@ def gradient_variance(
     if samples < 2:
         raise ValueError(f"samples must be >= 2, got {samples}")
     shots = check_shots(shots)
+    if (noise is not None or trajectories is not None) and shots is not None:
+        raise ValueError("gradient_variance: shots with noise are not supported yet; pass one of them")
+    if trajectories is not None and noise is None:
+        raise ValueError("trajectories applies to noisy runs, but noise is None; pass noise=NoiseModel(...) too")
     dtype = dtype or (model.dtype if isinstance(model, QuantumLayer) else torch.complex64)
     circuit, draw, names = _sampler(model, inputs, dtype, device)
     index = _parameter_index(circuit, names, parameter)
@@ -296,7 +316,8 @@ def gradient_variance(
     weights = [circuit.parameters.index(n) for n in names]
     per_cost, per_cost_shots, per_cost_stderr = [], [], []
     for k, c in enumerate(costs):
-        part = [gradient_samples(circuit, theta[i : min(i + chunk, share.stop)], c, index, dtype) for i in range(share.start, share.stop, chunk)]
+        noisy = {} if noise is None else {"noise": noise, "trajectories": trajectories, "seed": derived_seed(seed, "trajectories", k)}
+        part = [gradient_samples(circuit, theta[i : min(i + chunk, share.stop)], c, index, dtype, first_row=i, **noisy) for i in range(share.start, share.stop, chunk)]
         grads = torch.cat(part) if part else theta.new_zeros((0,) if index is not None else (0, circuit.n_params))
         grads = ranks.gather(grads) if per_sample == 1 else grads
         if index is None and isinstance(model, QuantumLayer):
