@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
@@ -303,18 +304,23 @@ def _evolve(plan: DensityPlan, rho: torch.Tensor, superops: list[torch.Tensor]) 
     return rho
 
 
-def density_values(plan: DensityPlan, angles: torch.Tensor, batch: int, dtype: torch.dtype, device: torch.device, records: bool) -> torch.Tensor:
-    """Tr(H_k rho) for every observable of the plan: (batch, K) in the real dtype of `dtype`."""
-    check_memory(plan, batch, dtype, device, records)
+def _block_operators(plan: DensityPlan, angles: torch.Tensor, dtype: torch.dtype, device: torch.device) -> list[torch.Tensor]:
+    """Every block's superoperator for the whole batch (small: 4^w x 4^w per sample), the constant ones cached."""
     cos, sin = half_angle_trig(angles) if angles.shape[1] else (None, None)
+    return [plan.constant_block(k, dtype, device) if block.constant else block_superoperator(block, cos, sin, dtype, device)
+            for k, block in enumerate(plan.blocks)]
+
+
+def density_values(plan: DensityPlan, angles: torch.Tensor, batch: int, dtype: torch.dtype, device: torch.device, records: bool,
+                   measure: Callable[[torch.Tensor, slice], torch.Tensor] | None = None) -> torch.Tensor:
+    """Tr(H_k rho) for every observable of the plan, (batch, K) in the real dtype of `dtype`; or
+    `measure(rho, rows)` -> (c, K) of the final density matrices of the batch's `rows`."""
+    check_memory(plan, batch, dtype, device, records)
     n = plan.n_qubits
-
-    # every block's superoperator for the whole batch (small: 4^w x 4^w per sample), then rho block by block
-    ops = [plan.constant_block(k, dtype, device) if block.constant else block_superoperator(block, cos, sin, dtype, device)
-           for k, block in enumerate(plan.blocks)]
-
-    def measure(rho: torch.Tensor) -> torch.Tensor:
-        return torch.stack([density_expval(rho, s, n) for s in plan.sums], dim=-1)
+    ops = _block_operators(plan, angles, dtype, device)
+    if measure is None:
+        def measure(rho: torch.Tensor, rows: slice) -> torch.Tensor:
+            return torch.stack([density_expval(rho, s, n) for s in plan.sums], dim=-1)
 
     if records:
         rho = initial_density(n, dtype, device).expand(batch, *([2] * (2 * n)))
@@ -322,14 +328,14 @@ def density_values(plan: DensityPlan, angles: torch.Tensor, batch: int, dtype: t
         for start in range(0, len(ops), length):
             segment = functools.partial(_evolve_segment, plan, start, length)
             rho = checkpoint(segment, rho, *ops[start : start + length], use_reentrant=False)
-        return measure(rho)
+        return measure(rho, slice(0, batch))
     with torch.no_grad():
         chunks = sample_chunks(batch, 4**n * torch.empty((), dtype=dtype).element_size(), device)
         values = []
         for chunk in chunks:
             rho = initial_density(n, dtype, device).expand(chunk.stop - chunk.start, *([2] * (2 * n)))
             rho = _evolve(plan, rho, [op if op.shape[0] == 1 else op[chunk] for op in ops])
-            values.append(measure(rho))
+            values.append(measure(rho, chunk))
         return torch.cat(values)
 
 
@@ -337,10 +343,7 @@ def evolve(plan: DensityPlan, rho: torch.Tensor, angles: torch.Tensor) -> torch.
     """rho (B or 1, 2, ..., 2) with 2n axes through every block of `plan` at slot `angles` (B or 1, n_slots),
     without autograd: a deep circuit run a part at a time (the noisy-plateau sweep reads every depth)."""
     with torch.no_grad():
-        cos, sin = half_angle_trig(angles) if angles.shape[1] else (None, None)
-        ops = [plan.constant_block(k, rho.dtype, rho.device) if block.constant else block_superoperator(block, cos, sin, rho.dtype, rho.device)
-               for k, block in enumerate(plan.blocks)]
-        return _evolve(plan, rho, ops)
+        return _evolve(plan, rho, _block_operators(plan, angles, rho.dtype, rho.device))
 
 
 def _evolve_segment(plan: DensityPlan, start: int, length: int, rho: torch.Tensor, *superops: torch.Tensor) -> torch.Tensor:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -28,9 +29,10 @@ from qtrain._execution import _check_theta, _listed, checked_sums
 from qtrain._lightcone import light_cone as cone_of
 from qtrain._lightcone import observable_support, remap
 from qtrain._lowering import lower
-from qtrain.engine import PauliSum, check_complex_dtype, complex_dtype, expval, simulate_run, value_and_grad
+from qtrain.engine import PauliSum, infidelity, check_complex_dtype, complex_dtype, expval, simulate_run, value_and_grad
 from qtrain.engine.density import as_matrices
 from qtrain.engine.run import Run, autograd_records, chunked_values, half_angle_trig
+from qtrain.engine.observables import checked_target_state
 from qtrain.engine.shots import check_first_row, check_seed, shot_uniforms
 from qtrain.engine.trajectories import jump_step, pauli_choices, pauli_step
 from qtrain.noise import NoiseModel, pauli_probabilities
@@ -84,11 +86,22 @@ def _batch(data: CircuitData, theta: torch.Tensor) -> int:
 # ---- density ------------------------------------------------------------------------------------
 
 
-def _density(data: CircuitData, theta: torch.Tensor, sums: tuple[PauliSum, ...], noise: NoiseModel, dtype: torch.dtype, light_cone: bool) -> torch.Tensor:
-    plan = density_plan(data, sums, noise, light_cone)
+def _density(data: CircuitData, theta: torch.Tensor, sums: tuple[PauliSum, ...], noise: NoiseModel, dtype: torch.dtype, light_cone: bool,
+             target: torch.Tensor | None = None) -> torch.Tensor:
+    """(B, K) expectations of `sums`, or with `target` (B or 1, 2^n) the infidelities 1 - <t|rho|t>, (B, 1)."""
+    plan = density_plan(data, () if target is not None else sums, noise, light_cone and target is None)
     angles = _angles(theta, plan.slot_index, plan.slot_scales)
     records = torch.is_grad_enabled() and theta.requires_grad
-    values = density_values(plan, angles, _batch(data, theta), dtype, theta.device, records)
+    measure = None
+    if target is not None:
+        bra = target.reshape(-1, 2**data.n_qubits).to(dtype=dtype, device=theta.device)
+
+        def measure(rho: torch.Tensor, rows: slice) -> torch.Tensor:
+            t = bra if bra.shape[0] == 1 else bra[rows]
+            fidelity = torch.einsum("bi,bij,bj->b", t.conj(), as_matrices(rho, plan.n_qubits), t).real
+            return (1 - fidelity)[:, None]
+
+    values = density_values(plan, angles, _batch(data, theta), dtype, theta.device, records, measure)
     return values.to(theta.dtype)
 
 
@@ -173,6 +186,20 @@ def _trajectory_values(run: Run, sums: tuple[PauliSum, ...], trajectories: int, 
     return values.reshape(-1, trajectories, len(sums))
 
 
+def _rows_infidelity(target: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+    """1 - |<t_row|psi>|^2 as a cost of the engine's chunks, which arrive in row order: each chunk is
+    matched with its rows of a per-row target (a shared target (1, 2^n) serves every row)."""
+    offset = 0
+
+    def per_state(states: torch.Tensor) -> torch.Tensor:
+        nonlocal offset
+        rows = target if target.shape[0] == 1 else target[offset : offset + states.shape[0]]
+        offset += states.shape[0]
+        return infidelity(states, rows[0] if rows.shape[0] == 1 else rows)
+
+    return per_state
+
+
 # ---- entry points -----------------------------------------------------------------------------
 
 
@@ -193,27 +220,52 @@ def noisy_expectation(data: CircuitData, theta: Any, observable: Any, noise: Noi
     return values if many else values[:, 0]
 
 
+def noisy_infidelity(data: CircuitData, theta: Any, target: Any, noise: NoiseModel, method: str, trajectories: int | None,
+                     seed: int | None, dtype: torch.dtype | None, first_row: int = 0) -> torch.Tensor:
+    """1 - <t|rho|t> per sample under `noise`: (B,); by trajectories, the mean of 1 - |<t|psi>|^2."""
+    target = checked_target_state(target, data.n_qubits).reshape(-1, 2**data.n_qubits)
+    theta = _check_theta(data, theta)
+    dtype = complex_dtype(theta.dtype) if dtype is None else check_complex_dtype(dtype)
+    if method == "density":
+        return _density(data, theta, (), noise, dtype, False, target)[:, 0]
+    assert trajectories is not None
+    run, _, _ = _trajectory_run(data, theta, (), noise, trajectories, check_seed(seed), check_first_row(first_row), dtype, False)
+    per_state = _rows_infidelity(target if target.shape[0] == 1 else target.repeat_interleave(trajectories, dim=0))
+    if autograd_records(run):
+        _refuse_jump_gradient(noise)
+        values = per_state(simulate_run(run, "adjoint"))
+    else:
+        values = chunked_values(run, per_state)
+    return values.reshape(-1, trajectories).mean(dim=1).to(theta.dtype)
+
+
 def noisy_value_and_gradient(data: CircuitData, theta: Any, cost: Any, noise: NoiseModel, method: str, trajectories: int | None,
                              seed: int | None, dtype: torch.dtype | None, initial_state: Any, light_cone: bool,
                              first_row: int = 0) -> tuple[torch.Tensor, torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
     """A Pauli-sum cost under `noise` and its gradient: values (B,), grads (B, P), and their standard errors
     (zeros for the exact density; over the trajectories otherwise)."""
     _check_plain(data, initial_state)
-    if isinstance(cost, torch.Tensor) or callable(cost):
-        raise ValueError("noise: the cost must be an observable (a Pauli sum); a target state or a function of states has no noisy form here")
-    sums = checked_sums(data, [cost])
+    target = None
+    if isinstance(cost, torch.Tensor):  # the infidelity to a target state
+        target = checked_target_state(cost, data.n_qubits).reshape(-1, 2**data.n_qubits)
+        sums: tuple[PauliSum, ...] = ()
+    elif callable(cost):
+        raise ValueError("noise: a function of states has no noisy form (a density matrix is not a state); pass an observable or a target state")
+    else:
+        sums = checked_sums(data, [cost])
     theta = _check_theta(data, theta).detach()
     dtype = complex_dtype(theta.dtype) if dtype is None else check_complex_dtype(dtype)
     batch = _batch(data, theta)
     if method == "density":  # autograd chunk by chunk: a chunk's checkpoints fit the memory budget
-        plan = density_plan(data, sums, noise, light_cone)
+        plan = density_plan(data, sums, noise, light_cone and target is None)
         per_sample = required_bytes(plan.n_qubits, 1, dtype, checkpointed_states(len(plan.blocks)))
         size = max(1, min(batch, budget_bytes(theta.device) // max(1, per_sample)))
         values_out, grads_out = [], []
         for start in range(0, batch, size):
             rows = theta.expand(batch, -1)[start : start + size].clone().requires_grad_(True)
             with torch.enable_grad():
-                values = _density(data, rows, sums, noise, dtype, light_cone)[:, 0]
+                part = None if target is None else (target if target.shape[0] == 1 else target[start : start + size])
+                values = _density(data, rows, sums, noise, dtype, light_cone, part)[:, 0]
                 (grads,) = torch.autograd.grad(values.sum(), rows)
             values_out.append(values.detach())
             grads_out.append(grads)
@@ -221,9 +273,15 @@ def noisy_value_and_gradient(data: CircuitData, theta: Any, cost: Any, noise: No
         return values, grads, (torch.zeros_like(values), torch.zeros_like(grads))
     assert trajectories is not None
     _refuse_jump_gradient(noise)
-    run, cone, cone_sums = _trajectory_run(data, theta, sums, noise, trajectories, check_seed(seed), check_first_row(first_row), dtype, light_cone)
-    pauli_sum = cone_sums[0]
-    values, slot_grads = value_and_grad(run, lambda states: expval(states, pauli_sum))
+    run, cone, cone_sums = _trajectory_run(data, theta, sums, noise, trajectories, check_seed(seed), check_first_row(first_row), dtype,
+                                           light_cone and target is None)
+    if target is None:
+        pauli_sum = cone_sums[0]
+        per_state = lambda states: expval(states, pauli_sum)  # noqa: E731
+    else:  # each trajectory row measures its sample's target
+        rows_target = target if target.shape[0] == 1 else target.repeat_interleave(trajectories, dim=0)
+        per_state = _rows_infidelity(rows_target)
+    values, slot_grads = value_and_grad(run, per_state)
     index = torch.tensor(cone.slot_params, dtype=torch.long, device=theta.device)
     scales = torch.tensor(cone.slot_scales, dtype=theta.dtype, device=theta.device)
     per_trajectory = torch.zeros(run.batch, data.n_params, dtype=theta.dtype, device=theta.device)

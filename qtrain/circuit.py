@@ -444,9 +444,19 @@ class Circuit:
         dtype: torch.dtype | None = None,
         diff_method: str = "backprop",
         initial_state: torch.Tensor | None = None,
+        noise: NoiseModel | None = None,
+        method: str | None = None,
+        trajectories: int | None = None,
+        seed: int | None = None,
+        first_row: int = 0,
     ) -> torch.Tensor:
-        """1 - |<target|psi(theta)>|^2 per sample, (B,)."""
-        return _execution.fidelity_cost(self._snapshot(), theta, target, dtype, diff_method, initial_state)
+        """1 - |<target|psi(theta)>|^2 per sample, (B,). With `noise` (as in `expval`): 1 - <target|rho|target>."""
+        data = self._snapshot()
+        if noise is not None or method is not None or trajectories is not None:
+            model, how, count = _checked_noise(noise, method, trajectories, None)
+            _noisy._check_plain(data, initial_state)
+            return _noisy.noisy_infidelity(data, theta, target, model, how, count, seed, dtype, first_row)
+        return _execution.fidelity_cost(data, theta, target, dtype, diff_method, initial_state)
 
     @eager
     def density_matrix(self, theta: torch.Tensor | None = None, *, noise: NoiseModel | None = None, dtype: torch.dtype | None = None) -> torch.Tensor:

@@ -33,6 +33,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, MissingMandatoryValue, OmegaConfBaseException
 
 import qtrain._tasks.schema  # noqa: F401  (stores the experiments' schemas in Hydra's ConfigStore)
+from qtrain._tasks import checks
 from qtrain.errors import UsageError
 
 __all__ = ["config_dir", "config_error_line", "main", "resolve_progress", "run"]
@@ -48,6 +49,10 @@ TASKS = {
     "hybrid_digits": "qtrain._tasks.hybrid_digits",
     "noisy_plateau": "qtrain._tasks.noisy_plateau",
 }
+
+
+#: the experiments that take the config's `noise` block; the others refuse a nonzero one by name.
+NOISY_TASKS = frozenset({"lr_grid", "demo", "hybrid_digits"})
 
 
 def config_dir() -> str:
@@ -75,6 +80,10 @@ def run(cfg: DictConfig, out_dir: Path) -> Any:
         raise UsageError(f"task: unknown task {cfg.task!r}; known: {sorted(TASKS)}")
     task = importlib.import_module(TASKS[cfg.task])
     try:
+        model, _ = checks.noise(cfg)
+        if model is not None and cfg.task not in NOISY_TASKS:
+            where = "use experiment=noisy_plateau for the noise-induced plateau" if cfg.task == "barren_plateau" else "its measurements are noiseless"
+            raise ValueError(f"noise: the {cfg.task} experiment does not take noise ({where}); the experiments that do: {', '.join(sorted(NOISY_TASKS))}")
         planned = task.plan(cfg)
     except (ConfigKeyError, ConfigAttributeError) as e:  # a key the task reads was deleted (~key)
         raise UsageError(f"{e.full_key}: the {cfg.task} experiment needs this key") from e

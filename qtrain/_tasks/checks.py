@@ -126,3 +126,31 @@ def one_process(cfg: Any) -> None:
     if ranks > 1:
         raise ValueError(f"trainer.devices x trainer.num_nodes: the {cfg.task} experiment runs in one process, got {ranks} ranks; "
                          "the experiments on several ranks are barren_plateau, lr_grid, deceptiveness and hybrid_digits")
+
+
+def noise(cfg: Any) -> tuple[Any, int | None]:
+    """The config's `noise` block as (a NoiseModel or None when every rate is 0 and trajectories is null,
+    trajectories), every rate checked by name (noise.<key>: ...)."""
+    from omegaconf import DictConfig, OmegaConf
+
+    from qtrain.noise import CHANNELS, NoiseModel
+
+    block = cfg.get("noise")
+    if block is None:
+        return None, None
+    rates = {}
+    for key in (*CHANNELS, "readout"):
+        value = block.get(key, 0.0)
+        rates[key] = OmegaConf.to_container(value) if isinstance(value, DictConfig) else value
+    trajectories = block.get("trajectories")
+    try:
+        model = NoiseModel(**rates)
+    except (TypeError, ValueError) as e:
+        raise ValueError(str(e).replace("noise: ", "noise.", 1)) from None
+    if trajectories is not None:
+        trajectories = positive_int(trajectories, "noise.trajectories")
+    if model.is_noiseless and trajectories is None:
+        return None, None
+    if model.is_noiseless:
+        raise ValueError("noise.trajectories is set, but every noise rate is 0: set a rate (noise.depolarizing=0.01, ...) or drop noise.trajectories")
+    return model, trajectories

@@ -47,9 +47,11 @@ def run(cfg: Any, out_dir: Path, planned: dict[str, Any] | None = None) -> dict[
     gen = torch.Generator().manual_seed(int(cfg.seed))
     torch.manual_seed(int(cfg.seed))
     x, y = two_blobs(int(cfg.samples), int(cfg.qubits), gen)
+    noise, trajectories = checks.noise(cfg)
     model = nn.Sequential(
         nn.Linear(cfg.qubits, cfg.qubits),
-        QuantumLayer(encoder_circuit(cfg.qubits, cfg.layers), [f"Z{q}" for q in range(cfg.qubits)], inputs=[f"x{q}" for q in range(cfg.qubits)], init="small", generator=gen),
+        QuantumLayer(encoder_circuit(cfg.qubits, cfg.layers), [f"Z{q}" for q in range(cfg.qubits)], inputs=[f"x{q}" for q in range(cfg.qubits)], init="small", generator=gen,
+                     noise=noise, trajectories=trajectories),
         nn.Linear(cfg.qubits, 2),
     )
     optimizer = torch.optim.Adam(model.parameters(), lr=float(cfg.lr))

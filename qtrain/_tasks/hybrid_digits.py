@@ -43,7 +43,8 @@ def run(cfg: Any, out_dir: Path, planned: dict[str, Any] | None = None) -> dict[
     features = data["train"].tensors[0].shape[1]
     gen = torch.Generator().manual_seed(p["seed"])
     torch.manual_seed(p["seed"])
-    hybrid = quantum_model(features, cfg.qubits, cfg.layers, gen)
+    noise, trajectories = checks.noise(cfg)
+    hybrid = quantum_model(features, cfg.qubits, cfg.layers, gen, noise, trajectories)
     models = {"hybrid": hybrid, "classical": classical_model(features, trainable(hybrid))}
     rows = []
     for name, model in models.items():

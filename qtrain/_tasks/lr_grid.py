@@ -85,8 +85,12 @@ def plan(cfg: Any) -> dict[str, Any]:
     if shots != [None] and not isinstance(circuit.cost, PauliSum):
         raise ValueError(f"shots: cost={cfg.cost} is a target state's infidelity, not a Pauli sum, so it cannot be estimated from "
                          "measurements; give an observable cost (cost=global, cost=local or a Pauli string) or shots=null")
+    noise, trajectories = checks.noise(cfg)
+    if noise is not None:
+        if shots != [None]:
+            raise ValueError("noise: shots with noise are not supported yet; set shots=null or every noise rate to 0")
     return {"optimizers": optimizers, "lrs": lrs, "sharing": sharing, "seed": seed, "circuit": circuit,
-            "device": device, "dtype": checks.dtype(cfg.dtype), "shots": shots}
+            "device": device, "dtype": checks.dtype(cfg.dtype), "shots": shots, "noise": noise, "trajectories": trajectories}
 
 
 def _shots(value: Any) -> list[int | None]:
@@ -137,6 +141,8 @@ def run(cfg: Any, out_dir: Path, planned: dict[str, Any] | None = None) -> dict[
     keys = ("starts", "steps", "seed", "tol", "global_min", "init", "init_width", "resolution", "rule", "dtype")
     # exact alone is recorded as null, as in the folders written before shots existed, so that those still resume
     numbers = {"lrs": p["lrs"], **{key: cfg[key] for key in keys}, "shots": None if p["shots"] == [None] else p["shots"]}
+    if p["noise"] is not None:  # only when noisy: noiseless folders written before noise existed still resume
+        numbers.update(noise=p["noise"].describe(), trajectories=p["trajectories"])
     optimizer_settings = {name: dict(part.keywords) for name, part in p["optimizers"].items()}
     tables.check_run_settings(out_dir / "run.json", {"task": "lr_grid", **settings, **numbers, "optimizer_settings": optimizer_settings}, notes)
     # ranks of several plan again, each its own share (Fabric's spawn cannot carry a plan's frozen dataclasses)
@@ -188,7 +194,7 @@ def _cell(cfg: Any, p: dict[str, Any], name: str, k: int, shots: int | None, out
         p["circuit"].build(k), p["circuit"].cost, p["optimizers"][name], p["lrs"], cfg.starts, cfg.steps, seed=p["seed"], tol=float(cfg.tol),
         global_min=cfg.global_min, device=p["device"], dtype=p["dtype"], init=cfg.init, init_width=float(cfg.init_width), resolution=cfg.resolution,
         rule=cfg.rule, log_dir=out_dir / "tb" / cell, log_every=cfg.trainer.log_every, checkpoint_dir=out_dir / "checkpoints" / cell,
-        checkpoint_every=cfg.trainer.checkpoint_every, progress=cfg.progress, ranks=ranks, shots=shots,
+        checkpoint_every=cfg.trainer.checkpoint_every, progress=cfg.progress, ranks=ranks, shots=shots, noise=p["noise"], trajectories=p["trajectories"],
     )
     if not ranks.is_main:
         return None

@@ -24,7 +24,7 @@ from omegaconf import MISSING
 
 __all__ = [
     "BarrenPlateauSchema", "CommonSchema", "DeceptivenessSchema", "DemoSchema", "HybridDigitsSchema",
-    "LrGridSchema", "NoisyPlateauSchema", "SharedCircuitSchema", "TrainerSchema", "register"
+    "LrGridSchema", "NoiseSchema", "NoisyPlateauSchema", "SharedCircuitSchema", "TrainerSchema", "register"
 ]
 
 # Dict/Optional rather than `dict[...]`/`X | None`: OmegaConf reads these annotations at runtime.
@@ -41,6 +41,19 @@ class TrainerSchema:
 
 
 @dataclass
+class NoiseSchema:
+    """conf/config.yaml's `noise`: a rate or a mapping per channel (checked by qtrain.noise.NoiseModel)."""
+
+    depolarizing: Any = MISSING
+    amplitude_damping: Any = MISSING
+    phase_damping: Any = MISSING
+    bit_flip: Any = MISSING
+    phase_flip: Any = MISSING
+    readout: Any = MISSING
+    trajectories: Optional[int] = MISSING
+
+
+@dataclass
 class CommonSchema:
     """The keys of conf/config.yaml, shared by every experiment."""
 
@@ -48,6 +61,7 @@ class CommonSchema:
     seed: int = MISSING
     progress: Optional[bool] = MISSING  # null = bars only when stderr is a terminal (qtrain.cli.resolve_progress)
     trainer: TrainerSchema = field(default_factory=TrainerSchema)
+    noise: NoiseSchema = field(default_factory=NoiseSchema)
 
 
 @dataclass

@@ -14,6 +14,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from qtrain.builders import encoder_circuit
 from qtrain.layers import QuantumLayer
+from qtrain.noise import NoiseModel
 
 __all__ = [
     "Classifier", "LeaveProcessGroup", "Scale", "classical_model", "digits", "loaders", "quantum_model",
@@ -36,10 +37,12 @@ def digits(seed: int, fractions: tuple[float, float] = (0.6, 0.2)) -> dict[str, 
     return {name: TensorDataset(x[index], y[index]) for name, index in parts.items()}
 
 
-def quantum_model(features: int, qubits: int, layers: int, generator: torch.Generator | None = None) -> nn.Module:
-    """features -> qubits (tanh, scaled to angles in [-pi, pi]) -> QuantumLayer (<Z_q>) -> 10 classes."""
+def quantum_model(features: int, qubits: int, layers: int, generator: torch.Generator | None = None, noise: NoiseModel | None = None,
+                  trajectories: int | None = None) -> nn.Module:
+    """features -> qubits (tanh, scaled to angles in [-pi, pi]) -> QuantumLayer (<Z_q>, under `noise` when given) -> 10 classes."""
     circuit = encoder_circuit(qubits, layers)
-    quantum = QuantumLayer(circuit, [f"Z{q}" for q in range(qubits)], inputs=[f"x{q}" for q in range(qubits)], init="small", generator=generator)
+    quantum = QuantumLayer(circuit, [f"Z{q}" for q in range(qubits)], inputs=[f"x{q}" for q in range(qubits)], init="small", generator=generator,
+                           noise=noise, trajectories=trajectories)
     return nn.Sequential(nn.Linear(features, qubits), nn.Tanh(), Scale(torch.pi), quantum, nn.Linear(qubits, CLASSES))
 
 

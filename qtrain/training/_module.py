@@ -27,6 +27,7 @@ from torch import nn
 from qtrain.circuit import Circuit
 from qtrain.errors import UsageError
 from qtrain.engine.shots import derived_seed
+from qtrain.noise import NoiseModel
 from qtrain.training.optimizers import make_optimizer
 
 __all__ = ["MultiStartModule", "step_seed"]
@@ -67,6 +68,8 @@ class MultiStartModule(pl.LightningModule):
         shots: int | None = None,
         shot_seed: int = 0,
         shot_offset: int = 0,
+        noise: NoiseModel | None = None,
+        trajectories: int | None = None,
     ) -> None:
         super().__init__()
         self.automatic_optimization = False  # gradients come from the engine's adjoint pass, not from autograd
@@ -74,6 +77,8 @@ class MultiStartModule(pl.LightningModule):
         self.lrs, self.optimizer_name, self.settings = tuple(lrs), optimizer, dict(settings or {})
         self.log_every, self.reference, self.tol = log_every, reference, tol
         self.shots, self.shot_seed, self.shot_offset = shots, shot_seed, shot_offset  # shots=None: exact gradients
+        # noise: every cost and gradient is the noisy one; trajectories of step t, group g drawn from step_seed(shot_seed, t, g)
+        self.noise, self.noise_trajectories = noise, trajectories
         self.fingerprint = dict(fingerprint or {})  # what defines the run; a resume checks it (`run.check_resume`)
         self.thetas = nn.ParameterList([nn.Parameter(starts.clone()) for _ in self.lrs])  # (B, d) per learning rate
         self.history: list[torch.Tensor] = []  # the cost (G, B) before each step
@@ -83,11 +88,17 @@ class MultiStartModule(pl.LightningModule):
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return make_optimizer(self.optimizer_name, list(self.thetas), self.lrs, self.settings)
 
-    def costs_and_grads(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """Every start's exact cost (G, B) and gradient (G, B, d) at the current theta."""
+    def costs_and_grads(self, step: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+        """Every start's exact cost (G, B) and gradient (G, B, d) at the current theta (with `noise`, the
+        noisy ones; trajectories drawn for step `step`)."""
         theta = torch.cat([p.detach() for p in self.thetas])  # (G * B, d)
-        values, grads = self.circuit.value_and_grad(theta, self.cost, dtype=self.state_dtype)
         shape = (len(self.lrs), -1)
+        if self.noise is not None:
+            pairs = [self.circuit.value_and_grad(p.detach(), self.cost, dtype=self.state_dtype, noise=self.noise, trajectories=self.noise_trajectories,
+                                                 seed=step_seed(self.shot_seed, step, g) if self.noise_trajectories else None, first_row=self.shot_offset)
+                     for g, p in enumerate(self.thetas)]
+            return torch.stack([v for v, _ in pairs]), torch.stack([g for _, g in pairs])
+        values, grads = self.circuit.value_and_grad(theta, self.cost, dtype=self.state_dtype)
         return values.reshape(shape), grads.reshape(*shape, theta.shape[1])
 
     def step_costs_and_grads(self, step: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
@@ -95,7 +106,7 @@ class MultiStartModule(pl.LightningModule):
         the optimizer gets (exact, or with `shots` the shot estimate) and that
         estimate's standard errors (G, B, d), None when exact."""
         if self.shots is None:
-            return (*self.costs_and_grads(), None)
+            return (*self.costs_and_grads(step), None)
         theta = torch.cat([p.detach() for p in self.thetas])  # (G * B, d)
         shape = (len(self.lrs), -1, theta.shape[1])
         estimates = [self.circuit.value_and_grad(p.detach(), self.cost, dtype=self.state_dtype, shots=self.shots, seed=step_seed(self.shot_seed, step, g),

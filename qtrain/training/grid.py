@@ -23,7 +23,9 @@ import torch
 from qtrain.circuit import Circuit
 from qtrain.engine.conventions import check_complex_dtype, real_dtype
 from qtrain.engine.observables import Observable, PauliSum, checked_pauli_sum, checked_target_state
+from qtrain._noisy import check_noise
 from qtrain.engine.shots import check_seed, check_shots
+from qtrain.noise import NoiseModel
 from qtrain.layers import draw_angles
 from qtrain.parallel import Ranks
 from qtrain.training.optimizers import check_optimizer_settings
@@ -90,6 +92,8 @@ def train_lr_grid(
     ranks: Ranks | None = None,
     shots: int | None = None,
     shot_seed: int | None = None,
+    noise: NoiseModel | None = None,
+    trajectories: int | None = None,
 ) -> LrGridResult:
     """Train `starts` random starts (drawn from `init` by `seed`, the same for
     every learning rate) for `steps` steps with `optimizer` at each learning
@@ -129,9 +133,19 @@ def train_lr_grid(
     its index in the run, so the same call gives the same numbers, a resumed
     run those of an uninterrupted one, and a data-parallel run those of one
     process.
+
+    noise (a `qtrain.noise.NoiseModel`): train on the noisy cost and its
+    gradient, by the exact density matrix or, with `trajectories=T`, the mean
+    of T trajectories per start (step t of group g drawn from a seed hashed
+    from (`shot_seed` or `seed`, t, g), each start keyed by its index). The
+    history, success and C* are then the noisy cost's (C* the best final noisy
+    cost unless `global_min` is given: the landscape is noiseless, so it is not
+    sampled). Not together with shots.
     """
-    plan = _plan(circuit, cost, optimizer, optimizer_settings, lrs, starts, steps, tol, dtype, init, log_every, checkpoint_every, shots, shot_seed)
-    shot_seed = None if plan["shots"] is None else (seed if plan["shot_seed"] is None else plan["shot_seed"])
+    plan = _plan(circuit, cost, optimizer, optimizer_settings, lrs, starts, steps, tol, dtype, init, log_every, checkpoint_every, shots, shot_seed,
+                 noise, trajectories)
+    uses_seed = plan["shots"] is not None or trajectories is not None
+    shot_seed = None if not uses_seed else (seed if plan["shot_seed"] is None else plan["shot_seed"])
     ranks = ranks or Ranks(device=torch.device(device))
     if starts < ranks.world_size:
         raise ValueError(f"starts must be at least the number of ranks ({ranks.world_size}), got {starts}")
@@ -150,15 +164,16 @@ def train_lr_grid(
                    "optimizer_settings": plan["settings_label"], "lrs": plan["lrs"], "starts": starts, "share": [share.start, share.stop],
                    "seed": seed, "init": init, "init_width": float(init_width), "dtype": str(dtype),
                    # None for exact gradients: what a checkpoint written before shots existed reads as (a missing key)
-                   "shots": plan["shots"], "shot_seed": shot_seed}
+                   "shots": plan["shots"], "shot_seed": shot_seed,
+                   **({} if noise is None else {"noise": noise.describe(), "trajectories": trajectories})}
     if ranks.world_size > 1 and checkpoint_dir is not None:
         checkpoint_dir = Path(checkpoint_dir) / f"rank{ranks.rank}-of-{ranks.world_size}"  # shards of another world size are other starts
     module = MultiStartModule(circuit, plan["cost"], theta0[share].to(device), plan["lrs"], optimizer, optimizer_settings, dtype, log_every,
                               lambda: provisional, tol, fingerprint=fingerprint, shots=plan["shots"], shot_seed=shot_seed or 0,
-                              shot_offset=share.start)  # independent starts: each rank trains its own
+                              shot_offset=share.start, noise=noise, trajectories=trajectories)  # independent starts: each rank trains its own
     fit(module, steps, device, log_dir if ranks.is_main else None, checkpoint_dir, checkpoint_every, progress and ranks.is_main)
     with torch.no_grad():
-        final = module.costs_and_grads()[0].detach().cpu()
+        final = module.costs_and_grads(steps)[0].detach().cpu()
     history = ranks.gather(torch.cat([torch.stack(module.history), final.unsqueeze(0)]), dim=2)  # (T + 1, G, B)
     tracked = ranks.gather(torch.stack([*module.trajectories, module.tracked()]), dim=2)  # each rank's first starts, in order
     trajectories = tracked[:, :, : MultiStartModule.TRACK]  # (T + 1, G, K, d): the first K starts of the whole run
@@ -170,7 +185,7 @@ def train_lr_grid(
 
 
 def _plan(circuit, cost, optimizer, optimizer_settings, lrs, starts, steps, tol, dtype, init, log_every, checkpoint_every, shots=None,
-          shot_seed=None) -> dict[str, Any]:
+          shot_seed=None, noise=None, trajectories=None) -> dict[str, Any]:
     """Check every argument before any work (the optimizer is built once on dummy tensors, so that its own checks run now)."""
     if not isinstance(circuit, Circuit):
         raise TypeError(f"circuit must be a qtrain Circuit, got {type(circuit).__name__}")
@@ -198,9 +213,18 @@ def _plan(circuit, cost, optimizer, optimizer_settings, lrs, starts, steps, tol,
         what = "a target state's infidelity" if isinstance(resolved, torch.Tensor) else "a function of states"
         raise ValueError(f"shots={shots}: the cost is {what}, not a Pauli sum, so it cannot be estimated from measurements; "
                          "give an observable cost, or shots=None")
+    if noise is not None or trajectories is not None:
+        if noise is None:
+            raise ValueError("trajectories applies to noisy training, but noise is None; pass noise=NoiseModel(...) too")
+        check_noise(noise, None, trajectories)
+        if shots is not None:
+            raise ValueError("shots with noise are not supported yet: train with noise (density or trajectories) or with shots")
+        if callable(resolved) and not isinstance(resolved, (PauliSum, torch.Tensor)):
+            raise ValueError("noise: a function of states has no noisy form (a density matrix is not a state); give an observable or a target state")
+        landscape = False  # the landscape is the noiseless one: it cannot predict the noisy cost
     if shot_seed is not None:
-        if shots is None:
-            raise ValueError(f"shot_seed={shot_seed!r} seeds shot sampling, but shots is None (exact gradients); pass shots too")
+        if shots is None and trajectories is None:
+            raise ValueError(f"shot_seed={shot_seed!r} seeds shot sampling or trajectories, but shots and trajectories are None; pass one too")
         check_seed(shot_seed)  # a negative or non-integer seed is refused here, not at the first step
     return {"lrs": checked.lrs, "cost": resolved, "landscape": landscape and circuit.n_params <= LANDSCAPE_MAX_PARAMS, "name": checked.name,
             "settings_label": checked.label, "shots": shots, "shot_seed": shot_seed}

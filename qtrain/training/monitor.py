@@ -44,7 +44,8 @@ class QuantumGradientMonitor(pl.Callback):
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         metrics = {}
         for name, layer in self.layers(pl_module).items():
-            stats = gradient_variance(layer, samples=self.samples, parameter=None, seed=self.seed, device=layer.weight.device)
+            stats = gradient_variance(layer, samples=self.samples, parameter=None, seed=self.seed, device=layer.weight.device,
+                                      noise=layer.noise, trajectories=layer.trajectories)  # the layer's own noise: the plateau it trains on
             self.initial[name] = stats
             metrics.update({
                 f"plateau/{name}/init_grad_var_mean": stats.var.mean().item(),
