@@ -262,7 +262,7 @@ class ShotSetting:
     first_row: int = 0  # the batch index of the run's first row: rows are keyed first_row, first_row + 1, ...
 
 
-def sampled(plan: Compiled, run: Run, angles: torch.Tensor, setting: ShotSetting, evaluation: int) -> tuple[torch.Tensor, torch.Tensor]:
+def sampled(plan: Compiled, run: Run, angles: torch.Tensor, evaluation: int, setting: ShotSetting) -> tuple[torch.Tensor, torch.Tensor]:
     """Shot estimates of every observable of `plan` for `run` at slot `angles`:
     -> values (B, K) and their estimated variances (B, K), float64. Evaluation
     `evaluation` draws its own samples (0: the values; 1 + 2s and 2 + 2s: slot s shifted up and down)."""
@@ -280,22 +280,39 @@ def sampled(plan: Compiled, run: Run, angles: torch.Tensor, setting: ShotSetting
     return out[..., 0], out[..., 1]
 
 
-def shifted_slots(plan: Compiled) -> list[int]:
+def shifted_slots(data: CircuitData) -> list[int]:
     """The slots whose shift can change a cost: all but the global phases (their derivative is 0 exactly)."""
-    return [s for s, (_, _, frequency) in enumerate(plan.data.slots) if frequency != 0]
+    return [s for s, (_, _, frequency) in enumerate(data.slots) if frequency != 0]
 
 
-def shift_derivatives(plan: Compiled, run: Run, angles: torch.Tensor, setting: ShotSetting) -> tuple[torch.Tensor, torch.Tensor]:
+@dataclass(frozen=True, eq=False)
+class ShotSampler:
+    """Where shot estimates come from, for the parameter-shift rule: `sample(angles, evaluation)` ->
+    values (B, K) and their estimated variances (B, K), float64, evaluation `evaluation` drawing its own
+    samples (0: the values; 1 + 2s and 2 + 2s: slot s shifted up and down); `slots` the slots to shift."""
+
+    sample: Callable[[torch.Tensor, int], tuple[torch.Tensor, torch.Tensor]]
+    slots: list[int]
+    batch: int
+    observables: int
+
+
+def state_sampler(plan: Compiled, run: Run, setting: ShotSetting) -> ShotSampler:
+    """Shots measured on the run's final states."""
+    return ShotSampler(functools.partial(sampled, plan, run, setting=setting), shifted_slots(plan.data), run.batch, len(plan.sums))
+
+
+def shift_derivatives(sampler: ShotSampler, angles: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Parameter-shift estimates of d <H_k> / d angle_s for every slot:
     -> (B, n_slots, K) derivatives and their estimated variances, float64."""
     base = angles.detach()
-    derivatives = torch.zeros(run.batch, base.shape[1], len(plan.sums), dtype=torch.float64, device=base.device)
+    derivatives = torch.zeros(sampler.batch, base.shape[1], sampler.observables, dtype=torch.float64, device=base.device)
     variances = torch.zeros_like(derivatives)
-    for s in shifted_slots(plan):
+    for s in sampler.slots:
         step = torch.zeros_like(base)
         step[:, s] = SHIFT
-        up, up_var = sampled(plan, run, base + step, setting, 1 + 2 * s)
-        down, down_var = sampled(plan, run, base - step, setting, 2 + 2 * s)
+        up, up_var = sampler.sample(base + step, 1 + 2 * s)
+        down, down_var = sampler.sample(base - step, 2 + 2 * s)
         derivatives[:, s] = (up - down) / 2
         variances[:, s] = (up_var + down_var) / 4
     return derivatives, variances
@@ -305,21 +322,41 @@ class _ShotExpval(torch.autograd.Function):
     """Shot estimates whose gradient is the parameter-shift estimate with as many shots per shifted evaluation."""
 
     @staticmethod
-    def forward(angles: torch.Tensor, plan: Compiled, run: Run, setting: ShotSetting) -> torch.Tensor:  # type: ignore[override]
-        values, _ = sampled(plan, run, angles, setting, 0)
+    def forward(angles: torch.Tensor, sampler: ShotSampler) -> torch.Tensor:  # type: ignore[override]
+        values, _ = sampler.sample(angles, 0)
         return values.to(angles.dtype)
 
     @staticmethod
     def setup_context(ctx: Any, inputs: tuple[Any, ...], output: torch.Tensor) -> None:
-        ctx.angles, ctx.plan, ctx.run, ctx.setting = inputs
+        ctx.angles, ctx.sampler = inputs
 
     @staticmethod
-    def backward(ctx: Any, grad_values: torch.Tensor) -> tuple[torch.Tensor | None, None, None, None]:  # type: ignore[override]
-        derivatives, _ = shift_derivatives(ctx.plan, ctx.run, ctx.angles, ctx.setting)
+    def backward(ctx: Any, grad_values: torch.Tensor) -> tuple[torch.Tensor | None, None]:  # type: ignore[override]
+        derivatives, _ = shift_derivatives(ctx.sampler, ctx.angles)
         grads = torch.einsum("bk,bsk->bs", grad_values.to(torch.float64), derivatives).to(ctx.angles.dtype)
         if ctx.angles.shape[0] != grads.shape[0]:  # angles shared by the batch: their gradient sums over it
             grads = grads.sum(dim=0, keepdim=True)
-        return grads, None, None, None
+        return grads, None
+
+
+def shot_estimates(sampler: ShotSampler, angles: torch.Tensor) -> torch.Tensor:
+    """Shot estimates (B, K) at slot `angles`, differentiable by parameter shift."""
+    return _ShotExpval.apply(angles, sampler)
+
+
+def shot_gradients(sampler: ShotSampler, angles: torch.Tensor, index: torch.Tensor, scales: torch.Tensor | None, n_params: int,
+                   dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+    """The first observable's shot estimate and its parameter-shift gradient with respect to the parameters
+    (slot `index` per slot, d angle / d parameter `scales`): values (B,), grads (B, P), standard errors."""
+    values, value_var = sampler.sample(angles, 0)
+    derivatives, derivative_var = shift_derivatives(sampler, angles)
+    slot_grads, slot_var = derivatives[..., 0], derivative_var[..., 0]
+    if scales is not None:
+        slot_grads, slot_var = slot_grads * scales, slot_var * scales.square()  # d angle / d parameter
+    device = slot_grads.device
+    grads = torch.zeros(sampler.batch, n_params, dtype=torch.float64, device=device).index_add_(1, index.to(device), slot_grads)
+    grad_var = torch.zeros_like(grads).index_add_(1, index.to(device), slot_var)  # a parameter's slots are shifted with independent samples
+    return values[:, 0].to(dtype), grads.to(dtype), (value_var[:, 0].sqrt().to(dtype), grad_var.sqrt().to(dtype))
 
 
 def shot_expectation(data: CircuitData, theta: Any, observable: Observable | Sequence[Observable], shots: int, seed: int | None,
@@ -329,7 +366,7 @@ def shot_expectation(data: CircuitData, theta: Any, observable: Observable | Seq
     plan = compiled_for(data, checked_sums(data, observables), light_cone, initial_state)
     setting = ShotSetting(shots, check_seed(seed), check_first_row(first_row))
     theta, run = prepare(plan, theta, dtype, initial_state)
-    values = _ShotExpval.apply(run.angles, plan, run, setting)
+    values = shot_estimates(state_sampler(plan, run, setting), run.angles)
     return values if many else values[:, 0]
 
 
@@ -344,12 +381,5 @@ def shot_value_and_gradient(data: CircuitData, theta: Any, cost: Any, shots: int
     plan = compiled_for(data, checked_sums(data, [cost]), light_cone, initial_state)
     setting = ShotSetting(shots, check_seed(seed), check_first_row(first_row))
     theta, run = prepare(plan, theta, dtype, initial_state)
-    values, value_var = sampled(plan, run, run.angles, setting, 0)
-    derivatives, derivative_var = shift_derivatives(plan, run, run.angles, setting)
     index, scales = plan.gather(theta.device, torch.float64)
-    slot_grads, slot_var = derivatives[..., 0], derivative_var[..., 0]
-    if scales is not None:
-        slot_grads, slot_var = slot_grads * scales, slot_var * scales.square()  # d angle / d parameter
-    grads = torch.zeros(run.batch, data.n_params, dtype=torch.float64, device=theta.device).index_add_(1, index, slot_grads)
-    grad_var = torch.zeros_like(grads).index_add_(1, index, slot_var)  # a parameter's slots are shifted with independent samples
-    return values[:, 0].to(theta.dtype), grads.to(theta.dtype), (value_var[:, 0].sqrt().to(theta.dtype), grad_var.sqrt().to(theta.dtype))
+    return shot_gradients(state_sampler(plan, run, setting), run.angles, index, scales, data.n_params, theta.dtype)

@@ -25,15 +25,15 @@ import torch
 from qtrain._circuit_data import CircuitData
 from qtrain._density import apply_superoperator, block_superoperator, check_memory, checkpointed_states, density_plan, density_values, initial_density, required_bytes
 from qtrain._memory import budget_bytes
-from qtrain._execution import _check_theta, _listed, checked_sums
+from qtrain._execution import ShotSampler, ShotSetting, _check_theta, _listed, checked_sums, shot_estimates, shot_gradients
 from qtrain._lightcone import light_cone as cone_of
 from qtrain._lightcone import observable_support, remap
 from qtrain._lowering import lower
 from qtrain.engine import PauliSum, infidelity, check_complex_dtype, complex_dtype, expval, simulate_run, value_and_grad
-from qtrain.engine.density import as_matrices
+from qtrain.engine.density import as_matrices, basis_probabilities
 from qtrain.engine.run import Run, autograd_records, chunked_values, half_angle_trig
 from qtrain.engine.observables import checked_target_state
-from qtrain.engine.shots import check_first_row, check_seed, shot_uniforms
+from qtrain.engine.shots import TO_Z, check_first_row, check_seed, sample_groups, shot_uniforms
 from qtrain.engine.trajectories import jump_step, pauli_choices, pauli_step
 from qtrain.noise import NoiseModel, pauli_probabilities
 
@@ -64,7 +64,7 @@ def check_noise(noise: Any, method: Any, trajectories: Any) -> tuple[NoiseModel,
     return noise, method, trajectories
 
 
-def _check_plain(data: CircuitData, initial_state: Any) -> None:
+def check_no_initial_state(data: CircuitData, initial_state: Any) -> None:
     if initial_state is not None:
         raise ValueError("noise: initial_state is not supported with a noise model (runs start from |0...0>)")
 
@@ -200,13 +200,72 @@ def _rows_infidelity(target: torch.Tensor) -> Callable[[torch.Tensor], torch.Ten
     return per_state
 
 
+# ---- shots from the density matrix ------------------------------------------------------------
+
+
+def density_sampler(data: CircuitData, theta: torch.Tensor, sums: tuple[PauliSum, ...], noise: NoiseModel, setting: ShotSetting,
+                    dtype: torch.dtype, light_cone: bool) -> tuple[ShotSampler, Any]:
+    """Shots measured on the exact noisy density matrix (each measured bit flipped with its readout rate),
+    rows keyed as the noiseless shots are: -> the sampler and the plan (for its slot gather)."""
+    plan = density_plan(data, sums, noise, light_cone)
+    batch, n = _batch(data, theta), plan.n_qubits
+
+    def sample(angles: torch.Tensor, evaluation: int) -> tuple[torch.Tensor, torch.Tensor]:
+        def measure(rho: torch.Tensor, rows: slice) -> torch.Tensor:
+            keys = torch.arange(setting.first_row + rows.start, setting.first_row + rows.stop)
+            out = []
+            for k, pauli_sum in enumerate(plan.measured):
+                def probabilities(basis: tuple[tuple[int, str], ...]) -> torch.Tensor:
+                    return basis_probabilities(rho, [(q, TO_Z[p]) for q, p in basis], n)
+
+                estimate = sample_groups(probabilities, rho.shape[0], n, pauli_sum, setting.shots, setting.seed, keys,
+                                         evaluation * len(plan.measured) + k, plan.readout)
+                out.append(torch.stack([estimate.value, estimate.variance], dim=-1))
+            return torch.stack(out, dim=1).reshape(rho.shape[0], -1)  # (c, K * 2)
+
+        both = density_values(plan, angles.detach(), batch, dtype, theta.device, False, measure).reshape(batch, -1, 2)
+        return both[..., 0].double(), both[..., 1].double()
+
+    slots = [s for s, f in enumerate(plan.slot_frequencies) if f != 0]
+    return ShotSampler(sample, slots, batch, len(plan.measured)), plan
+
+
+def noisy_shot_expectation(data: CircuitData, theta: Any, observable: Any, noise: NoiseModel, shots: int, seed: int | None,
+                           dtype: torch.dtype | None, light_cone: bool, first_row: int = 0) -> torch.Tensor:
+    """<H> per sample estimated from `shots` measurements of the noisy density matrix: (B,) or (B, K),
+    differentiable by parameter shift (every rotation shifted on its own)."""
+    many, observables = _listed(observable)
+    sums = checked_sums(data, observables)
+    theta = _check_theta(data, theta)
+    dtype = complex_dtype(theta.dtype) if dtype is None else check_complex_dtype(dtype)
+    setting = ShotSetting(shots, check_seed(seed), check_first_row(first_row))
+    sampler, plan = density_sampler(data, theta, sums, noise, setting, dtype, light_cone)
+    values = shot_estimates(sampler, _angles(theta, plan.slot_index, plan.slot_scales))
+    return values if many else values[:, 0]
+
+
+def noisy_shot_value_and_gradient(data: CircuitData, theta: Any, cost: Any, noise: NoiseModel, shots: int, seed: int | None,
+                                  dtype: torch.dtype | None, light_cone: bool, first_row: int = 0) -> tuple[torch.Tensor, torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+    """Shot estimates of a Pauli-sum cost on the noisy density matrix and of its gradient by parameter shift."""
+    if isinstance(cost, torch.Tensor) or callable(cost):
+        raise ValueError("shots: only an observable (a Pauli sum) can be estimated from measurements; pass an observable, or shots=None")
+    sums = checked_sums(data, [cost])
+    theta = _check_theta(data, theta).detach()
+    dtype = complex_dtype(theta.dtype) if dtype is None else check_complex_dtype(dtype)
+    setting = ShotSetting(shots, check_seed(seed), check_first_row(first_row))
+    sampler, plan = density_sampler(data, theta, sums, noise, setting, dtype, light_cone)
+    angles = _angles(theta, plan.slot_index, plan.slot_scales)
+    scales = None if plan.slot_scales is None else plan.slot_scales.to(theta.device)
+    return shot_gradients(sampler, angles, plan.slot_index, scales, data.n_params, theta.dtype)
+
+
 # ---- entry points -----------------------------------------------------------------------------
 
 
 def noisy_expectation(data: CircuitData, theta: Any, observable: Any, noise: NoiseModel, method: str, trajectories: int | None,
                       seed: int | None, dtype: torch.dtype | None, initial_state: Any, light_cone: bool, first_row: int = 0) -> torch.Tensor:
     """<H> per sample under `noise`: (B,) or (B, K)."""
-    _check_plain(data, initial_state)
+    check_no_initial_state(data, initial_state)
     many, observables = _listed(observable)
     sums = checked_sums(data, observables)
     theta = _check_theta(data, theta)
@@ -244,7 +303,7 @@ def noisy_value_and_gradient(data: CircuitData, theta: Any, cost: Any, noise: No
                              first_row: int = 0) -> tuple[torch.Tensor, torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
     """A Pauli-sum cost under `noise` and its gradient: values (B,), grads (B, P), and their standard errors
     (zeros for the exact density; over the trajectories otherwise)."""
-    _check_plain(data, initial_state)
+    check_no_initial_state(data, initial_state)
     target = None
     if isinstance(cost, torch.Tensor):  # the infidelity to a target state
         target = checked_target_state(cost, data.n_qubits).reshape(-1, 2**data.n_qubits)

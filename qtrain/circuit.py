@@ -429,6 +429,9 @@ class Circuit:
         data = self._snapshot()
         if noise is not None or method is not None or trajectories is not None:
             model, how, count = _checked_noise(noise, method, trajectories, shots)
+            if shots is not None:
+                _noisy.check_no_initial_state(data, initial_state)
+                return _noisy.noisy_shot_expectation(data, theta, observable, model, check_shots(shots), seed, dtype, light_cone, first_row)
             return _noisy.noisy_expectation(data, theta, observable, model, how, count, seed, dtype, initial_state, light_cone, first_row)
         checked = _checked_shots(shots, seed, first_row)
         if checked is None:
@@ -454,7 +457,7 @@ class Circuit:
         data = self._snapshot()
         if noise is not None or method is not None or trajectories is not None:
             model, how, count = _checked_noise(noise, method, trajectories, None)
-            _noisy._check_plain(data, initial_state)
+            _noisy.check_no_initial_state(data, initial_state)
             return _noisy.noisy_infidelity(data, theta, target, model, how, count, seed, dtype, first_row)
         return _execution.fidelity_cost(data, theta, target, dtype, diff_method, initial_state)
 
@@ -526,6 +529,10 @@ class Circuit:
         data = self._snapshot()
         if noise is not None or method is not None or trajectories is not None:
             model, how, count = _checked_noise(noise, method, trajectories, shots)
+            if shots is not None:
+                _noisy.check_no_initial_state(data, initial_state)
+                values, grads, stderr = _noisy.noisy_shot_value_and_gradient(data, theta, cost, model, check_shots(shots), seed, dtype, light_cone, first_row)
+                return (values, grads, stderr) if return_stderr else (values, grads)
             values, grads, stderr = _noisy.noisy_value_and_gradient(data, theta, cost, model, how, count, seed, dtype, initial_state, light_cone, first_row)
             return (values, grads, stderr) if return_stderr else (values, grads)
         checked = _checked_shots(shots, seed, first_row)
@@ -625,9 +632,10 @@ def _checked_noise(noise: Any, method: Any, trajectories: Any, shots: Any) -> tu
     if noise is None:
         given = "method" if method is not None else "trajectories"
         raise ValueError(f"{given} applies to noisy runs, but noise is None; pass noise=NoiseModel(...) too")
-    if shots is not None:
-        raise ValueError("shots with noise are not supported yet: use the exact density (drop shots) or trajectories")
-    return _noisy.check_noise(noise, method, trajectories)
+    checked = _noisy.check_noise(noise, method, trajectories)
+    if shots is not None and checked[1] != "density":
+        raise ValueError("shots with noise are measured on the exact density matrix: drop trajectories (or shots)")
+    return checked
 
 
 def _checked_shots(shots: Any, seed: Any, first_row: Any) -> int | None:

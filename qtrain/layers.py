@@ -110,9 +110,9 @@ class QuantumLayer(nn.Module):
     ) -> None:
         super().__init__()
         self.shots, self.seed = shots, seed  # checked by the setters, before any work
-        if self.shots is None and trajectories is None and seed is not None:  # as Circuit.expval: a seed alone would silently do nothing
-            raise ValueError(f"seed={seed!r} seeds shot sampling or trajectories, but shots and trajectories are None (exact values); pass one too")
         self.noise, self.trajectories = noise, trajectories
+        if self.shots is None and trajectories is None and seed is not None:  # as Circuit.expval: a seed alone would silently do nothing
+            raise ValueError(f"seed={seed!r} seeds shot sampling, but shots is None (exact values); pass shots too (or noise with trajectories)")
         if isinstance(observables, (str, bytes)) or not len(observables):
             raise ValueError(f"observables must be a non-empty list, got {observables!r}")
         missing = [name for name in inputs if name not in circuit.parameters]

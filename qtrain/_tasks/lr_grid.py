@@ -188,7 +188,8 @@ def _cell(cfg: Any, p: dict[str, Any], name: str, k: int, shots: int | None, out
         return result
     if ranks.is_main:
         log.info("training %s at sharing %d: %d learning rates x %d starts x %d steps, %s%s", name, k, len(p["lrs"]), cfg.starts, cfg.steps,
-                 "exact gradients" if shots is None else f"{shots} shots per shifted evaluation",
+                 ("exact gradients" if shots is None else f"{shots} shots per shifted evaluation")
+                 + ("" if p["noise"] is None else f" under noise ({p['noise'].describe()}" + (f", {p['trajectories']} trajectories)" if p["trajectories"] else ", density matrix)")),
                  f", the starts shared among {ranks.world_size} ranks" if ranks.world_size > 1 else "")
     result = train_lr_grid(
         p["circuit"].build(k), p["circuit"].cost, p["optimizers"][name], p["lrs"], cfg.starts, cfg.steps, seed=p["seed"], tol=float(cfg.tol),

@@ -13,13 +13,14 @@ batched matrix product on a view of rho, no permutation copies.
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 
 import torch
 
 from qtrain.engine.kernels import apply_matrix
 from qtrain.engine.observables import PauliString, PauliSum
 
-__all__ = ["apply_superoperator", "as_matrices", "density_expval", "interleaved", "pure_density", "superoperator_of_unitary", "trace_with"]
+__all__ = ["apply_superoperator", "as_matrices", "basis_probabilities", "density_expval", "diagonal", "interleaved", "pure_density", "superoperator_of_unitary", "trace_with"]
 
 
 def superoperator_of_unitary(unitary: torch.Tensor) -> torch.Tensor:
@@ -104,3 +105,19 @@ def density_expval(rho: torch.Tensor, pauli_sum: PauliSum, n_qubits: int) -> tor
     for term in pauli_sum.terms:
         value = value + term.coeff * trace_with(rho, term, n_qubits)  # the identity string too: its gather is the diagonal
     return value
+
+
+def diagonal(rho: torch.Tensor, n_qubits: int) -> torch.Tensor:
+    """The diagonal rho[i, i], real (B, 2, ..., 2) with n axes: the outcome probabilities in the computational basis."""
+    index, _ = _term_gather(PauliString(()), n_qubits, rho.device)
+    return rho.reshape(rho.shape[0], -1)[:, index].real.reshape(rho.shape[0], *([2] * n_qubits))
+
+
+def basis_probabilities(rho: torch.Tensor, rotations: Sequence[tuple[int, torch.Tensor | None]], n_qubits: int) -> torch.Tensor:
+    """Outcome probabilities (B, 2, ..., 2) after rotating qubit q by the one-qubit unitary u (None: keep) for
+    each (q, u) of `rotations` (measuring a Pauli in its eigenbasis): U rho U^dagger on the qubit's two axes."""
+    for qubit, u in rotations:
+        if u is not None:
+            u = u.to(dtype=rho.dtype, device=rho.device)
+            rho = apply_superoperator(rho, superoperator_of_unitary(u.unsqueeze(0)), (qubit,), n_qubits)
+    return diagonal(rho, n_qubits)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,7 +27,7 @@ import torch
 
 from qtrain.engine.observables import PauliString, PauliSum
 
-__all__ = ["MeasurementGroup", "ShotEstimate", "check_first_row", "check_seed", "derived_seed", "check_shots", "measurement_groups", "sample_expval", "shot_uniforms"]
+__all__ = ["MeasurementGroup", "ShotEstimate", "check_first_row", "check_seed", "derived_seed", "check_shots", "measurement_groups", "sample_expval", "sample_groups", "shot_uniforms", "TO_Z"]
 
 
 @dataclass(frozen=True)
@@ -128,13 +129,13 @@ def shot_uniforms(seed: int, rows: np.ndarray, stream: int, group: int, shots: i
 
 _H = torch.tensor([[1, 1], [1, -1]], dtype=torch.complex128) / math.sqrt(2)
 #: The one-qubit rotation taking each Pauli's eigenbasis to Z's (+1 -> |0>, -1 -> |1>).
-_TO_Z = {"X": _H, "Y": _H @ torch.tensor([[1, 0], [0, -1j]], dtype=torch.complex128), "Z": None}
+TO_Z = {"X": _H, "Y": _H @ torch.tensor([[1, 0], [0, -1j]], dtype=torch.complex128), "Z": None}
 
 
 def _rotated(states: torch.Tensor, basis: tuple[tuple[int, str], ...]) -> torch.Tensor:
     """States (c, 2, ..., 2) with each basis qubit rotated so that Z measures its Pauli."""
     for qubit, pauli in basis:
-        u = _TO_Z[pauli]
+        u = TO_Z[pauli]
         if u is None:
             continue
         axis = qubit + 1
@@ -147,25 +148,44 @@ def sample_expval(states: torch.Tensor, pauli_sum: PauliSum, shots: int, seed: i
     """Estimate <H> for every state (c, 2, ..., 2) from `shots` outcomes per
     measurement group; `rows` (c,) are the states' rows in the whole batch
     (their generators' keys), `stream` numbers the evaluation."""
-    count, n = states.shape[0], states.dim() - 1
+
+    def probabilities(basis: tuple[tuple[int, str], ...]) -> torch.Tensor:
+        rotated = _rotated(states, basis)
+        return torch.view_as_real(rotated).square().sum(dim=-1).to(torch.float64)  # |amplitude|^2, (c, 2, ..., 2)
+
+    return sample_groups(probabilities, states.shape[0], states.dim() - 1, pauli_sum, shots, seed, rows, stream)
+
+
+def sample_groups(probabilities: Callable[[tuple[tuple[int, str], ...]], torch.Tensor], count: int, n_qubits: int, pauli_sum: PauliSum,
+                  shots: int, seed: int, rows: torch.Tensor, stream: int, readout: Sequence[float] | None = None) -> ShotEstimate:
+    """Estimate <H> for `count` rows from `shots` outcomes per measurement group, where
+    `probabilities(basis)` gives each row's outcome probabilities (c, 2, ..., 2) over all n qubits after
+    rotating the group's qubits into its basis (from a state or a density matrix alike). `readout[q]`: the
+    probability that qubit q's measured bit is flipped (applied to the group's marginal before sampling)."""
     constant, groups = measurement_groups(pauli_sum)
-    value = torch.full((count,), constant, dtype=torch.float64, device=states.device)
-    variance = torch.zeros(count, dtype=torch.float64, device=states.device)
+    device = rows.device
+    value = torch.full((count,), constant, dtype=torch.float64, device=device)
+    variance = torch.zeros(count, dtype=torch.float64, device=device)
     row_keys = rows.detach().cpu().numpy().astype(np.int64)
     for index, group in enumerate(groups):
-        rotated = _rotated(states, group.basis)
-        probs = torch.view_as_real(rotated).square().sum(dim=-1).to(torch.float64)  # |amplitude|^2, (c, 2, ..., 2)
+        probs = probabilities(group.basis).to(torch.float64)
+        device = probs.device
         measured = [q + 1 for q, _ in group.basis]
-        others = [axis for axis in range(1, n + 1) if axis not in measured]
+        others = [axis for axis in range(1, n_qubits + 1) if axis not in measured]
         if others:  # only the group's qubits are read: sample from their marginal, 2^k outcomes instead of 2^n
             probs = probs.sum(dim=others)
+        if readout is not None:  # each measured bit flips with its qubit's rate: mix the marginal with its flip along that axis
+            for axis, (qubit, _) in enumerate(group.basis, start=1):
+                rate = readout[qubit]
+                if rate > 0:
+                    probs = (1 - rate) * probs + rate * probs.flip(axis)
         probs = probs.reshape(count, -1)  # outcome bits: the group's qubits in increasing order, the first most significant
         cdf = probs.cumsum(dim=1)
-        uniforms = torch.from_numpy(shot_uniforms(seed, row_keys, stream, index, shots)).to(states.device)
+        uniforms = torch.from_numpy(shot_uniforms(seed, row_keys, stream, index, shots)).to(device)
         outcomes = torch.searchsorted(cdf, uniforms.mul_(cdf[:, -1:]), right=True).clamp_(max=probs.shape[1] - 1)  # (c, shots)
-        per_shot = _group_values(group, states.device)[outcomes]  # the group's terms summed, per outcome
-        value += per_shot.mean(dim=1)
-        variance += per_shot.var(dim=1) / shots if shots > 1 else torch.full_like(variance, math.nan)
+        per_shot = _group_values(group, device)[outcomes]  # the group's terms summed, per outcome
+        value = value.to(device) + per_shot.mean(dim=1)
+        variance = variance.to(device) + (per_shot.var(dim=1) / shots if shots > 1 else torch.full_like(variance, math.nan))
     return ShotEstimate(value, variance)
 
 

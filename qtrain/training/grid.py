@@ -224,7 +224,7 @@ def _plan(circuit, cost, optimizer, optimizer_settings, lrs, starts, steps, tol,
         landscape = False  # the landscape is the noiseless one: it cannot predict the noisy cost
     if shot_seed is not None:
         if shots is None and trajectories is None:
-            raise ValueError(f"shot_seed={shot_seed!r} seeds shot sampling or trajectories, but shots and trajectories are None; pass one too")
+            raise ValueError(f"shot_seed={shot_seed!r} seeds shot sampling, but shots is None (exact gradients); pass shots too (or noise with trajectories)")
         check_seed(shot_seed)  # a negative or non-integer seed is refused here, not at the first step
     return {"lrs": checked.lrs, "cost": resolved, "landscape": landscape and circuit.n_params <= LANDSCAPE_MAX_PARAMS, "name": checked.name,
             "settings_label": checked.label, "shots": shots, "shot_seed": shot_seed}
