@@ -428,10 +428,10 @@ class Circuit:
         with gradients for Pauli channels only. See the Noise guide."""
         data = self._snapshot()
         if noise is not None or method is not None or trajectories is not None:
-            model, how, count = _checked_noise(noise, method, trajectories, shots)
+            model, how, count = _checked_noise(noise, method, trajectories, shots, seed)
             if shots is not None:
                 _noisy.check_no_initial_state(data, initial_state)
-                return _noisy.noisy_shot_expectation(data, theta, observable, model, check_shots(shots), seed, dtype, light_cone, first_row)
+                return _noisy.noisy_shot_expectation(data, theta, observable, model, shots, seed, dtype, light_cone, first_row)
             return _noisy.noisy_expectation(data, theta, observable, model, how, count, seed, dtype, initial_state, light_cone, first_row)
         checked = _checked_shots(shots, seed, first_row)
         if checked is None:
@@ -456,7 +456,7 @@ class Circuit:
         """1 - |<target|psi(theta)>|^2 per sample, (B,). With `noise` (as in `expval`): 1 - <target|rho|target>."""
         data = self._snapshot()
         if noise is not None or method is not None or trajectories is not None:
-            model, how, count = _checked_noise(noise, method, trajectories, None)
+            model, how, count = _checked_noise(noise, method, trajectories, None, seed)
             _noisy.check_no_initial_state(data, initial_state)
             return _noisy.noisy_infidelity(data, theta, target, model, how, count, seed, dtype, first_row)
         return _execution.fidelity_cost(data, theta, target, dtype, diff_method, initial_state)
@@ -528,10 +528,10 @@ class Circuit:
         """
         data = self._snapshot()
         if noise is not None or method is not None or trajectories is not None:
-            model, how, count = _checked_noise(noise, method, trajectories, shots)
+            model, how, count = _checked_noise(noise, method, trajectories, shots, seed)
             if shots is not None:
                 _noisy.check_no_initial_state(data, initial_state)
-                values, grads, stderr = _noisy.noisy_shot_value_and_gradient(data, theta, cost, model, check_shots(shots), seed, dtype, light_cone, first_row)
+                values, grads, stderr = _noisy.noisy_shot_value_and_gradient(data, theta, cost, model, shots, seed, dtype, light_cone, first_row)
                 return (values, grads, stderr) if return_stderr else (values, grads)
             values, grads, stderr = _noisy.noisy_value_and_gradient(data, theta, cost, model, how, count, seed, dtype, initial_state, light_cone, first_row)
             return (values, grads, stderr) if return_stderr else (values, grads)
@@ -627,14 +627,18 @@ def _add_gate_methods(cls: type[Circuit]) -> None:
 _add_gate_methods(Circuit)
 
 
-def _checked_noise(noise: Any, method: Any, trajectories: Any, shots: Any) -> tuple[NoiseModel, str, int | None]:
-    """The noise settings checked; `method` or `trajectories` without a noise model refused by name."""
+def _checked_noise(noise: Any, method: Any, trajectories: Any, shots: Any, seed: Any) -> tuple[NoiseModel, str, int | None]:
+    """The noise settings checked; `method` or `trajectories` without a noise model refused by name, and a
+    seed that nothing would use (the exact density matrix without shots)."""
     if noise is None:
         given = "method" if method is not None else "trajectories"
         raise ValueError(f"{given} applies to noisy runs, but noise is None; pass noise=NoiseModel(...) too")
     checked = _noisy.check_noise(noise, method, trajectories)
+    check_shots(shots)
     if shots is not None and checked[1] != "density":
         raise ValueError("shots with noise are measured on the exact density matrix: drop trajectories (or shots)")
+    if seed is not None and shots is None and checked[1] == "density":
+        raise ValueError(f"seed={seed!r} keys trajectories or shot sampling, but the density method is exact; pass trajectories=T or shots, or no seed")
     return checked
 
 

@@ -129,7 +129,8 @@ class QuantumLayer(nn.Module):
         self.circuit = circuit
         self.observables = list(observables)
         # validate once, early: the observables, and the noise settings with them
-        noisy = {} if noise is None and trajectories is None else {"noise": noise, "trajectories": trajectories, "shots": shots, "seed": 0 if trajectories else None}
+        noisy = {} if noise is None and trajectories is None else {"noise": noise, "trajectories": trajectories, "shots": shots,
+                                                                   "seed": 0 if trajectories or shots else None}
         with torch.no_grad():
             circuit.expval(None if not circuit.n_params else torch.zeros(circuit.n_params), self.observables, **noisy)
         self.input_names = tuple(inputs)
@@ -195,9 +196,9 @@ class QuantumLayer(nn.Module):
                 raise ValueError("this layer has no inputs, but x was given")
             columns = weights
         full = columns[:, self.order]
-        if self.noise is not None:
-            seed = check_seed(self.seed) if self.trajectories is not None else None
-            out = self.circuit.expval(full, self.observables, dtype=self.dtype, noise=self.noise, trajectories=self.trajectories, seed=seed)
+        if self.noise is not None:  # shots are then measured on the noisy density matrix
+            seed = check_seed(self.seed) if self.trajectories is not None or self.shots is not None else None
+            out = self.circuit.expval(full, self.observables, dtype=self.dtype, noise=self.noise, trajectories=self.trajectories, seed=seed, shots=self.shots)
         elif self.shots is None:
             out = self.circuit.expval(full, self.observables, dtype=self.dtype, diff_method=self.diff_method)
         else:

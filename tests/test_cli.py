@@ -17,6 +17,7 @@ TINY = {
     "deceptiveness": ["sharing=[1,2]", "resolution=[6,8]", "params=2", "qubits=2"],
     "hybrid_digits": ["epochs=1", "qubits=2", "layers=1", "monitor_samples=4"],
     "lr_grid": ["sharing=[1,2]", "lrs=[0.0,0.1]", "starts=6", "steps=3", "params=2", "qubits=2", "resolution=8"],
+    "noisy_plateau": ["qubits=[2,3]", "layers=1:4", "samples=4", "depolarizing=[0,0.1]"],
 }
 
 

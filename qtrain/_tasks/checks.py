@@ -138,7 +138,7 @@ def noise(cfg: Any) -> tuple[Any, int | None]:
     block = cfg.get("noise")
     if block is None:
         return None, None
-    rates = {}
+    rates: dict[str, Any] = {}
     for key in (*CHANNELS, "readout"):
         value = block.get(key, 0.0)
         rates[key] = OmegaConf.to_container(value) if isinstance(value, DictConfig) else value

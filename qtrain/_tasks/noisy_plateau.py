@@ -48,7 +48,8 @@ def plan(cfg: Any) -> dict[str, Any]:
     layers = checks.int_list(cfg.layers, "layers", minimum=1)
     rates = checks.number_list(cfg.depolarizing, "depolarizing")
     for p in rates:
-        NoiseModel(depolarizing=p)  # refuses a rate outside [0, 1] by name
+        if not 0 <= p <= 1:
+            raise ValueError(f"depolarizing: every rate must be in [0, 1], got {p!r}")
     samples = checks.positive_int(cfg.samples, "samples", minimum=2)
     seed = checks.positive_int(cfg.seed, "seed", minimum=0)
     device, dtype = checks.device(cfg.device), checks.dtype(cfg.dtype)

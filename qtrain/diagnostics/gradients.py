@@ -316,8 +316,9 @@ def gradient_variance(
     weights = [circuit.parameters.index(n) for n in names]
     per_cost, per_cost_shots, per_cost_stderr = [], [], []
     for k, c in enumerate(costs):
-        noisy = {} if noise is None else {"noise": noise, "trajectories": trajectories, "seed": derived_seed(seed, "trajectories", k)}
-        part = [gradient_samples(circuit, theta[i : min(i + chunk, share.stop)], c, index, dtype, first_row=i, **noisy) for i in range(share.start, share.stop, chunk)]
+        noise_seed = derived_seed(seed, "trajectories", k)
+        part = [gradient_samples(circuit, theta[i : min(i + chunk, share.stop)], c, index, dtype, noise=noise, trajectories=trajectories, seed=noise_seed, first_row=i)
+                for i in range(share.start, share.stop, chunk)]
         grads = torch.cat(part) if part else theta.new_zeros((0,) if index is not None else (0, circuit.n_params))
         grads = ranks.gather(grads) if per_sample == 1 else grads
         if index is None and isinstance(model, QuantumLayer):

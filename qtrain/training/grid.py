@@ -165,7 +165,8 @@ def train_lr_grid(
                    "seed": seed, "init": init, "init_width": float(init_width), "dtype": str(dtype),
                    # None for exact gradients: what a checkpoint written before shots existed reads as (a missing key)
                    "shots": plan["shots"], "shot_seed": shot_seed,
-                   **({} if noise is None else {"noise": noise.describe(), "trajectories": trajectories})}
+                   # always recorded (None when noiseless, which a checkpoint from before noise reads as); exact rates, not a rounded label
+                   "noise": None if noise is None else repr(noise), "trajectories": trajectories}
     if ranks.world_size > 1 and checkpoint_dir is not None:
         checkpoint_dir = Path(checkpoint_dir) / f"rank{ranks.rank}-of-{ranks.world_size}"  # shards of another world size are other starts
     module = MultiStartModule(circuit, plan["cost"], theta0[share].to(device), plan["lrs"], optimizer, optimizer_settings, dtype, log_every,
@@ -176,10 +177,10 @@ def train_lr_grid(
         final = module.costs_and_grads(steps)[0].detach().cpu()
     history = ranks.gather(torch.cat([torch.stack(module.history), final.unsqueeze(0)]), dim=2)  # (T + 1, G, B)
     tracked = ranks.gather(torch.stack([*module.trajectories, module.tracked()]), dim=2)  # each rank's first starts, in order
-    trajectories = tracked[:, :, : MultiStartModule.TRACK]  # (T + 1, G, K, d): the first K starts of the whole run
+    paths = tracked[:, :, : MultiStartModule.TRACK]  # (T + 1, G, K, d): the first K starts of the whole run
     landscape_min = prediction.landscape_min if prediction is not None else None
     c_star, source = global_min_of(global_min, landscape_min, history[-1].double().min().item())
-    return score(plan["name"], plan["settings_label"], plan["lrs"], history, trajectories, tol, c_star, source,
+    return score(plan["name"], plan["settings_label"], plan["lrs"], history, paths, tol, c_star, source,
                  None if prediction is None else prediction.cost, None if prediction is None else prediction.minimum,
                  None if landscape is None else landscape.ratio, landscape_min, shots=plan["shots"])
 
