@@ -79,3 +79,29 @@ class PennyLanePeer:
     def grad_all(self) -> np.ndarray:
         jac = self.device.compute_derivatives(self.tapes_all, self.config)
         return np.stack([np.asarray(j, dtype=np.float64).reshape(-1) for j in jac])
+
+
+# ---- noisy circuits (experiments/benchmarks/noise.py) ------------------------------------------
+
+
+def noisy_mixed_tape(n_qubits: int, gates, angles, depolarizing: float, observable_wires: tuple[int, int]):
+    """A tape of `gates` ("ry" | "rz", qubit, parameter index) and ("cnot", control, target) with
+    qml.DepolarizingChannel(p) after every gate on each of its qubits (the same channel as qtrain's
+    and qulacs': rho -> (1-p) rho + p/3 sum_P P rho P), measuring <Z_a Z_b>. angles[k] is
+    parameter k: a number, or a (B,) tensor for a broadcast tape (torch tensors keep autograd).
+    PennyLane's RY, RZ are exp(-i theta P / 2), as qtrain's; wire q is qubit q."""
+    qml = _qml()
+    ops = []
+    for kind, a, b in gates:
+        if kind == "cnot":
+            ops.append(qml.CNOT(wires=[a, b]))
+            qubits = (a, b)
+        elif kind in ("ry", "rz"):
+            ops.append((qml.RY if kind == "ry" else qml.RZ)(angles[b], wires=a))
+            qubits = (a,)
+        else:
+            raise ValueError(f"unknown gate kind {kind!r}")
+        if depolarizing > 0:
+            ops += [qml.DepolarizingChannel(depolarizing, wires=q) for q in qubits]
+    a, b = observable_wires
+    return qml.tape.QuantumScript(ops, [qml.expval(qml.Z(a) @ qml.Z(b))])
