@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from dataclasses import dataclass
 from collections.abc import Callable
 from typing import Any
 
@@ -29,12 +30,13 @@ from qtrain._execution import ShotSampler, ShotSetting, _check_theta, _listed, c
 from qtrain._lightcone import light_cone as cone_of
 from qtrain._lightcone import observable_support, remap
 from qtrain._lowering import lower
-from qtrain.engine import PauliSum, infidelity, check_complex_dtype, complex_dtype, expval, simulate_run, value_and_grad
+from qtrain.engine import PauliSum, Program, fuse_diagonals, infidelity, plan_schedule, check_complex_dtype, complex_dtype, expval, simulate_run, value_and_grad
 from qtrain.engine.density import as_matrices, basis_probabilities
 from qtrain.engine.run import Run, autograd_records, chunked_values, half_angle_trig
 from qtrain.engine.observables import checked_target_state
 from qtrain.engine.shots import TO_Z, check_first_row, check_seed, sample_groups, shot_uniforms
-from qtrain.engine.trajectories import jump_step, pauli_choices, pauli_step
+from qtrain.engine.permutations import fuse_permutations
+from qtrain.engine.trajectories import frame_signs, jump_step, pauli_choices, pauli_step, propagate_frames
 from qtrain.noise import NoiseModel, pauli_probabilities
 
 __all__ = ["METHODS", "check_noise", "density_matrices", "noisy_expectation", "noisy_value_and_gradient"]
@@ -125,10 +127,29 @@ def density_matrices(data: CircuitData, theta: Any, noise: NoiseModel, dtype: to
 # ---- trajectories -------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, eq=False)
+class TrajectoryRun:
+    """B * T trajectories (sample-major) as one engine run: the circuit that runs (the light cone when asked
+    for), its observables, the rows' angle signs (B T, n_slots) from their Pauli frames (already in
+    `run.angles`) and, per observable, each row's term signs (B T, terms) from its final frame."""
+
+    run: Run
+    cone: CircuitData
+    sums: tuple[PauliSum, ...]
+    angle_signs: torch.Tensor
+    term_signs: tuple[torch.Tensor, ...]
+    rows: torch.Tensor | None = None  # (B T,): each trajectory's row of the run, when equal trajectories run once
+
+    def expand(self, per_run_row: torch.Tensor) -> torch.Tensor:
+        """Results per run row -> per trajectory (B T, ...)."""
+        return per_run_row if self.rows is None else per_run_row[self.rows.to(per_run_row.device)]
+
+
 def _trajectory_run(data: CircuitData, theta: torch.Tensor, sums: tuple[PauliSum, ...], noise: NoiseModel, trajectories: int, seed: int,
-                    first_row: int, dtype: torch.dtype, light_cone: bool) -> tuple[Run, CircuitData, tuple[PauliSum, ...]]:
-    """The batch of B * T trajectories (sample-major) as one engine run, its circuit (the light cone when
-    asked for) and the observables on its register."""
+                    first_row: int, dtype: torch.dtype, light_cone: bool, keep_frame: bool = True) -> TrajectoryRun:
+    """The trajectories of every row of theta. Pauli draws travel to the end as per-row Pauli frames
+    (`engine.trajectories.propagate_frames`), so the run is the noiseless circuit's plan at per-row angles;
+    with `keep_frame=False` (a cost that is not a Pauli sum) the final frames are applied as steps."""
     if data.gate_batch > 1:
         raise ValueError("trajectories: per-sample gates (pauli_rot axes or batched unitaries) are not supported; use method='density'")
     noise.check_qubits(data.n_qubits)
@@ -160,11 +181,29 @@ def _trajectory_run(data: CircuitData, theta: torch.Tensor, sums: tuple[PauliSum
                 steps.append(pauli_step(qubit, choices))
         return steps
 
-    program = lower(cone.ops, cone.n_qubits, after_gate=after_gate)
+    batch = theta.shape[0] * trajectories
+    unfused = lower(cone.ops, cone.n_qubits, fuse=False, after_gate=after_gate)
+    steps, signs, frame = propagate_frames(unfused.steps, cone.n_qubits, batch, keep_frame)
+    fused = tuple(fuse_diagonals(fuse_permutations(steps, cone.n_qubits)))
+    program = Program(cone.n_qubits, fused, unfused.n_slots, plan_schedule(fused, cone.n_qubits), n_gates=len(cone.ops))
     angles = _angles(theta, torch.tensor(cone.slot_params, dtype=torch.long), torch.tensor(cone.slot_scales, dtype=torch.float64))
-    angles = angles.repeat_interleave(trajectories, dim=0)
-    run = Run(program, angles, theta.shape[0] * trajectories, dtype, theta.device)
-    return run, cone, tuple(remap(s, position) for s in sums)
+    signs = signs.to(dtype=theta.dtype, device=theta.device)
+    angles = angles.repeat_interleave(trajectories, dim=0) * signs
+    cone_sums = tuple(remap(s, position) for s in sums)
+    term_signs = tuple(frame_signs(frame, s).to(theta.device) for s in cone_sums)
+    if keep_frame and all(step.batch == 1 for step in program.steps):  # (a target state's rows stay aligned with its rows)
+        # Every row is the noiseless plan at its own angle signs, measured with its own term signs: rows of one
+        # sample that agree on both are the same trajectory (most rows draw few Paulis, many none), so each
+        # distinct one runs once, and the results are handed back to every row that drew it.
+        sample = torch.arange(theta.shape[0], device=theta.device).repeat_interleave(trajectories)
+        key = torch.cat([sample[:, None].to(signs.dtype), signs, *(t.to(signs.dtype) for t in term_signs)], dim=1)
+        _, inverse = torch.unique(key, dim=0, return_inverse=True)
+        first = torch.full((int(inverse.max()) + 1,), batch, dtype=torch.long, device=inverse.device)
+        first.scatter_reduce_(0, inverse, torch.arange(batch, device=inverse.device), reduce="amin")  # each distinct row's first trajectory
+        if first.numel() < batch:
+            run = Run(program, angles[first], first.numel(), dtype, theta.device)
+            return TrajectoryRun(run, cone, cone_sums, signs[first], tuple(t[first] for t in term_signs), inverse)
+    return TrajectoryRun(Run(program, angles, batch, dtype, theta.device), cone, cone_sums, signs, term_signs)
 
 
 def _refuse_jump_gradient(noise: NoiseModel) -> None:
@@ -173,17 +212,34 @@ def _refuse_jump_gradient(noise: NoiseModel) -> None:
                          "use method='density' for gradients, or evaluate under torch.no_grad()")
 
 
-def _trajectory_values(run: Run, sums: tuple[PauliSum, ...], trajectories: int, noise: NoiseModel) -> torch.Tensor:
-    """(B, T, K) values per trajectory."""
-    def per_state(states: torch.Tensor) -> torch.Tensor:
-        return torch.stack([expval(states, s) for s in sums], dim=-1)
+def _signed_expvals(sums: tuple[PauliSum, ...], term_signs: tuple[torch.Tensor, ...]) -> Callable[[torch.Tensor], torch.Tensor]:
+    """sum_t c_t s_t(row) <T_t> per row and observable, (c, K): each term's sign from the row's final Pauli
+    frame. A cost of the engine's chunks, which arrive in row order."""
+    offset = 0
 
+    def per_state(states: torch.Tensor) -> torch.Tensor:
+        nonlocal offset
+        rows = slice(offset, offset + states.shape[0])
+        offset += states.shape[0]
+        out = []
+        for pauli_sum, signs in zip(sums, term_signs):
+            terms = torch.stack([expval(states, PauliSum((term,))) for term in pauli_sum.terms], dim=-1)  # coefficients included
+            out.append((terms * signs[rows].to(terms.dtype)).sum(dim=-1))
+        return torch.stack(out, dim=-1)
+
+    return per_state
+
+
+def _trajectory_values(trajectory: TrajectoryRun, trajectories: int, noise: NoiseModel) -> torch.Tensor:
+    """(B, T, K) values per trajectory."""
+    run = trajectory.run
+    per_state = _signed_expvals(trajectory.sums, trajectory.term_signs)
     if autograd_records(run):
         _refuse_jump_gradient(noise)
         values = per_state(simulate_run(run, "adjoint"))
     else:
         values = chunked_values(run, per_state)
-    return values.reshape(-1, trajectories, len(sums))
+    return trajectory.expand(values).reshape(-1, trajectories, len(trajectory.sums))
 
 
 def _rows_infidelity(target: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -274,8 +330,8 @@ def noisy_expectation(data: CircuitData, theta: Any, observable: Any, noise: Noi
         values = _density(data, theta, sums, noise, dtype, light_cone)
     else:
         assert trajectories is not None
-        run, _, cone_sums = _trajectory_run(data, theta, sums, noise, trajectories, check_seed(seed), check_first_row(first_row), dtype, light_cone)
-        values = _trajectory_values(run, cone_sums, trajectories, noise).mean(dim=1).to(theta.dtype)
+        trajectory = _trajectory_run(data, theta, sums, noise, trajectories, check_seed(seed), check_first_row(first_row), dtype, light_cone)
+        values = _trajectory_values(trajectory, trajectories, noise).mean(dim=1).to(theta.dtype)
     return values if many else values[:, 0]
 
 
@@ -288,7 +344,7 @@ def noisy_infidelity(data: CircuitData, theta: Any, target: Any, noise: NoiseMod
     if method == "density":
         return _density(data, theta, (), noise, dtype, False, target)[:, 0]
     assert trajectories is not None
-    run, _, _ = _trajectory_run(data, theta, (), noise, trajectories, check_seed(seed), check_first_row(first_row), dtype, False)
+    run = _trajectory_run(data, theta, (), noise, trajectories, check_seed(seed), check_first_row(first_row), dtype, False, keep_frame=False).run
     per_state = _rows_infidelity(target if target.shape[0] == 1 else target.repeat_interleave(trajectories, dim=0))
     if autograd_records(run):
         _refuse_jump_gradient(noise)
@@ -332,19 +388,22 @@ def noisy_value_and_gradient(data: CircuitData, theta: Any, cost: Any, noise: No
         return values, grads, (torch.zeros_like(values), torch.zeros_like(grads))
     assert trajectories is not None
     _refuse_jump_gradient(noise)
-    run, cone, cone_sums = _trajectory_run(data, theta, sums, noise, trajectories, check_seed(seed), check_first_row(first_row), dtype,
-                                           light_cone and target is None)
+    trajectory = _trajectory_run(data, theta, sums, noise, trajectories, check_seed(seed), check_first_row(first_row), dtype,
+                                 light_cone and target is None, keep_frame=target is None)
+    run, cone = trajectory.run, trajectory.cone
     if target is None:
-        pauli_sum = cone_sums[0]
-        per_state = lambda states: expval(states, pauli_sum)  # noqa: E731
-    else:  # each trajectory row measures its sample's target
+        signed = _signed_expvals(trajectory.sums, trajectory.term_signs)
+        per_state = lambda states: signed(states)[:, 0]  # noqa: E731
+    else:  # each trajectory row measures its sample's target (the frames were applied at the end)
         rows_target = target if target.shape[0] == 1 else target.repeat_interleave(trajectories, dim=0)
         per_state = _rows_infidelity(rows_target)
     values, slot_grads = value_and_grad(run, per_state)
+    slot_grads = slot_grads.to(theta.dtype) * trajectory.angle_signs  # d row angle / d angle = the row's sign
+    values, slot_grads = trajectory.expand(values), trajectory.expand(slot_grads)
     index = torch.tensor(cone.slot_params, dtype=torch.long, device=theta.device)
     scales = torch.tensor(cone.slot_scales, dtype=theta.dtype, device=theta.device)
-    per_trajectory = torch.zeros(run.batch, data.n_params, dtype=theta.dtype, device=theta.device)
-    per_trajectory.index_add_(1, index, slot_grads.to(theta.dtype) * scales)
+    per_trajectory = torch.zeros(slot_grads.shape[0], data.n_params, dtype=theta.dtype, device=theta.device)
+    per_trajectory.index_add_(1, index, slot_grads * scales)
     values = values.to(theta.dtype).reshape(-1, trajectories)
     per_trajectory = per_trajectory.reshape(-1, trajectories, data.n_params)
     spread = math.sqrt(trajectories) if trajectories > 1 else math.nan
