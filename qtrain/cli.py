@@ -52,7 +52,7 @@ TASKS = {
 
 
 #: the experiments that take the config's `noise` block; the others refuse a nonzero one by name.
-NOISY_TASKS = frozenset({"lr_grid", "demo", "hybrid_digits"})
+NOISY_TASKS = frozenset({"barren_plateau", "lr_grid", "demo", "hybrid_digits"})
 
 
 def config_dir() -> str:
@@ -82,7 +82,7 @@ def run(cfg: DictConfig, out_dir: Path) -> Any:
     try:
         model, _ = checks.noise(cfg)
         if model is not None and cfg.task not in NOISY_TASKS:
-            where = "use experiment=noisy_plateau for the noise-induced plateau" if cfg.task == "barren_plateau" else "its measurements are noiseless"
+            where = "its depolarizing rates are its own key, depolarizing=[...]" if cfg.task == "noisy_plateau" else "its landscapes are noiseless"
             raise ValueError(f"noise: the {cfg.task} experiment does not take noise ({where}); the experiments that do: {', '.join(sorted(NOISY_TASKS))}")
         planned = task.plan(cfg)
     except (ConfigKeyError, ConfigAttributeError) as e:  # a key the task reads was deleted (~key)

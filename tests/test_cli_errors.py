@@ -71,7 +71,7 @@ BAD = [
     ("lr_grid", ["noise.depolarizing=-0.1"], "noise.depolarizing must be in [0, 1], got -0.1"),
     ("lr_grid", ["noise.trajectories=0", "noise.bit_flip=0.1"], "noise.trajectories: must be an integer >= 1, got 0"),
     ("demo", ["noise.bit_flip={czz: 0.1}"], "noise.bit_flip names unknown gate 'czz'"),
-    ("barren_plateau", ["noise.depolarizing=0.01"], "noise: the barren_plateau experiment does not take noise (use experiment=noisy_plateau"),
+    ("deceptiveness", ["noise.depolarizing=0.01"], "noise: the deceptiveness experiment does not take noise (its landscapes are noiseless)"),
     ("nosuch", [], "experiment=nosuch: no such config; known: barren_plateau, deceptiveness, demo, hybrid_digits, lr_grid, noisy_plateau"),
     ("demo", ["trainer=nosuch"], "trainer=nosuch: no such config; known: ddp, default"),
     ("lr_grid", ["lrs=[0.1,"], "cannot read the override 'lrs=[0.1,'"),

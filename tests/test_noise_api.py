@@ -13,6 +13,7 @@ import torch
 
 from qtrain import Circuit, QuantumLayer, cli
 from qtrain.diagnostics.gradients import gradient_variance
+from qtrain.errors import UsageError
 from qtrain.noise import CHANNELS, NoiseModel, kraus_operators, pauli_probabilities, superoperator
 from qtrain.training.grid import train_lr_grid
 from tests.test_cli import compose_experiment
@@ -414,8 +415,10 @@ def in_process(monkeypatch):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["experiment=barren_plateau", "qubits=[2]", "layers=[1]", "samples=4", "noise.depolarizing=0.01"],
-         "noise: the barren_plateau experiment does not take noise (use experiment=noisy_plateau"),
+        (["experiment=deceptiveness", "sharing=[1]", "resolution=[6]", "params=2", "qubits=2", "noise.depolarizing=0.01"],
+         "noise: the deceptiveness experiment does not take noise (its landscapes are noiseless)"),
+        (["experiment=barren_plateau", "qubits=[2]", "layers=[1]", "samples=4", "noise.depolarizing=0.01", "noise.trajectories=8"],
+         "noise.trajectories: the barren_plateau experiment runs the exact density matrix under noise"),
         (["experiment=demo", "steps=2", "samples=8", "noise.depolarizing=2"], "noise.depolarizing must be in [0, 1], got 2"),
         (["experiment=demo", "steps=2", "samples=8", "noise.trajectories=5"], "noise.trajectories is set, but every noise rate is 0"),
     ],
@@ -429,6 +432,33 @@ def test_a_bad_noise_block_is_one_line(args, message, tmp_path, in_process, caps
     assert "Traceback" not in out + err
     made = {p.name for p in run_dir.iterdir()} if run_dir.exists() else set()
     assert made <= {".hydra", "cli.log"}, made
+
+
+def test_barren_plateau_under_noise_is_the_density_sweep_and_refuses_to_resume_noiseless(tmp_path):
+    """The experiment's noisy sweep equals the gradients of the whole noisy circuit at depth 2 (autograd through
+    its density matrix), and a noiseless rerun of the folder is refused."""
+    from qtrain._tasks.barren_plateau import _seed
+    from qtrain.builders import mcclean_circuit, mcclean_draw
+    from tests.test_cli import rows_of
+
+    noise = ["noise.depolarizing=0.05", "noise.amplitude_damping=0.02"]
+    cfg = compose_experiment("barren_plateau", ["qubits=[3]", "layers=[1,2]", "samples=6", "dtype=complex128", *noise])
+    cli.run(cfg, tmp_path)
+    row = next(r for r in rows_of(tmp_path / "results.csv") if r["n_layers"] == "2")
+    seed = _seed(0, 3)
+    draw = mcclean_draw(3, 2, 6, seed)
+    theta = draw.angles.permute(1, 0, 2).reshape(6, -1)  # layer-major parameters theta_<layer>_<qubit>
+    _, grads = mcclean_circuit(3, 2, 6, seed).value_and_grad(theta, "Z0 Z1", noise=NoiseModel(depolarizing=0.05, amplitude_damping=0.02))
+    assert float(row["grad_var"]) == pytest.approx(grads[:, 0].var().item(), rel=1e-9)
+    with pytest.raises(UsageError, match="noise"):
+        cli.run(compose_experiment("barren_plateau", ["qubits=[3]", "layers=[1,2]", "samples=6", "dtype=complex128"]), tmp_path)
+
+
+def test_an_lr_grid_folder_of_a_noisy_run_refuses_a_noiseless_rerun(tmp_path):
+    tiny = ["sharing=[1]", "lrs=[0.1]", "starts=4", "steps=2", "params=2", "qubits=2", "resolution=6", "optimizers=[adam]"]
+    cli.run(compose_experiment("lr_grid", [*tiny, "noise.depolarizing=0.05"]), tmp_path)
+    with pytest.raises(UsageError, match="noise"):
+        cli.run(compose_experiment("lr_grid", tiny), tmp_path)
 
 
 def test_the_demo_runs_with_noise(tmp_path):

@@ -85,16 +85,22 @@ def plan(cfg: Any) -> dict[str, Any]:
         assert isinstance(cost, PauliSum)  # cfg.cost is text, never a target state
         costs[n] = cost
     world = parallel.check_trainer(cfg.trainer, device)
+    noise, trajectories = checks.noise(cfg)
+    if trajectories is not None:
+        raise ValueError("noise.trajectories: the barren_plateau experiment runs the exact density matrix under noise; set noise.trajectories=null")
     budget, shared = parallel.rank_budget(cfg.trainer, device, cfg.memory_budget)
     chunks = {}
     for n in qubits:
         try:
-            chunks[n] = samples_per_chunk(n, -(-samples // world), dtype, budget, STATES_PER_SAMPLE)  # a rank's share of the samples
+            # a density matrix of n qubits holds as many numbers as a state of 2n
+            width = n if noise is None else 2 * n
+            chunks[n] = samples_per_chunk(width, -(-samples // world), dtype, budget, STATES_PER_SAMPLE)  # a rank's share of the samples
         except MemoryError as e:
             raise MemoryError(f"qubits: {e}{shared}") from None
         if cfg.chunk_size is not None:
             chunks[n] = min(chunks[n], checks.positive_int(cfg.chunk_size, "chunk_size"))
     return {"qubits": qubits, "layers": layers, "samples": samples, "seed": seed, "device": device, "dtype": dtype, "costs": costs, "chunks": chunks, "budget": budget,
+            "noise": noise,
             # one bound for every n: 1 for global and local, and an explicit observable is the same sum at every n
             "shot_bound": shot_bound(costs[min(qubits)])}
 
@@ -103,6 +109,8 @@ def run(cfg: Any, out_dir: Path, planned: dict[str, Any] | None = None) -> dict[
     """The experiment, from `plan(cfg)` (`planned`: the plan the caller already made)."""
     p = planned if planned is not None else plan(cfg)
     settings = {"samples": p["samples"], "seed": p["seed"], "dtype": str(cfg.dtype), "cost": str(cfg.cost), "task": "barren_plateau"}
+    # always recorded: None when noiseless, which a folder written before noise existed reads as (it has no such key)
+    settings["noise"] = None if p["noise"] is None else repr(p["noise"])
     tables.check_run_settings(out_dir / "run.json", settings)
     # ranks of several plan again, each its own share (Fabric's spawn cannot carry a plan's frozen dataclasses)
     alone = p if parallel.world_size(cfg.trainer) == 1 else None
@@ -134,7 +142,7 @@ def _sample(ranks: parallel.Ranks, cfg: Any, out_dir: Path, planned: dict[str, A
                     continue
                 start = time.perf_counter()
                 points = mcclean_gradients(n, todo[n], p["samples"], _seed(p["seed"], n), p["costs"][n], dtype=p["dtype"], device=ranks.device,
-                                           chunk_size=p["chunks"][n], on_layer=bar.update, share=share)
+                                           chunk_size=p["chunks"][n], on_layer=bar.update, share=share, noise=p["noise"])
                 for L, part in points:
                     grads = ranks.gather(part)  # every rank's samples, in order: the one-process numbers
                     if ranks.is_main:

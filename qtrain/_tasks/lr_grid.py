@@ -141,8 +141,8 @@ def run(cfg: Any, out_dir: Path, planned: dict[str, Any] | None = None) -> dict[
     keys = ("starts", "steps", "seed", "tol", "global_min", "init", "init_width", "resolution", "rule", "dtype")
     # exact alone is recorded as null, as in the folders written before shots existed, so that those still resume
     numbers = {"lrs": p["lrs"], **{key: cfg[key] for key in keys}, "shots": None if p["shots"] == [None] else p["shots"]}
-    if p["noise"] is not None:  # only when noisy: noiseless folders written before noise existed still resume
-        numbers.update(noise=repr(p["noise"]), trajectories=p["trajectories"])
+    # always recorded: None when noiseless, which a folder written before noise existed reads as (it has no such key)
+    numbers.update(noise=None if p["noise"] is None else repr(p["noise"]), trajectories=p["trajectories"])
     optimizer_settings = {name: dict(part.keywords) for name, part in p["optimizers"].items()}
     tables.check_run_settings(out_dir / "run.json", {"task": "lr_grid", **settings, **numbers, "optimizer_settings": optimizer_settings}, notes)
     # ranks of several plan again, each its own share (Fabric's spawn cannot carry a plan's frozen dataclasses)
