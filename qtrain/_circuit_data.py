@@ -61,6 +61,21 @@ class CircuitData:
         return tuple(slots)
 
     @cached_property
+    def slot_moves_state(self) -> tuple[bool, ...]:
+        """Per slot, whether its rotation can change an expectation value: all but the global phases
+        (generator "phase"). Not the same as a nonzero cost frequency: cp's second and third half-angle
+        rotations carry frequency 0 (the first carries the gate's degree), yet shifting them alone changes a cost."""
+        moves: list[bool] = []
+        for op in self.ops:
+            spec = GATES[op.name]
+            if spec.kind == GateKind.PAULI_ROTATION and op.params and op.params[0] is not None:
+                moves.append(True)
+            for part in spec.recipe:
+                if isinstance(part, Rotation) and op.params[part.arg] is not None:
+                    moves.append(part.generator != "phase")
+        return tuple(moves)
+
+    @cached_property
     def slot_params(self) -> tuple[int, ...]:
         """Per slot, its parameter: the gather `theta[..., slot_params]` is all of parameter sharing."""
         return tuple(param for param, _, _ in self.slots)

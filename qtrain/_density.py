@@ -89,7 +89,7 @@ class DensityPlan:
     slot_scales: torch.Tensor | None
     measured: tuple[PauliSum, ...] = ()  # the same observables without readout folded in (shots flip the bits instead)
     readout: tuple[float, ...] = ()  # per qubit of the plan's register: its readout flip probability
-    slot_frequencies: tuple[float, ...] = ()  # per slot: its cost frequency (0 for a global phase, whose shift changes nothing)
+    slot_moves: tuple[bool, ...] = ()  # per slot: whether shifting it can change a cost (not a global phase)
     _constants: dict = field(default_factory=dict, repr=False)
 
     def constant_block(self, k: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
@@ -128,7 +128,7 @@ def density_plan(data: CircuitData, sums: tuple[PauliSum, ...], noise: NoiseMode
             gates.append(Gate(tuple(position[q] for q in op.qubits), program.steps, slot_offsets[i], _noise_superoperator(channels, op.qubits)))
     slot_params = [data.slot_params[s] for g in gates for s in range(g.first_slot, g.first_slot + _n_slots(g))]
     slot_scales = [data.slot_scales[s] for g in gates for s in range(g.first_slot, g.first_slot + _n_slots(g))]
-    frequencies = tuple(data.slots[s][2] for g in gates for s in range(g.first_slot, g.first_slot + _n_slots(g)))
+    moves = tuple(data.slot_moves_state[s] for g in gates for s in range(g.first_slot, g.first_slot + _n_slots(g)))
     # the plan's slots are the kept gates' slots, renumbered in order
     renumbered, next_slot = [], 0
     for g in gates:
@@ -138,7 +138,7 @@ def density_plan(data: CircuitData, sums: tuple[PauliSum, ...], noise: NoiseMode
     scales = torch.tensor(slot_scales, dtype=torch.float64) if any(s != 1 for s in slot_scales) else None
     readout = tuple(noise.readout_rate(q) for q in sorted(position, key=position.__getitem__))
     return DensityPlan(len(position), tuple(_blocks(renumbered)), tuple(remap(s, position) for s in sums), index, scales,
-                       tuple(remap(s, position) for s in measured), readout, frequencies)
+                       tuple(remap(s, position) for s in measured), readout, moves)
 
 
 def _n_slots(gate: Gate) -> int:

@@ -282,7 +282,7 @@ def sampled(plan: Compiled, run: Run, angles: torch.Tensor, evaluation: int, set
 
 def shifted_slots(data: CircuitData) -> list[int]:
     """The slots whose shift can change a cost: all but the global phases (their derivative is 0 exactly)."""
-    return [s for s, (_, _, frequency) in enumerate(data.slots) if frequency != 0]
+    return [s for s, moves in enumerate(data.slot_moves_state) if moves]
 
 
 @dataclass(frozen=True, eq=False)

@@ -206,6 +206,12 @@ def _trajectory_run(data: CircuitData, theta: torch.Tensor, sums: tuple[PauliSum
     return TrajectoryRun(Run(program, angles, batch, dtype, theta.device), cone, cone_sums, signs, term_signs)
 
 
+def _refuse_readout(noise: NoiseModel) -> None:
+    if noise.has_readout:
+        raise ValueError("noise: readout error flips the measured bits of Pauli terms, and a target state's infidelity is not "
+                         "measured that way; set readout=0 for an infidelity cost")
+
+
 def _refuse_jump_gradient(noise: NoiseModel) -> None:
     if not noise.pauli_only:
         raise ValueError("trajectories with amplitude damping give values only (its jumps depend on the state); "
@@ -282,7 +288,7 @@ def density_sampler(data: CircuitData, theta: torch.Tensor, sums: tuple[PauliSum
         both = density_values(plan, angles.detach(), batch, dtype, theta.device, False, measure).reshape(batch, -1, 2)
         return both[..., 0].double(), both[..., 1].double()
 
-    slots = [s for s, f in enumerate(plan.slot_frequencies) if f != 0]
+    slots = [s for s, moves in enumerate(plan.slot_moves) if moves]
     return ShotSampler(sample, slots, batch, len(plan.measured)), plan
 
 
@@ -338,6 +344,7 @@ def noisy_expectation(data: CircuitData, theta: Any, observable: Any, noise: Noi
 def noisy_infidelity(data: CircuitData, theta: Any, target: Any, noise: NoiseModel, method: str, trajectories: int | None,
                      seed: int | None, dtype: torch.dtype | None, first_row: int = 0) -> torch.Tensor:
     """1 - <t|rho|t> per sample under `noise`: (B,); by trajectories, the mean of 1 - |<t|psi>|^2."""
+    _refuse_readout(noise)
     target = checked_target_state(target, data.n_qubits).reshape(-1, 2**data.n_qubits)
     theta = _check_theta(data, theta)
     dtype = complex_dtype(theta.dtype) if dtype is None else check_complex_dtype(dtype)
@@ -362,6 +369,7 @@ def noisy_value_and_gradient(data: CircuitData, theta: Any, cost: Any, noise: No
     check_no_initial_state(data, initial_state)
     target = None
     if isinstance(cost, torch.Tensor):  # the infidelity to a target state
+        _refuse_readout(noise)
         target = checked_target_state(cost, data.n_qubits).reshape(-1, 2**data.n_qubits)
         sums: tuple[PauliSum, ...] = ()
     elif callable(cost):

@@ -22,7 +22,7 @@ import torch
 from qtrain import _execution, _noisy
 from qtrain._circuit_data import CircuitData
 from qtrain._drawing import draw
-from qtrain.engine import Program
+from qtrain.engine import Program, check_diff_method
 from qtrain.engine.gates import GATES, PAULI_AXES, GateKind
 from qtrain.engine.observables import Observable
 from qtrain.engine.shots import check_shots
@@ -429,6 +429,10 @@ class Circuit:
         data = self._snapshot()
         if noise is not None or method is not None or trajectories is not None:
             model, how, count = _checked_noise(noise, method, trajectories, shots, seed)
+            check_diff_method(diff_method)
+            if diff_method == "adjoint":
+                raise ValueError("diff_method='adjoint' does not apply under noise: the density method differentiates by autograd, "
+                                 "trajectories by each trajectory's adjoint, shots by parameter shift")
             if shots is not None:
                 _noisy.check_no_initial_state(data, initial_state)
                 return _noisy.noisy_shot_expectation(data, theta, observable, model, shots, seed, dtype, light_cone, first_row)
@@ -453,10 +457,12 @@ class Circuit:
         seed: int | None = None,
         first_row: int = 0,
     ) -> torch.Tensor:
-        """1 - |<target|psi(theta)>|^2 per sample, (B,). With `noise` (as in `expval`): 1 - <target|rho|target>."""
+        """1 - |<target|psi(theta)>|^2 per sample, (B,). With `noise` (as in `expval`): 1 - <target|rho|target>
+        (readout error is refused here: it flips measured bits of Pauli terms, and a fidelity is not one)."""
         data = self._snapshot()
         if noise is not None or method is not None or trajectories is not None:
             model, how, count = _checked_noise(noise, method, trajectories, None, seed)
+            check_diff_method(diff_method)
             _noisy.check_no_initial_state(data, initial_state)
             return _noisy.noisy_infidelity(data, theta, target, model, how, count, seed, dtype, first_row)
         return _execution.fidelity_cost(data, theta, target, dtype, diff_method, initial_state)
@@ -464,7 +470,8 @@ class Circuit:
     @eager
     def density_matrix(self, theta: torch.Tensor | None = None, *, noise: NoiseModel | None = None, dtype: torch.dtype | None = None) -> torch.Tensor:
         """Final density matrices (B, 2**n, 2**n) with the channels of `noise` (None: noiseless, |psi><psi|),
-        differentiable by autograd. Memory grows as 4**n per sample: refused up front when it does not fit."""
+        differentiable by autograd. Memory grows as 4**n per sample: refused up front when it does not fit.
+        The state before measurement: a model's readout error acts on measured bits, so it is not in rho."""
         return _noisy.density_matrices(self._snapshot(), theta, NoiseModel() if noise is None else noise, dtype)
 
     @overload

@@ -128,6 +128,12 @@ class QuantumLayer(nn.Module):
         check_diff_method(diff_method)
         self.circuit = circuit
         self.observables = list(observables)
+        if noise is not None and trajectories is not None and not noise.pauli_only:
+            raise ValueError("trajectories with amplitude damping give values only (its jumps depend on the state), and a layer trains on "
+                             "gradients; pass trajectories=None for the exact density matrix")
+        if noise is not None and diff_method == "adjoint":
+            raise ValueError("diff_method='adjoint' does not apply under noise: the density method differentiates by autograd, "
+                             "trajectories by each trajectory's adjoint; leave diff_method='auto'")
         # validate once, early: the observables, and the noise settings with them
         noisy = {} if noise is None and trajectories is None else {"noise": noise, "trajectories": trajectories, "shots": shots,
                                                                    "seed": 0 if trajectories or shots else None}

@@ -24,6 +24,7 @@ prod (1 - 2 r_q) over its qubits, (1 - 2r)^k for a uniform rate.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any, Union
@@ -212,7 +213,7 @@ def _any_positive(value: Any) -> bool:
 
 
 def _checked_rate(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):  # numpy scalars are Real too
         raise TypeError(f"noise: {name} must be a number in [0, 1] or a mapping, got {value!r}")
     rate = float(value)
     if not 0.0 <= rate <= 1.0:  # also refuses nan
@@ -228,6 +229,8 @@ def _checked_mapping(name: str, value: Mapping[Any, Any], by_gate: bool) -> dict
         unknown = [k for k in keys if k not in GATES]
         if unknown:
             raise ValueError(f"noise: {name} names unknown gate {unknown[0]!r} (known: {', '.join(sorted(GATES))})")
-    elif not all(isinstance(k, int) and not isinstance(k, bool) and k >= 0 for k in keys):
+    elif not all(isinstance(k, numbers.Integral) and not isinstance(k, bool) and int(k) >= 0 for k in keys):
         raise ValueError(f"noise: {name} mapping keys must be all gate names or all qubit indices (ints >= 0), got {keys}")
+    else:
+        value = {int(k): v for k, v in value.items()}  # numpy integers as plain ints: the same key as the qubit's int
     return {k: _checked_rate(f"{name}[{k!r}]", v) for k, v in value.items()}

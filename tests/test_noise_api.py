@@ -469,3 +469,45 @@ def test_the_demo_runs_with_noise(tmp_path):
     noisy, clean = rows_of(tmp_path / "noisy" / "results.csv"), rows_of(tmp_path / "clean" / "results.csv")
     assert len(noisy) == len(clean) > 0
     assert [r["loss"] for r in noisy] != [r["loss"] for r in clean]  # the noise reached the layer
+
+
+def test_settings_that_would_do_nothing_or_fail_later_are_refused_up_front():
+    """Found in review: each of these was accepted and then ignored, or failed only at the first gradient."""
+    c = Circuit(2).ry(0, "a").cz(0, 1).ry(1, "b")
+    theta = torch.rand(2, 2, dtype=torch.float64)
+    depol = NoiseModel(depolarizing=0.1)
+    with pytest.raises(ValueError, match="diff_method must be one of"):
+        c.expval(theta, "Z1", noise=depol, diff_method="bogus")
+    with pytest.raises(ValueError, match="diff_method='adjoint' does not apply under noise"):
+        c.expval(theta, "Z1", noise=depol, diff_method="adjoint")
+    with pytest.raises(ValueError, match="trajectories with amplitude damping give values only"):
+        QuantumLayer(c, ["Z1"], noise=NoiseModel(amplitude_damping=0.1), trajectories=4, seed=1)
+    with pytest.raises(ValueError, match="trajectories with amplitude damping give values only"):
+        train_lr_grid(c, "Z1", lrs=[0.1], starts=2, steps=1, noise=NoiseModel(amplitude_damping=0.1), trajectories=4)
+    target = torch.tensor([1, 0, 0, 0], dtype=torch.complex128)
+    with pytest.raises(ValueError, match="readout error flips the measured bits"):
+        c.infidelity(theta, target, noise=NoiseModel(readout=0.1))
+    with pytest.raises(ValueError, match="readout error flips the measured bits"):
+        train_lr_grid(c, target, lrs=[0.1], starts=2, steps=1, noise=NoiseModel(readout=0.1))
+
+
+def test_numpy_rates_and_qubit_keys_are_plain_numbers():
+    import numpy as np
+
+    c = Circuit(2).ry(0, "a").cz(0, 1).ry(1, "b")
+    theta = torch.rand(2, 2, dtype=torch.float64)
+    numpy_model = NoiseModel(depolarizing=np.float32(0.125), bit_flip={np.int64(0): 0.1})
+    plain = NoiseModel(depolarizing=0.125, bit_flip={0: 0.1})
+    assert numpy_model == plain
+    assert torch.equal(c.expval(theta, "Z1", noise=numpy_model), c.expval(theta, "Z1", noise=plain))
+
+
+@pytest.mark.parametrize("override, message", [
+    ("noise.trajectories=4", "noise.trajectories: trajectories with amplitude damping give values only"),
+    ("noise.readout=0.1", "noise.readout: readout error flips the measured bits of Pauli terms"),
+])
+def test_lr_grid_refuses_noise_it_cannot_train_on_before_any_work(override, message, tmp_path):
+    extra = ["noise.amplitude_damping=0.1"] if "trajectories" in override else []
+    with pytest.raises(UsageError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        cli.run(compose_experiment("lr_grid", ["starts=2", "steps=1", override, *extra]), tmp_path)
+    assert not (tmp_path / "run.json").exists()

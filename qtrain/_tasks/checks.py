@@ -153,4 +153,7 @@ def noise(cfg: Any) -> tuple[Any, int | None]:
         return None, None
     if model.is_noiseless:
         raise ValueError("noise.trajectories is set, but every noise rate is 0: set a rate (noise.depolarizing=0.01, ...) or drop noise.trajectories")
+    if trajectories is not None and not model.pauli_only:  # every experiment that takes trajectories trains on their gradients
+        raise ValueError("noise.trajectories: trajectories with amplitude damping give values only (its jumps depend on the state), "
+                         "and training needs gradients; set noise.trajectories=null for the exact density matrix")
     return model, trajectories

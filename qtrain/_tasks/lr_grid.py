@@ -89,6 +89,9 @@ def plan(cfg: Any) -> dict[str, Any]:
     if noise is not None:
         if shots != [None]:
             raise ValueError("noise: shots with noise are not supported yet; set shots=null or every noise rate to 0")
+        if noise.has_readout and not isinstance(circuit.cost, PauliSum):
+            raise ValueError(f"noise.readout: readout error flips the measured bits of Pauli terms, and cost={cfg.cost} (a target "
+                             "state's infidelity) is not measured that way; set noise.readout=0 or give an observable cost")
     return {"optimizers": optimizers, "lrs": lrs, "sharing": sharing, "seed": seed, "circuit": circuit,
             "device": device, "dtype": checks.dtype(cfg.dtype), "shots": shots, "noise": noise, "trajectories": trajectories}
 

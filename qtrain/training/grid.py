@@ -218,8 +218,14 @@ def _plan(circuit, cost, optimizer, optimizer_settings, lrs, starts, steps, tol,
         if noise is None:
             raise ValueError("trajectories applies to noisy training, but noise is None; pass noise=NoiseModel(...) too")
         check_noise(noise, None, trajectories)
+        if trajectories is not None and not noise.pauli_only:
+            raise ValueError("trajectories with amplitude damping give values only (its jumps depend on the state), and training needs "
+                             "gradients; pass trajectories=None for the exact density matrix")
         if shots is not None:
             raise ValueError("shots with noise are not supported yet: train with noise (density or trajectories) or with shots")
+        if isinstance(resolved, torch.Tensor) and noise.has_readout:
+            raise ValueError("noise: readout error flips the measured bits of Pauli terms, and a target state's infidelity is not "
+                             "measured that way; set readout=0 for an infidelity cost")
         if callable(resolved) and not isinstance(resolved, (PauliSum, torch.Tensor)):
             raise ValueError("noise: a function of states has no noisy form (a density matrix is not a state); give an observable or a target state")
         landscape = False  # the landscape is the noiseless one: it cannot predict the noisy cost
