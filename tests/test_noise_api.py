@@ -321,10 +321,22 @@ def test_trajectory_gradient_variance_does_not_depend_on_the_chunks():
     assert not torch.allclose(a.gradients, d.gradients)
 
 
+def test_gradient_variance_with_shots_under_noise_splits_into_the_noisy_exact_and_the_shot_parts():
+    """Shots measured on the noisy density matrix: exact_var is the variance of the noisy exact gradients (the
+    same numbers as without shots), and the estimates' variance is about exact_var + shot_var."""
+    c = _plateau_circuit()
+    exact = gradient_variance(c, "Z0 Z1", samples=64, seed=2, dtype=C128, noise=DEPOL)
+    shot = gradient_variance(c, "Z0 Z1", samples=64, seed=2, dtype=C128, noise=DEPOL, shots=200)
+    assert shot.exact_var.item() == pytest.approx(exact.var.item(), rel=1e-12)
+    clean = gradient_variance(c, "Z0 Z1", samples=64, seed=2, dtype=C128, shots=200)
+    assert shot.exact_var.item() < clean.exact_var.item()  # the noise is in the exact part
+    assert shot.var.item() == pytest.approx(shot.exact_var.item() + shot.shot_var.item(), rel=0.5)
+
+
 def test_gradient_variance_refusals():
     c = _plateau_circuit()
-    with pytest.raises(ValueError, match="shots with noise are not supported"):
-        gradient_variance(c, "Z0 Z1", samples=4, noise=DEPOL, shots=10)
+    with pytest.raises(ValueError, match="shots with noise are measured on the exact density matrix"):
+        gradient_variance(c, "Z0 Z1", samples=4, noise=DEPOL, shots=10, trajectories=4)
     with pytest.raises(ValueError, match="trajectories applies to noisy runs"):
         gradient_variance(c, "Z0 Z1", samples=4, trajectories=4)
 
@@ -353,9 +365,21 @@ def test_noisy_training_with_trajectories():
     assert torch.isfinite(r.cost_history).all() and torch.equal(r.cost_history, again.cost_history)
 
 
+def test_noisy_training_with_shots_records_the_exact_noisy_cost():
+    """Shot gradients measured on the noisy density matrix; the history holds the exact noisy cost, as the
+    noiseless shot training holds the exact cost."""
+    c = small_circuit()
+    r = train_lr_grid(c, "Z0 Z1", noise=DEPOL, shots=100, shot_seed=4, **GRID)
+    theta0 = r.trajectories[0, 0, 0]  # the first start's angles before the first step (step, lr, start)
+    first = c.expval(theta0.unsqueeze(0).to(torch.float64), "Z0 Z1", noise=DEPOL)
+    assert r.cost_history[0, 0, 0].item() == pytest.approx(first.item(), abs=1e-9)
+    again = train_lr_grid(c, "Z0 Z1", noise=DEPOL, shots=100, shot_seed=4, **GRID)
+    assert torch.equal(r.cost_history, again.cost_history)
+
+
 def test_noisy_training_refusals():
-    with pytest.raises(ValueError, match="shots with noise are not supported"):
-        train_lr_grid(small_circuit(), "Z0 Z1", noise=DEPOL, shots=10, **GRID)
+    with pytest.raises(ValueError, match="shots with noise are measured on the exact density matrix"):
+        train_lr_grid(small_circuit(), "Z0 Z1", noise=DEPOL, shots=10, trajectories=4, **GRID)
     with pytest.raises(ValueError, match="trajectories applies to noisy training"):
         train_lr_grid(small_circuit(), "Z0 Z1", trajectories=4, **GRID)
     with pytest.raises(ValueError, match="a function of states has no noisy form"):

@@ -87,8 +87,8 @@ def plan(cfg: Any) -> dict[str, Any]:
                          "measurements; give an observable cost (cost=global, cost=local or a Pauli string) or shots=null")
     noise, trajectories = checks.noise(cfg)
     if noise is not None:
-        if shots != [None]:
-            raise ValueError("noise: shots with noise are not supported yet; set shots=null or every noise rate to 0")
+        if shots != [None] and trajectories is not None:
+            raise ValueError("noise.trajectories: shots with noise are measured on the exact density matrix; set noise.trajectories=null or shots=null")
         if noise.has_readout and not isinstance(circuit.cost, PauliSum):
             raise ValueError(f"noise.readout: readout error flips the measured bits of Pauli terms, and cost={cfg.cost} (a target "
                              "state's infidelity) is not measured that way; set noise.readout=0 or give an observable cost")

@@ -276,8 +276,9 @@ def gradient_variance(
             used: pass shots here.
         noise: a `qtrain.noise.NoiseModel`: the gradients are the noisy ones, by the exact density matrix
             or, with `trajectories=T`, the mean over T trajectories per sample (keyed by `seed` and the
-            sample's index, so chunking and ranks do not change them). Not with shots (yet). A
-            QuantumLayer's own `noise` is not used: pass it here.
+            sample's index, so chunking and ranks do not change them). With shots, the estimates are
+            measured on the noisy density matrix, and `exact_var` is the noisy gradients' (not with
+            trajectories). A QuantumLayer's own `noise` is not used: pass it here.
         trajectories: trajectories per sample with `noise`; None for the exact density matrix.
 
     Returns:
@@ -288,8 +289,8 @@ def gradient_variance(
     if samples < 2:
         raise ValueError(f"samples must be >= 2, got {samples}")
     shots = check_shots(shots)
-    if (noise is not None or trajectories is not None) and shots is not None:
-        raise ValueError("gradient_variance: shots with noise are not supported yet; pass one of them")
+    if trajectories is not None and shots is not None:
+        raise ValueError("gradient_variance: shots with noise are measured on the exact density matrix; drop trajectories (or shots)")
     if trajectories is not None and noise is None:
         raise ValueError("trajectories applies to noisy runs, but noise is None; pass noise=NoiseModel(...) too")
     dtype = dtype or (model.dtype if isinstance(model, QuantumLayer) else torch.complex64)
@@ -326,7 +327,7 @@ def gradient_variance(
         per_cost.append(grads)
         if shots is not None:
             assert isinstance(c, PauliSum)  # target states were refused above
-            estimates, stderr = _shot_gradient_samples(circuit, theta, c, dtype, shots, seed, k, share, whole=per_sample > 1)
+            estimates, stderr = _shot_gradient_samples(circuit, theta, c, dtype, shots, seed, k, share, whole=per_sample > 1, noise=noise)
             if per_sample == 1:
                 estimates, stderr = ranks.gather(estimates), ranks.gather(stderr)
             pick = weights if index is None else index  # the same columns as the exact gradients
@@ -361,9 +362,10 @@ def _with_shot_split(stats: GradientStats, shots: int, exact: torch.Tensor, stde
 
 
 def _shot_gradient_samples(circuit: Circuit, theta: torch.Tensor, cost: PauliSum, dtype: torch.dtype, shots: int, seed: int, stream: int,
-                           share: slice, whole: bool) -> tuple[torch.Tensor, torch.Tensor]:
+                           share: slice, whole: bool, noise: NoiseModel | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Parameter-shift estimates and their standard errors, (n, P) float64 each, for the samples
-    `share` of theta (S, P), in blocks of SHOT_BLOCK (`whole`: one block of all, for per-sample gates)."""
+    `share` of theta (S, P), in blocks of SHOT_BLOCK (`whole`: one block of all, for per-sample gates);
+    with `noise`, measured on the noisy density matrix."""
     if whole:
         blocks = [0]
         stop = theta.shape[0]
@@ -374,7 +376,8 @@ def _shot_gradient_samples(circuit: Circuit, theta: torch.Tensor, cost: PauliSum
     for start in blocks:
         # a block begun before this share still runs from its start, so that its rows keep their numbers
         end = stop if whole else min(start + SHOT_BLOCK, stop)
-        _, g, (_, e) = circuit.value_and_grad(theta[start:end], cost, dtype=dtype, shots=shots, seed=_block_seed(seed, stream, start), return_stderr=True)
+        _, g, (_, e) = circuit.value_and_grad(theta[start:end], cost, dtype=dtype, shots=shots, seed=_block_seed(seed, stream, start), return_stderr=True,
+                                              noise=noise)
         skip = 0 if whole else max(share.start - start, 0)
         grads.append(g[skip:].double())
         errors.append(e[skip:].double())

@@ -110,10 +110,10 @@ class MultiStartModule(pl.LightningModule):
         theta = torch.cat([p.detach() for p in self.thetas])  # (G * B, d)
         shape = (len(self.lrs), -1, theta.shape[1])
         estimates = [self.circuit.value_and_grad(p.detach(), self.cost, dtype=self.state_dtype, shots=self.shots, seed=step_seed(self.shot_seed, step, g),
-                                                 first_row=self.shot_offset, return_stderr=True) for g, p in enumerate(self.thetas)]
+                                                 first_row=self.shot_offset, return_stderr=True, noise=self.noise) for g, p in enumerate(self.thetas)]
         grads, stderr = torch.stack([g for _, g, _ in estimates]), torch.stack([e for _, _, (_, e) in estimates])
-        with torch.no_grad():  # the exact cost, for the history (one more run, no gradient): success is judged on it
-            values = self.circuit.expval(theta, self.cost, dtype=self.state_dtype)
+        with torch.no_grad():  # the exact (noisy, with noise) cost, for the history (one more run, no gradient): success is judged on it
+            values = self.circuit.expval(theta, self.cost, dtype=self.state_dtype, noise=self.noise)
         return values.reshape(shape[:2]), grads.reshape(shape), stderr.reshape(shape)
 
     def tracked(self) -> torch.Tensor:

@@ -221,8 +221,8 @@ def _plan(circuit, cost, optimizer, optimizer_settings, lrs, starts, steps, tol,
         if trajectories is not None and not noise.pauli_only:
             raise ValueError("trajectories with amplitude damping give values only (its jumps depend on the state), and training needs "
                              "gradients; pass trajectories=None for the exact density matrix")
-        if shots is not None:
-            raise ValueError("shots with noise are not supported yet: train with noise (density or trajectories) or with shots")
+        if shots is not None and trajectories is not None:
+            raise ValueError("shots with noise are measured on the exact density matrix: drop trajectories (or shots)")
         if isinstance(resolved, torch.Tensor) and noise.has_readout:
             raise ValueError("noise: readout error flips the measured bits of Pauli terms, and a target state's infidelity is not "
                              "measured that way; set readout=0 for an infidelity cost")
