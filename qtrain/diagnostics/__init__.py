@@ -4,6 +4,7 @@ parameter matter?
     from qtrain.diagnostics import gradient_variance, redundant_parameters
     stats = gradient_variance(model, cost="global", samples=500)
     r = redundant_parameters(circuit)          # r.n_effective, r.redundant
+    expressibility(circuit), entangling_capability(circuit)   # Sim et al. 2019
 """
 
 from qtrain.diagnostics.gradients import (
@@ -16,6 +17,7 @@ from qtrain.diagnostics.gradients import (
     resolve_cost,
     summarize,
 )
+from qtrain.diagnostics.expressibility import entangling_capability, expressibility, haar_bin_probabilities
 from qtrain.diagnostics.redundancy import Redundancy, redundant_parameters, warn_if_redundant
 
 __all__ = [
@@ -23,9 +25,12 @@ __all__ = [
     "STATES_PER_SAMPLE",
     "GradientStats",
     "Redundancy",
+    "entangling_capability",
     "evaluate",
+    "expressibility",
     "gradient_samples",
     "gradient_variance",
+    "haar_bin_probabilities",
     "redundant_parameters",
     "resolve_cost",
     "summarize",
