@@ -229,6 +229,7 @@ def test_trainer_ddp_at_the_command_line_writes_the_one_process_tables_into_one_
         assert sorted(p.name for p in (two / "checkpoints" / "adam_k2").iterdir()) == ["rank0-of-2", "rank1-of-2"]
 
 
+@pytest.mark.slow  # about 45 s on 2 cores: the default run stays under 10 minutes (`pytest -m slow` runs it)
 def test_an_interrupted_two_rank_run_keeps_what_it_finished_and_resumes_to_the_one_process_numbers(tmp_path):
     overrides = ["experiment=barren_plateau", "qubits=[2,4,6,8,10,12,14]", "layers=1:40", "samples=40", "dtype=complex128", "progress=false"]
     killed = tmp_path / "killed"
@@ -284,6 +285,7 @@ def test_tasks_started_by_slurm_join_one_run_and_a_one_task_allocation_spawns_it
     assert "on 2 ranks" in (tmp_path / "sbatch" / "cli.log").read_text()
 
 
+@pytest.mark.slow  # about 45 s on 2 cores: the default run stays under 10 minutes (`pytest -m slow` runs it)
 def test_the_hybrid_model_trains_replicated_on_two_ranks_into_one_directory_and_same_seed_gives_same_numbers(tmp_path):
     """A truly replicated model: Lightning's DDP (one copy per rank, gradients
     averaged), unlike the independent starts above; tested on one device."""
