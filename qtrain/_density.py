@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -35,7 +35,7 @@ from qtrain.engine.program import Step, StepKind
 from qtrain.engine.run import half_angle_trig, sample_chunks
 from qtrain.noise import NoiseModel, superoperator
 
-__all__ = ["BLOCK_QUBITS", "DensityPlan", "apply_superoperator", "block_superoperator", "check_memory", "checkpointed_states", "density_plan", "density_values", "evolve", "initial_density", "required_bytes"]
+__all__ = ["BLOCK_QUBITS", "DensityPlan", "apply_superoperator", "block_superoperator", "check_memory", "checkpointed_states", "density_plan", "density_values", "evolve", "initial_density", "noisy_cone", "slot_angles", "required_bytes"]
 
 #: Gates are multiplied into blocks on at most this many qubits: a block is a
 #: (4^w, 4^w) matrix on 2w axes of rho. Two qubits keep blocks at 16 x 16, a
@@ -92,6 +92,10 @@ class DensityPlan:
     slot_moves: tuple[bool, ...] = ()  # per slot: whether shifting it can change a cost (not a global phase)
     _constants: dict = field(default_factory=dict, repr=False)
 
+    def angles(self, theta: torch.Tensor) -> torch.Tensor:
+        """The plan's slot angles (B or 1, n_slots) of parameters theta (B or 1, P)."""
+        return slot_angles(theta, self.slot_index, self.slot_scales)
+
     def constant_block(self, k: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
         key = (k, dtype, device)
         if key not in self._constants:
@@ -100,58 +104,52 @@ class DensityPlan:
         return self._constants[key]
 
 
-@functools.lru_cache(maxsize=64)
-def density_plan(data: CircuitData, sums: tuple[PauliSum, ...], noise: NoiseModel, light_cone_on: bool) -> DensityPlan:
-    """The density plan of `data` with `noise` for the observables `sums` (checked against the register). With
-    `light_cone_on`, only the gates in the observables' backward light cone run: a gate on qubits the evolved
-    observable does not touch, with its channels, cancels (channels are trace preserving, so their duals fix
-    the identity); diagonal gates are kept, since the channels after them do not commute with a Z string."""
-    noise.check_qubits(data.n_qubits)
-    measured = sums
-    sums = tuple(noise.with_readout(s) for s in sums)
+def slot_angles(theta: torch.Tensor, index: torch.Tensor, scales: torch.Tensor | None) -> torch.Tensor:
+    """Slot angles (B or 1, n_slots) of parameters theta (B or 1, P): the gather that is parameter sharing
+    (`index`: theta column per slot), times each slot's d angle / d parameter (`scales`, None when all 1)."""
+    angles = theta[:, index.to(theta.device)]
+    return angles if scales is None else angles * scales.to(dtype=theta.dtype, device=theta.device)
+
+
+def noisy_cone(data: CircuitData, sums: tuple[PauliSum, ...], light_cone_on: bool) -> tuple[list[int], CircuitData, dict[int, int]]:
+    """The gates a noisy run keeps for the observables `sums`: their indices in `data`, the kept gates as a
+    snapshot on their own register (its slot tables are the run's), and the qubit map. With `light_cone_on`,
+    only the gates in the observables' backward light cone: a gate on qubits the evolved observable does not
+    touch, with its channels, cancels (channels are trace preserving, so their duals fix the identity);
+    diagonal gates are kept, since the channels after them do not commute with a Z string."""
     ops = data.ops
     if light_cone_on:
-        support, _ = observable_support(sums)
-        kept, register = light_cone(ops, support, diagonal=False)
+        kept, register = light_cone(ops, observable_support(sums)[0], diagonal=False)
         register = register or {0}
     else:
         kept, register = list(range(len(ops))), set(range(data.n_qubits))
     position = {q: i for i, q in enumerate(sorted(register))}
-    slot_offsets = _slot_offsets(data)
+    cone = CircuitData(len(position), tuple(dataclasses.replace(ops[i], qubits=tuple(position[q] for q in ops[i].qubits)) for i in kept),
+                       data.parameters, data.gate_batch)
+    return kept, cone, position
+
+
+@functools.lru_cache(maxsize=64)
+def density_plan(data: CircuitData, sums: tuple[PauliSum, ...], noise: NoiseModel, light_cone_on: bool) -> DensityPlan:
+    """The density plan of `data` with `noise` for the observables `sums` (checked against the register), in
+    the light cone of `sums` when `light_cone_on` (`noisy_cone`)."""
+    noise.check_qubits(data.n_qubits)
+    readout_folded = tuple(noise.with_readout(s) for s in sums)
+    kept, cone, position = noisy_cone(data, readout_folded, light_cone_on)
     gates: list[Gate] = []
+    slot = 0
     with plain_tensors():
-        for i in kept:
-            op = ops[i]
-            local = dataclasses.replace(op, qubits=tuple(range(len(op.qubits))))
-            program = lower([local], len(op.qubits), fuse=False)
-            channels = noise.channels_after(op.name, op.qubits)
-            gates.append(Gate(tuple(position[q] for q in op.qubits), program.steps, slot_offsets[i], _noise_superoperator(channels, op.qubits)))
-    slot_params = [data.slot_params[s] for g in gates for s in range(g.first_slot, g.first_slot + _n_slots(g))]
-    slot_scales = [data.slot_scales[s] for g in gates for s in range(g.first_slot, g.first_slot + _n_slots(g))]
-    moves = tuple(data.slot_moves_state[s] for g in gates for s in range(g.first_slot, g.first_slot + _n_slots(g)))
-    # the plan's slots are the kept gates' slots, renumbered in order
-    renumbered, next_slot = [], 0
-    for g in gates:
-        renumbered.append(dataclasses.replace(g, first_slot=next_slot))
-        next_slot += _n_slots(g)
-    index = torch.tensor(slot_params, dtype=torch.long)
-    scales = torch.tensor(slot_scales, dtype=torch.float64) if any(s != 1 for s in slot_scales) else None
+        for i, op in zip(kept, cone.ops):
+            original = data.ops[i]  # the channels' rates by the gate's own qubits
+            program = lower([dataclasses.replace(op, qubits=tuple(range(len(op.qubits))))], len(op.qubits), fuse=False)
+            noise_superop = _noise_superoperator(noise.channels_after(original.name, original.qubits), original.qubits)
+            gates.append(Gate(op.qubits, program.steps, slot, noise_superop))
+            slot += program.n_slots  # lowering numbers slots gate by gate, as the cone's slot tables do
+    index = torch.tensor(cone.slot_params, dtype=torch.long)
+    scales = torch.tensor(cone.slot_scales, dtype=torch.float64) if any(s != 1 for s in cone.slot_scales) else None
     readout = tuple(noise.readout_rate(q) for q in sorted(position, key=position.__getitem__))
-    return DensityPlan(len(position), tuple(_blocks(renumbered)), tuple(remap(s, position) for s in sums), index, scales,
-                       tuple(remap(s, position) for s in measured), readout, moves)
-
-
-def _n_slots(gate: Gate) -> int:
-    return sum(1 for s in gate.steps if s.kind == StepKind.ROTATION)
-
-
-def _slot_offsets(data: CircuitData) -> list[int]:
-    """Per gate, the index of its first slot in the whole circuit's slot table."""
-    offsets, slot = [], 0
-    for op in data.ops:
-        offsets.append(slot)
-        slot += lower([dataclasses.replace(op, qubits=tuple(range(len(op.qubits))))], len(op.qubits), fuse=False).n_slots
-    return offsets
+    return DensityPlan(cone.n_qubits, tuple(_blocks(gates)), tuple(remap(s, position) for s in readout_folded), index, scales,
+                       tuple(remap(s, position) for s in sums), readout, cone.slot_moves_state)
 
 
 def _noise_superoperator(channels, qubits: tuple[int, ...]) -> torch.Tensor | None:
@@ -305,9 +303,9 @@ def initial_density(n_qubits: int, dtype: torch.dtype, device: torch.device) -> 
     return rho.reshape(1, *([2] * (2 * n_qubits)))
 
 
-def _evolve(plan: DensityPlan, rho: torch.Tensor, superops: list[torch.Tensor]) -> torch.Tensor:
-    for block, superop in zip(plan.blocks, superops):
-        rho = apply_superoperator(rho, superop, block.ascending, plan.n_qubits)
+def _apply_blocks(blocks: Sequence[Block], rho: torch.Tensor, superops: Sequence[torch.Tensor], n_qubits: int) -> torch.Tensor:
+    for block, superop in zip(blocks, superops):
+        rho = apply_superoperator(rho, superop, block.ascending, n_qubits)
     return rho
 
 
@@ -341,19 +339,17 @@ def density_values(plan: DensityPlan, angles: torch.Tensor, batch: int, dtype: t
         values = []
         for chunk in chunks:
             rho = initial_density(n, dtype, device).expand(chunk.stop - chunk.start, *([2] * (2 * n)))
-            rho = _evolve(plan, rho, [op if op.shape[0] == 1 else op[chunk] for op in ops])
+            rho = _apply_blocks(plan.blocks, rho, [op if op.shape[0] == 1 else op[chunk] for op in ops], n)
             values.append(measure(rho, chunk))
         return torch.cat(values)
 
 
 def evolve(plan: DensityPlan, rho: torch.Tensor, angles: torch.Tensor) -> torch.Tensor:
     """rho (B or 1, 2, ..., 2) with 2n axes through every block of `plan` at slot `angles` (B or 1, n_slots),
-    without autograd: a deep circuit run a part at a time (the noisy-plateau sweep reads every depth)."""
-    with torch.no_grad():
-        return _evolve(plan, rho, _block_operators(plan, angles, rho.dtype, rho.device))
+    all at once (differentiable by plain autograd: one rho per block is kept): a circuit's final density matrices,
+    or a deep circuit run a part at a time (the noisy-plateau sweeps read every depth)."""
+    return _apply_blocks(plan.blocks, rho, _block_operators(plan, angles, rho.dtype, rho.device), plan.n_qubits)
 
 
 def _evolve_segment(plan: DensityPlan, start: int, length: int, rho: torch.Tensor, *superops: torch.Tensor) -> torch.Tensor:
-    for block, superop in zip(plan.blocks[start : start + length], superops):
-        rho = apply_superoperator(rho, superop, block.ascending, plan.n_qubits)
-    return rho
+    return _apply_blocks(plan.blocks[start : start + length], rho, superops, plan.n_qubits)

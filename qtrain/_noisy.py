@@ -14,7 +14,6 @@ Two methods, one entry point:
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass
 from collections.abc import Callable
@@ -24,15 +23,14 @@ import numpy as np
 import torch
 
 from qtrain._circuit_data import CircuitData
-from qtrain._density import apply_superoperator, block_superoperator, check_memory, checkpointed_states, density_plan, density_values, initial_density, required_bytes
+from qtrain._density import check_memory, checkpointed_states, density_plan, density_values, evolve, initial_density, noisy_cone, required_bytes, slot_angles
 from qtrain._memory import budget_bytes
 from qtrain._execution import ShotSampler, ShotSetting, _check_theta, _listed, checked_sums, shot_estimates, shot_gradients
-from qtrain._lightcone import light_cone as cone_of
-from qtrain._lightcone import observable_support, remap
+from qtrain._lightcone import remap
 from qtrain._lowering import lower
 from qtrain.engine import PauliSum, Program, fuse_diagonals, infidelity, plan_schedule, check_complex_dtype, complex_dtype, expval, simulate_run, value_and_grad
 from qtrain.engine.density import as_matrices, basis_probabilities
-from qtrain.engine.run import Run, autograd_records, chunked_values, half_angle_trig
+from qtrain.engine.run import Run, autograd_records, chunked_values
 from qtrain.engine.observables import checked_target_state
 from qtrain.engine.shots import TO_Z, check_first_row, check_seed, sample_groups, shot_uniforms
 from qtrain.engine.permutations import fuse_permutations
@@ -71,11 +69,6 @@ def check_no_initial_state(data: CircuitData, initial_state: Any) -> None:
         raise ValueError("noise: initial_state is not supported with a noise model (runs start from |0...0>)")
 
 
-def _angles(theta: torch.Tensor, index: torch.Tensor, scales: torch.Tensor | None) -> torch.Tensor:
-    angles = theta[:, index.to(theta.device)]
-    return angles if scales is None else angles * scales.to(dtype=theta.dtype, device=theta.device)
-
-
 def _batch(data: CircuitData, theta: torch.Tensor) -> int:
     batch = theta.shape[0]
     if data.gate_batch > 1:
@@ -92,7 +85,7 @@ def _density(data: CircuitData, theta: torch.Tensor, sums: tuple[PauliSum, ...],
              target: torch.Tensor | None = None) -> torch.Tensor:
     """(B, K) expectations of `sums`, or with `target` (B or 1, 2^n) the infidelities 1 - <t|rho|t>, (B, 1)."""
     plan = density_plan(data, () if target is not None else sums, noise, light_cone and target is None)
-    angles = _angles(theta, plan.slot_index, plan.slot_scales)
+    angles = plan.angles(theta)
     records = torch.is_grad_enabled() and theta.requires_grad
     measure = None
     if target is not None:
@@ -115,12 +108,8 @@ def density_matrices(data: CircuitData, theta: Any, noise: NoiseModel, dtype: to
     plan = density_plan(data, (), noise, False)
     batch = _batch(data, theta)
     check_memory(plan, batch, dtype, theta.device, records=True)
-    angles = _angles(theta, plan.slot_index, plan.slot_scales)
-    cos, sin = half_angle_trig(angles) if angles.shape[1] else (None, None)
     n = data.n_qubits
-    rho = initial_density(n, dtype, theta.device).expand(batch, *([2] * (2 * n)))
-    for block in plan.blocks:
-        rho = apply_superoperator(rho, block_superoperator(block, cos, sin, dtype, theta.device), block.ascending, n)
+    rho = evolve(plan, initial_density(n, dtype, theta.device).expand(batch, *([2] * (2 * n))), plan.angles(theta))
     return as_matrices(rho, n)
 
 
@@ -155,14 +144,7 @@ def _trajectory_run(data: CircuitData, theta: torch.Tensor, sums: tuple[PauliSum
     noise.check_qubits(data.n_qubits)
     sums = tuple(noise.with_readout(s) for s in sums)
     ops = data.ops
-    if light_cone:  # as for the density: diagonal gates stay, their channels do not commute with a Z string
-        kept, register = cone_of(ops, observable_support(sums)[0], diagonal=False)
-        register = register or {0}
-    else:
-        kept, register = list(range(len(ops))), set(range(data.n_qubits))
-    position = {q: i for i, q in enumerate(sorted(register))}
-    cone = CircuitData(len(position), tuple(dataclasses.replace(ops[i], qubits=tuple(position[q] for q in ops[i].qubits)) for i in kept),
-                       data.parameters, data.gate_batch)
+    kept, cone, position = noisy_cone(data, sums, light_cone)  # as for the density: the same gates, the same register
     # Channel k of the whole circuit draws stream k, with or without the light cone.
     first_channel = np.cumsum([0] + [len(noise.channels_after(op.name, op.qubits)) for op in ops]).tolist()
     rows = np.arange(first_row, first_row + theta.shape[0], dtype=np.int64)
@@ -186,7 +168,7 @@ def _trajectory_run(data: CircuitData, theta: torch.Tensor, sums: tuple[PauliSum
     steps, signs, frame = propagate_frames(unfused.steps, cone.n_qubits, batch, keep_frame)
     fused = tuple(fuse_diagonals(fuse_permutations(steps, cone.n_qubits)))
     program = Program(cone.n_qubits, fused, unfused.n_slots, plan_schedule(fused, cone.n_qubits), n_gates=len(cone.ops))
-    angles = _angles(theta, torch.tensor(cone.slot_params, dtype=torch.long), torch.tensor(cone.slot_scales, dtype=torch.float64))
+    angles = slot_angles(theta, torch.tensor(cone.slot_params, dtype=torch.long), torch.tensor(cone.slot_scales, dtype=torch.float64))
     signs = signs.to(dtype=theta.dtype, device=theta.device)
     angles = angles.repeat_interleave(trajectories, dim=0) * signs
     cone_sums = tuple(remap(s, position) for s in sums)
@@ -236,16 +218,22 @@ def _signed_expvals(sums: tuple[PauliSum, ...], term_signs: tuple[torch.Tensor, 
     return per_state
 
 
-def _trajectory_values(trajectory: TrajectoryRun, trajectories: int, noise: NoiseModel) -> torch.Tensor:
-    """(B, T, K) values per trajectory."""
+def _trajectory_costs(trajectory: TrajectoryRun, per_state: Callable[[torch.Tensor], torch.Tensor], noise: NoiseModel) -> torch.Tensor:
+    """per_state of every trajectory's final state, (B T, ...): by the adjoint where autograd records (Pauli
+    channels only), else chunk by chunk."""
     run = trajectory.run
-    per_state = _signed_expvals(trajectory.sums, trajectory.term_signs)
     if autograd_records(run):
         _refuse_jump_gradient(noise)
         values = per_state(simulate_run(run, "adjoint"))
     else:
         values = chunked_values(run, per_state)
-    return trajectory.expand(values).reshape(-1, trajectories, len(trajectory.sums))
+    return trajectory.expand(values)
+
+
+def _trajectory_values(trajectory: TrajectoryRun, trajectories: int, noise: NoiseModel) -> torch.Tensor:
+    """(B, T, K) values per trajectory."""
+    values = _trajectory_costs(trajectory, _signed_expvals(trajectory.sums, trajectory.term_signs), noise)
+    return values.reshape(-1, trajectories, len(trajectory.sums))
 
 
 def _rows_infidelity(target: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -302,7 +290,7 @@ def noisy_shot_expectation(data: CircuitData, theta: Any, observable: Any, noise
     dtype = complex_dtype(theta.dtype) if dtype is None else check_complex_dtype(dtype)
     setting = ShotSetting(shots, check_seed(seed), check_first_row(first_row))
     sampler, plan = density_sampler(data, theta, sums, noise, setting, dtype, light_cone)
-    values = shot_estimates(sampler, _angles(theta, plan.slot_index, plan.slot_scales))
+    values = shot_estimates(sampler, plan.angles(theta))
     return values if many else values[:, 0]
 
 
@@ -316,7 +304,7 @@ def noisy_shot_value_and_gradient(data: CircuitData, theta: Any, cost: Any, nois
     dtype = complex_dtype(theta.dtype) if dtype is None else check_complex_dtype(dtype)
     setting = ShotSetting(shots, check_seed(seed), check_first_row(first_row))
     sampler, plan = density_sampler(data, theta, sums, noise, setting, dtype, light_cone)
-    angles = _angles(theta, plan.slot_index, plan.slot_scales)
+    angles = plan.angles(theta)
     scales = None if plan.slot_scales is None else plan.slot_scales.to(theta.device)
     return shot_gradients(sampler, angles, plan.slot_index, scales, data.n_params, theta.dtype)
 
@@ -351,14 +339,9 @@ def noisy_infidelity(data: CircuitData, theta: Any, target: Any, noise: NoiseMod
     if method == "density":
         return _density(data, theta, (), noise, dtype, False, target)[:, 0]
     assert trajectories is not None
-    run = _trajectory_run(data, theta, (), noise, trajectories, check_seed(seed), check_first_row(first_row), dtype, False, keep_frame=False).run
+    trajectory = _trajectory_run(data, theta, (), noise, trajectories, check_seed(seed), check_first_row(first_row), dtype, False, keep_frame=False)
     per_state = _rows_infidelity(target if target.shape[0] == 1 else target.repeat_interleave(trajectories, dim=0))
-    if autograd_records(run):
-        _refuse_jump_gradient(noise)
-        values = per_state(simulate_run(run, "adjoint"))
-    else:
-        values = chunked_values(run, per_state)
-    return values.reshape(-1, trajectories).mean(dim=1).to(theta.dtype)
+    return _trajectory_costs(trajectory, per_state, noise).reshape(-1, trajectories).mean(dim=1).to(theta.dtype)
 
 
 def noisy_value_and_gradient(data: CircuitData, theta: Any, cost: Any, noise: NoiseModel, method: str, trajectories: int | None,

@@ -81,8 +81,7 @@ def noisy_gradients(n_qubits: int, layers: Sequence[int], samples: int, seed: in
             if depth == 0:
                 theta[:size, first] += math.pi / 2
                 theta[size:, first] -= math.pi / 2
-            slot_angles = theta[:, plan.slot_index].to(real).to(device)
-            rho = evolve(plan, rho, slot_angles)
+            rho = evolve(plan, rho, plan.angles(theta.to(real).to(device)))
             if on_layer is not None:
                 on_layer(1)
             if depth + 1 in out:

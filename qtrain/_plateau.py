@@ -123,7 +123,7 @@ def _density_sweep(draw, start, stop, depths, cost, parameter, dtype, real, devi
         if layer == parameter[0]:
             theta[:size, parameter[1]] += math.pi / 2
             theta[size:, parameter[1]] -= math.pi / 2
-        rho = evolve(plan, rho, theta[:, plan.slot_index].to(real).to(device))
+        rho = evolve(plan, rho, plan.angles(theta.to(real).to(device)))
         if on_layer is not None:
             on_layer(1)
         if layer + 1 in depths:

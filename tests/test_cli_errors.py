@@ -6,10 +6,8 @@ Most of the corpus runs in this process through `cli.main` (a subprocess costs a
 
 from __future__ import annotations
 
-import logging
 import subprocess
 import sys
-import warnings
 
 import pytest
 
@@ -91,27 +89,6 @@ def assert_no_work(run_dir) -> None:
     nothing of the task's own (results.csv, run.json, tb/, event files, checkpoints)."""
     made = {p.name for p in run_dir.iterdir()} if run_dir.exists() else set()
     assert made <= {".hydra", "cli.log"}, made
-
-
-@pytest.fixture
-def in_process(monkeypatch):
-    """cli.main with sys.argv patched; Hydra's logging setup is undone afterwards."""
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-
-    def main(args: list[str]) -> int:
-        monkeypatch.setattr(sys, "argv", ["qtrain", *args])
-        with pytest.raises(SystemExit) as stop, warnings.catch_warnings():
-            cli.main()
-        return stop.value.code
-
-    yield main
-    for handler in root.handlers:
-        if handler not in handlers:
-            handler.close()
-    root.handlers[:] = handlers
-    root.setLevel(level)
-    logging.captureWarnings(False)
 
 
 @pytest.mark.parametrize("experiment, overrides, message", BAD, ids=[" ".join([e, *o]) for e, o, _ in BAD])

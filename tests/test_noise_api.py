@@ -3,10 +3,7 @@ train_lr_grid surfaces, their refusals, seeds and row keys, and the CLI's `noise
 
 from __future__ import annotations
 
-import logging
 import math
-import sys
-import warnings
 
 import pytest
 import torch
@@ -413,27 +410,6 @@ def test_a_noisy_checkpoint_is_not_resumed_without_noise(tmp_path, monkeypatch):
 
 
 # ---- CLI ---------------------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def in_process(monkeypatch):
-    """cli.main with sys.argv patched; Hydra's logging setup undone afterwards (as tests/test_cli_errors.py)."""
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-
-    def main(args: list[str]) -> int:
-        monkeypatch.setattr(sys, "argv", ["qtrain", *args])
-        with pytest.raises(SystemExit) as stop, warnings.catch_warnings():
-            cli.main()
-        return stop.value.code
-
-    yield main
-    for handler in root.handlers:
-        if handler not in handlers:
-            handler.close()
-    root.handlers[:] = handlers
-    root.setLevel(level)
-    logging.captureWarnings(False)
 
 
 @pytest.mark.parametrize(
