@@ -5,6 +5,7 @@ parameter matter?
     stats = gradient_variance(model, cost="global", samples=500)
     r = redundant_parameters(circuit)          # r.n_effective, r.redundant
     expressibility(circuit), entangling_capability(circuit)   # Sim et al. 2019
+    alg = lie_algebra(circuit); predict_variance(circuit, "Z0")  # the plateau from the Lie algebra
 """
 
 from qtrain.diagnostics.gradients import (
@@ -18,12 +19,14 @@ from qtrain.diagnostics.gradients import (
     summarize,
 )
 from qtrain.diagnostics.expressibility import entangling_capability, expressibility, haar_bin_probabilities
+from qtrain.diagnostics.lie import LieAlgebra, lie_algebra, predict_variance
 from qtrain.diagnostics.redundancy import Redundancy, redundant_parameters, warn_if_redundant
 
 __all__ = [
     "QUANTILES",
     "STATES_PER_SAMPLE",
     "GradientStats",
+    "LieAlgebra",
     "Redundancy",
     "entangling_capability",
     "evaluate",
@@ -31,6 +34,8 @@ __all__ = [
     "gradient_samples",
     "gradient_variance",
     "haar_bin_probabilities",
+    "lie_algebra",
+    "predict_variance",
     "redundant_parameters",
     "resolve_cost",
     "summarize",

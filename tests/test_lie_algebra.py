@@ -1,0 +1,187 @@
+"""lie_algebra and predict_variance against sampling and known dimensions; the refusals.
+
+The dense reference comparisons (spans, ideals, the general commutant form) are in test_lie_reference.py;
+here the prediction meets the engine's own sampled variance of deep circuits at uniform angles."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import pytest
+import torch
+
+from qtrain import Circuit
+from qtrain.builders import shared_ansatz
+from qtrain.diagnostics import lie_algebra, predict_variance
+from qtrain.diagnostics.lie import DEFAULT_MAX_DIM
+
+
+def hardware_efficient(n: int, layers: int, gates: tuple[str, ...] = ("rx", "ry"), ring: bool = False) -> Circuit:
+    c = Circuit(n)
+    for layer in range(layers):
+        for q in range(n):
+            for g in gates:
+                c.add(g, q, f"{g}{layer}_{q}")
+        for q in range(n if ring and n > 2 else n - 1):
+            c.cz(q, (q + 1) % n)
+    return c
+
+
+def free_fermions(n: int, layers: int) -> Circuit:
+    c = Circuit(n)
+    for layer in range(layers):
+        for q in range(n):
+            c.rz(q, f"z{layer}_{q}")
+        for q in range(n - 1):
+            c.rxx(q, q + 1, f"x{layer}_{q}")
+    return c
+
+
+def qaoa(n: int, layers: int, ring: bool) -> tuple[Circuit, str]:
+    """|+>^n, then layers of a shared rzz on every edge and a shared rx on every qubit; O the cost sum Z Z."""
+    c = Circuit(n)
+    edges = [(q, (q + 1) % n) for q in range(n if ring else n - 1)]
+    for q in range(n):
+        c.h(q)
+    for layer in range(layers):
+        for a, b in edges:
+            c.rzz(a, b, f"g{layer}")
+        for q in range(n):
+            c.rx(q, f"b{layer}")
+    return c, " + ".join(f"Z{a} Z{b}" for a, b in edges)
+
+
+def sampled_variance(circuit: Circuit, observable: str, samples: int = 4000, seed: int = 0) -> tuple[float, float]:
+    """The variance of <O> at uniform angles and its standard error (from the fourth central moment)."""
+    theta = torch.rand(samples, circuit.n_params, generator=torch.Generator().manual_seed(seed), dtype=torch.float64) * 2 * math.pi
+    values = circuit.expval(theta, observable)
+    centred = values - values.mean()
+    var = float(centred.square().mean())
+    fourth = float(centred.pow(4).mean())
+    return var, math.sqrt(max(fourth - var**2, 0.0) / samples)
+
+
+@pytest.mark.parametrize("n", [2, 3, 4])
+def test_universal_hardware_efficient_dimension(n: int) -> None:
+    assert lie_algebra(hardware_efficient(n, 3)).dim == 4**n - 1
+
+
+@pytest.mark.parametrize("n", [2, 3, 4, 5, 6, 8])
+def test_free_fermion_dimension(n: int) -> None:
+    alg = lie_algebra(free_fermions(n, 3))
+    assert alg.dim == n * (2 * n - 1)  # so(2n)
+    assert alg.ideal_dims == ((3, 3) if n == 2 else (n * (2 * n - 1),))  # so(4) = su(2) + su(2)
+
+
+def test_single_rotation_is_abelian() -> None:
+    alg = lie_algebra(Circuit(2).rx(1, "a"))
+    assert alg.dim == 1 and alg.ideals == () and alg.centre.shape[0] == 1
+    assert alg.strings == ("IX",)
+
+
+def test_ring_symmetric_qaoa_has_a_centre() -> None:
+    circuit, _ = qaoa(4, 6, ring=True)
+    alg = lie_algebra(circuit)
+    assert alg.dim == 11 and alg.ideal_dims == (3, 3, 3) and alg.centre.shape[0] == 2
+    assert alg.restrictions == ()  # every shared angle drives commuting gates side by side: one generator each
+    assert len(alg.generators) == 12
+
+
+FAMILIES = {
+    # name: (circuit, observable, samples)
+    "free fermions n=4": (free_fermions(4, 24), "Z0"),
+    "free fermions n=5": (free_fermions(5, 60), "Z0"),
+    "hardware-efficient n=3": (hardware_efficient(3, 12), "Z0 Z1"),
+    "hardware-efficient n=4": (hardware_efficient(4, 15), "Z0"),
+    "qaoa ring n=4": qaoa(4, 30, ring=True),
+    "qaoa line n=5": qaoa(5, 40, ring=False),
+}
+
+
+@pytest.mark.parametrize("name", list(FAMILIES))
+def test_predicted_equals_sampled(name: str) -> None:
+    circuit, observable = FAMILIES[name]
+    predicted = predict_variance(circuit, observable)
+    sampled, error = sampled_variance(circuit, observable)
+    assert predicted > 0
+    assert abs(sampled - predicted) < 4 * error, f"{name}: predicted {predicted:.5f}, sampled {sampled:.5f} +- {error:.5f}"
+
+
+def test_analytic_values() -> None:
+    """so(2n) with O = Z0: P(rho) = n / 2^n, P(O) = 2^n, Var = 1 / (2n - 1); su(2^n): 1 / (2^n + 1)."""
+    assert predict_variance(free_fermions(5, 3), "Z0") == pytest.approx(1 / 9, rel=1e-12)
+    assert predict_variance(hardware_efficient(3, 3), "Z0 Z1") == pytest.approx(1 / 9, rel=1e-12)
+    assert predict_variance(hardware_efficient(4, 3), "X2") == pytest.approx(1 / 17, rel=1e-12)
+
+
+def test_refuses_when_neither_observable_nor_state_lies_in_the_algebra() -> None:
+    """The issue's example: a CZ-ring hardware-efficient circuit at n = 4 has so(16); the restricted formula gives 0
+    there, sampling about 0.052."""
+    circuit = hardware_efficient(4, 30, ring=True)
+    alg = lie_algebra(circuit)
+    assert alg.dim == 120 and alg.ideal_dims == (120,)
+    with pytest.raises(ValueError, match="neither the observable 'Z0 Z1' nor the initial state lies in the span"):
+        predict_variance(circuit, "Z0 Z1", algebra=alg)
+    sampled, error = sampled_variance(circuit, "Z0 Z1", samples=2000)
+    assert sampled > 0.04 and abs(sampled - 0.052) < 4 * error
+
+
+def test_leading_fixed_gates_are_the_initial_state() -> None:
+    """R_Y(pi/4) before the first parametrized gate is not Clifford: it goes into the initial state, not refused."""
+    c = Circuit(2).ry(0, math.pi / 4).ry(1, math.pi / 4).rz(0, "a").rz(1, "b").cz(0, 1).rx(0, "c").rx(1, "d")
+    alg = lie_algebra(c)
+    expected = torch.tensor([math.cos(math.pi / 8), math.sin(math.pi / 8)], dtype=torch.complex128)
+    assert torch.allclose(alg.initial_state, torch.kron(expected, expected))
+
+
+def test_shared_ansatz_states_its_restriction() -> None:
+    """The sharing study's circuit ties rotations of one angle across ring layers: the algebra is the untied one's."""
+    circuit = shared_ansatz(3, 3, sharing=2)
+    alg = lie_algebra(circuit)
+    assert len(alg.restrictions) == 2 and all("untied" in r for r in alg.restrictions)  # theta_0 and theta_1 (by axes)
+    assert "theta_2" not in " ".join(alg.restrictions)  # its two rotations commute with everything between them
+    assert repr(alg).startswith("LieAlgebra(n_qubits=3, dim=")
+    with pytest.warns(UserWarning, match="untied"):
+        try:
+            predict_variance(circuit, "Z0", algebra=alg)
+        except ValueError:
+            pass  # the warning comes first either way
+
+
+def test_refusals() -> None:
+    with pytest.raises(TypeError, match="qtrain Circuit"):
+        lie_algebra("rx 0")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="non-Clifford fixed gate \\('t'"):
+        lie_algebra(Circuit(1).rx(0, "a").t(0).rx(0, "b"))
+    with pytest.raises(ValueError, match="non-Clifford fixed gate \\('ry'"):
+        lie_algebra(Circuit(1).rz(0, "a").ry(0, 0.3).rz(0, "b"))
+    with pytest.raises(ValueError, match="per-sample gates"):
+        lie_algebra(Circuit(1).pauli_rot(0, "a", torch.tensor([0, 1])))
+    with pytest.raises(ValueError, match="max_dim=20"):
+        lie_algebra(hardware_efficient(3, 2), max_dim=20)
+    with pytest.raises(ValueError, match="max_dim must be a positive integer"):
+        lie_algebra(Circuit(1).rx(0, "a"), max_dim=0)
+    with pytest.raises(ValueError, match="not lie_algebra\\(circuit\\)"):
+        predict_variance(Circuit(1).rx(0, "a"), "Z0", algebra=lie_algebra(Circuit(1).ry(0, "a")))
+    with pytest.raises(ValueError, match="acts on qubit 3"):
+        predict_variance(Circuit(2).rx(0, "a"), "Z3")
+
+
+def test_clifford_fixed_gates_between_rotations_are_moved() -> None:
+    """rx(a) then h then rx(b) is rx(a) then rz(b) in the frame: X and Z generate su(2)."""
+    alg = lie_algebra(Circuit(1).rx(0, "a").h(0).rx(0, "b").s(0).ry(0, 1.5707963267948966))
+    assert alg.dim == 3 and set(alg.strings) == {"X", "Y", "Z"}
+    assert predict_variance(Circuit(1).rx(0, "a").h(0).rx(0, "b"), "Z0") == pytest.approx(1 / 3)
+
+
+def test_circuit_without_parameters_has_no_variance() -> None:
+    c = Circuit(2).h(0).cnot(0, 1)
+    assert lie_algebra(c).dim == 0 and predict_variance(c, "Z0 Z1") == 0.0
+
+
+def test_six_qubit_universal_closes_fast() -> None:
+    start = time.perf_counter()
+    alg = lie_algebra(hardware_efficient(6, 3))
+    assert alg.dim == 4095 == DEFAULT_MAX_DIM - 1
+    assert time.perf_counter() - start < 60  # about 1 s on a laptop core; generous for a loaded CI machine
