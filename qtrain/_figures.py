@@ -107,6 +107,72 @@ def variance_vs_layers_noisy(rows: Sequence[Mapping[str, Any]], slopes: Sequence
     return fig
 
 
+def predicted_vs_sampled(rows: Sequence[Mapping[str, Any]]) -> Figure:
+    """Three panels over the circuit families: the predicted against the sampled variance of the cost (dots: the
+    ideals' formula, squares: the commutant form), the variance against n (line: sampled, filled: predicted,
+    open: no prediction), and the algebra's dimension against n."""
+    fig = Figure(figsize=(14, 4.3))
+    ax_pv, ax_vn, ax_dim = (fig.add_subplot(1, 3, i + 1) for i in range(3))
+    families = list(dict.fromkeys(r["family"] for r in rows))
+    for i, family in enumerate(families):
+        part = sorted((r for r in rows if r["family"] == family), key=lambda r: r["qubits"])
+        color = f"C{i % 10}"
+        applied = [r for r in part if r["applies"]]
+        ax_vn.plot([r["qubits"] for r in part], [r["sampled_variance"] for r in part], "-", color=color, alpha=0.5)
+        for method, marker in (("ideals", "o"), ("commutant", "s")):
+            mine = [r for r in applied if r.get("method", "ideals") == method]
+            label = family if method == "ideals" or not any(r.get("method", "ideals") == "ideals" for r in applied) else None
+            ax_pv.errorbar([r["predicted_variance"] for r in mine], [r["sampled_variance"] for r in mine],
+                           yerr=[2 * r["sampled_error"] for r in mine], fmt=marker, color=color, label=label if mine else None, ms=4)
+            ax_vn.plot([r["qubits"] for r in mine], [r["predicted_variance"] for r in mine], marker, color=color, label=label if mine else None)
+        outside = [r for r in part if not r["applies"]]
+        ax_vn.plot([r["qubits"] for r in outside], [r["sampled_variance"] for r in outside], "o", mfc="none", color=color)
+        ax_dim.plot([r["qubits"] for r in part], [r["dla_dim"] for r in part], "o-", color=color, label=family)
+    values = [v for r in rows if r["applies"] for v in (r["predicted_variance"], r["sampled_variance"]) if v > 0]
+    if values:
+        lo, hi = min(values) / 1.5, max(values) * 1.5
+        ax_pv.plot([lo, hi], [lo, hi], "k:", lw=1, label="sampled = predicted")
+        ax_pv.set_xscale("log")
+        ax_pv.set_yscale("log")
+    ax_pv.set_xlabel("predicted Var<O> (Lie algebra)")
+    ax_pv.set_ylabel("sampled Var<O> (+- 2 s.e.)")
+    ax_pv.set_title("Prediction against sampling")
+    ax_pv.legend(fontsize=7)
+    ax_vn.set_yscale("log")
+    ax_vn.set_xlabel("qubits n")
+    ax_vn.set_ylabel("Var<O>")
+    ax_vn.set_title("Line: sampled; dot/square: predicted; ring: none")
+    ax_vn.legend(fontsize=7)
+    ax_dim.set_yscale("log")
+    ax_dim.set_xlabel("qubits n")
+    ax_dim.set_ylabel("dim of the dynamical Lie algebra")
+    ax_dim.set_title("Algebra dimension")
+    ax_dim.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def dla_vs_deceptiveness(rows: Sequence[Mapping[str, Any]]) -> Figure:
+    """The sharing study's circuits: deceptiveness ratio against the (untied) algebra's dimension, one colour per
+    sharing degree, one point per circuit seed (jittered sideways so equal dimensions stay visible)."""
+    fig = Figure(figsize=(6.2, 4.3))
+    ax = fig.add_subplot()
+    rng = np.random.default_rng(0)
+    for i, k in enumerate(sorted({r["sharing"] for r in rows})):
+        part = [r for r in rows if r["sharing"] == k]
+        dims = np.array([r["dla_dim"] for r in part], dtype=float)
+        ax.plot(dims * np.exp(rng.uniform(-0.04, 0.04, len(dims))), [r["deceptiveness_ratio"] for r in part], "o",
+                color=f"C{i % 10}", alpha=0.7, label=f"k = {k}")
+    ax.set_xscale("log")
+    ax.set_xlabel("dim of the (untied) dynamical Lie algebra")
+    ax.set_ylabel("deceptiveness ratio")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_title("Sharing study: algebra dimension against deceptiveness")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
 def deceptiveness_vs_sharing(rows: Sequence[Mapping[str, Any]]) -> Figure:
     """Deceptiveness ratio against sharing degree: one line per (resolution,
     tol, rule)."""

@@ -11,8 +11,8 @@ import torch
 from qtrain.circuit import Circuit
 
 __all__ = [
-    "McCleanDraw", "encoder_circuit", "mcclean_angles", "mcclean_circuit", "mcclean_draw", "mcclean_layer",
-    "random_target_state", "shared_ansatz"
+    "McCleanDraw", "encoder_circuit", "free_fermion_circuit", "hardware_efficient", "mcclean_angles", "mcclean_circuit",
+    "mcclean_draw", "mcclean_layer", "qaoa_circuit", "random_target_state", "shared_ansatz"
 ]
 
 
@@ -111,6 +111,54 @@ def encoder_circuit(n_qubits: int = 2, n_layers: int = 2) -> Circuit:
         for q in range(n_qubits - 1):
             c.cnot(q, q + 1)
     return c
+
+
+def hardware_efficient(n_qubits: int, n_layers: int, rotations: tuple[str, ...] = ("ry", "rz"), entangler: str = "cz", ring: bool = False) -> Circuit:
+    """The hardware-efficient ansatz: per layer each of `rotations` on every qubit (parameters
+    "<gate><layer>_<qubit>"), then `entangler` on (0,1), (1,2), ..., and (n-1, 0) too with `ring`."""
+    if n_qubits < 1 or n_layers < 1:
+        raise ValueError(f"need n_qubits, n_layers >= 1, got {n_qubits}, {n_layers}")
+    c = Circuit(n_qubits)
+    pairs = [(q, q + 1) for q in range(n_qubits - 1)] + ([(n_qubits - 1, 0)] if ring and n_qubits > 2 else [])
+    for layer in range(n_layers):
+        for q in range(n_qubits):
+            for gate in rotations:
+                c.add(gate, q, f"{gate}{layer}_{q}")
+        for a, b in pairs:
+            c.add(entangler, (a, b))
+    return c
+
+
+def free_fermion_circuit(n_qubits: int, n_layers: int) -> Circuit:
+    """Matchgates on a line: per layer R_Z on every qubit, then R_XX on (0,1), (1,2), ...; every angle its own.
+    Its Lie algebra is so(2n), of dimension n(2n - 1) (free fermions after the Jordan-Wigner map)."""
+    if n_qubits < 2 or n_layers < 1:
+        raise ValueError(f"need n_qubits >= 2 and n_layers >= 1, got {n_qubits}, {n_layers}")
+    c = Circuit(n_qubits)
+    for layer in range(n_layers):
+        for q in range(n_qubits):
+            c.rz(q, f"z{layer}_{q}")
+        for q in range(n_qubits - 1):
+            c.rxx(q, q + 1, f"xx{layer}_{q}")
+    return c
+
+
+def qaoa_circuit(n_qubits: int, n_layers: int, ring: bool = True) -> tuple[Circuit, str]:
+    """QAOA-like layers with shared angles for MaxCut on a ring (or a line): H on every qubit, then per
+    layer R_ZZ(gamma_l) on every edge and R_X(beta_l) on every qubit, one gamma and one beta per layer.
+    Returns the circuit and its cost observable, the sum of Z_a Z_b over the edges."""
+    if n_qubits < 2 or n_layers < 1:
+        raise ValueError(f"need n_qubits >= 2 and n_layers >= 1, got {n_qubits}, {n_layers}")
+    edges = [(q, q + 1) for q in range(n_qubits - 1)] + ([(n_qubits - 1, 0)] if ring and n_qubits > 2 else [])
+    c = Circuit(n_qubits)
+    for q in range(n_qubits):
+        c.h(q)
+    for layer in range(n_layers):
+        for a, b in edges:
+            c.rzz(a, b, f"gamma{layer}")
+        for q in range(n_qubits):
+            c.rx(q, f"beta{layer}")
+    return c, " + ".join(f"Z{a} Z{b}" for a, b in edges)
 
 
 #: Sharing degrees at which a seeded draw of `shared_ansatz`'s axes must leave

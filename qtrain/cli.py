@@ -48,6 +48,7 @@ TASKS = {
     "lr_grid": "qtrain._tasks.lr_grid",
     "hybrid_digits": "qtrain._tasks.hybrid_digits",
     "noisy_plateau": "qtrain._tasks.noisy_plateau",
+    "predict": "qtrain._tasks.predict",
 }
 
 

@@ -18,6 +18,8 @@ TINY = {
     "hybrid_digits": ["epochs=1", "qubits=2", "layers=1", "monitor_samples=4"],
     "lr_grid": ["sharing=[1,2]", "lrs=[0.0,0.1]", "starts=6", "steps=3", "params=2", "qubits=2", "resolution=8"],
     "noisy_plateau": ["qubits=[2,3]", "layers=1:4", "samples=4", "depolarizing=[0,0.1]"],
+    "predict": ["qubits=[2,3]", "layers=4", "samples=20", "expressibility_samples=20", "entangling_samples=10", "families=[hea_line,qaoa]",
+                "sharing=[1,2]", "sharing_seeds=[0]", "sharing_resolution=6"],
 }
 
 

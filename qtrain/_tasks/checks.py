@@ -64,6 +64,16 @@ def _checked_list(value: Any, key: str, scalar: bool, expected: str, refusal: Ca
     return values
 
 
+def name_list(value: Any, key: str, known: tuple[str, ...]) -> list[str]:
+    """Names from a list or a single name, each one of `known`; in the given order, without repeats."""
+
+    def refusal(v: Any) -> str | None:
+        return None if isinstance(v, str) and v in known else f"unknown name {v!r} (known: {', '.join(known)})"
+
+    values = _checked_list(value, key, isinstance(value, str), "a name or a list of names", refusal)
+    return list(dict.fromkeys(values))
+
+
 def positive_int(value: Any, key: str, minimum: int = 1) -> int:
     """`value` if it is an integer (not a bool) >= `minimum`, else a ValueError that names `key`."""
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:

@@ -24,7 +24,7 @@ from omegaconf import MISSING
 
 __all__ = [
     "BarrenPlateauSchema", "CommonSchema", "DeceptivenessSchema", "DemoSchema", "HybridDigitsSchema",
-    "LrGridSchema", "NoiseSchema", "NoisyPlateauSchema", "SharedCircuitSchema", "TrainerSchema", "register"
+    "LrGridSchema", "NoiseSchema", "NoisyPlateauSchema", "PredictSchema", "SharedCircuitSchema", "TrainerSchema", "register"
 ]
 
 # Dict/Optional rather than `dict[...]`/`X | None`: OmegaConf reads these annotations at runtime.
@@ -90,6 +90,23 @@ class NoisyPlateauSchema(CommonSchema):
     device: str = MISSING
     dtype: str = MISSING
     chunk_size: Optional[int] = MISSING
+
+
+@dataclass
+class PredictSchema(CommonSchema):
+    """The keys of conf/experiment/predict.yaml: the Lie-algebraic variance against the sampled one."""
+
+    families: Any = MISSING  # a name or a list of names
+    qubits: Any = MISSING
+    layers: int = MISSING
+    samples: int = MISSING
+    expressibility_samples: int = MISSING
+    entangling_samples: int = MISSING
+    max_dim: int = MISSING
+    sharing: Any = MISSING  # null, a list, an int or a range
+    sharing_seeds: Any = MISSING
+    sharing_resolution: int = MISSING
+    sharing_tol: float = MISSING
 
 
 @dataclass
@@ -169,6 +186,7 @@ SCHEMAS: dict[str, type] = {
     "hybrid_digits": HybridDigitsSchema,
     "lr_grid": LrGridSchema,
     "noisy_plateau": NoisyPlateauSchema,
+    "predict": PredictSchema,
 }
 
 

@@ -44,6 +44,7 @@ import math
 import warnings
 from dataclasses import dataclass, field
 from functools import lru_cache
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -55,7 +56,7 @@ from qtrain.circuit import Circuit
 from qtrain.engine.observables import Observable, checked_pauli_sum
 from qtrain.engine.program import StepKind
 
-__all__ = ["LieAlgebra", "lie_algebra", "predict_variance", "DEFAULT_MAX_DIM", "MAX_MATRIX_QUBITS"]
+__all__ = ["COMMUTANT_MAX_QUBITS", "DEFAULT_MAX_DIM", "LieAlgebra", "MAX_MATRIX_QUBITS", "PREDICT_METHODS", "lie_algebra", "predict_variance"]
 
 #: The largest algebra `lie_algebra` closes by default: su(64), every n = 6 circuit.
 DEFAULT_MAX_DIM = 4096
@@ -280,7 +281,8 @@ def _frame(circuit: Circuit, what: str) -> _Frame:
             if total:
                 units.append((param, total))
     generators, restrictions = _parameter_generators(n, units, data.parameters)
-    return _Frame(n, generators, restrictions, tuple(fixed), psi.reshape(-1))
+    distinct = tuple({tuple(sorted(g.items())): g for g in generators}.values())  # a repeated generator adds nothing
+    return _Frame(n, distinct, restrictions, tuple(fixed), psi.reshape(-1))
 
 
 def _rotation_in_frame(n: int, step: Any, first_slot: int, data: CircuitData, fixed: list[_FixedGate], what: str) -> tuple[int, Element]:
@@ -422,9 +424,8 @@ class LieAlgebra:
         paulis = torch.stack([_dense_pauli(n, int(code)) for code in self._codes]) if self.strings else torch.zeros(0, 2**n, 2**n, dtype=torch.complex128)
         return torch.einsum("ks,sab->kab", self.basis.to(torch.complex128), paulis) / math.sqrt(2**n)
 
-    def observable_coordinates(self, observable: Observable) -> tuple[torch.Tensor, float]:
-        """The observable in the frame, as (coordinates on `strings`, its traceless squared norm Tr(O_0^2)
-        with O_0 = O - Tr(O)/2^n): the part outside `strings` is the difference of the two norms."""
+    def _frame_terms(self, observable: Observable) -> dict[int, float]:
+        """The observable's traceless part moved through the fixed gates after the leading block: {string code: coefficient}."""
         n = self.n_qubits
         pauli_sum = checked_pauli_sum(observable, n)
         terms: dict[int, float] = {}
@@ -435,7 +436,13 @@ class LieAlgebra:
                 code |= (x << (n + q)) | (z << q)
             if code:  # the identity adds to the mean only
                 terms[code] = terms.get(code, 0.0) + term.coeff
-        moved = _conjugate(n, terms, list(self._fixed))
+        return _conjugate(n, terms, list(self._fixed))
+
+    def observable_coordinates(self, observable: Observable) -> tuple[torch.Tensor, float]:
+        """The observable in the frame, as (coordinates on `strings`, its traceless squared norm Tr(O_0^2)
+        with O_0 = O - Tr(O)/2^n): the part outside `strings` is the difference of the two norms."""
+        n = self.n_qubits
+        moved = self._frame_terms(observable)
         scale = math.sqrt(2**n)  # coordinates on P_s / sqrt(2^n)
         index = {int(c): i for i, c in enumerate(self._codes)}
         coords = torch.zeros(len(self.strings), dtype=torch.float64)
@@ -693,29 +700,142 @@ def lie_algebra(circuit: Circuit, max_dim: int = DEFAULT_MAX_DIM) -> LieAlgebra:
     )
 
 
-def predict_variance(circuit: Circuit, observable: Observable, *, algebra: LieAlgebra | None = None, max_dim: int = DEFAULT_MAX_DIM) -> float:
-    """Var over uniform angles of <O> for a deep circuit: sum_j P_j(rho) P_j(O) / dim g_j over the
-    simple ideals of `lie_algebra(circuit)` (module docstring). Applies when O or the initial state lies in the
-    algebra's span; refuses otherwise (the formula would give a wrong value there). `algebra`: one
-    already computed for this circuit."""
+#: The general (commutant) form of `predict_variance` works on the two-copy space of 4^n dimensions: up to this many qubits.
+COMMUTANT_MAX_QUBITS = 5
+#: ... and searches the commutant among at most this many block-diagonal unknowns (a Gram matrix of their square).
+COMMUTANT_MAX_UNKNOWNS = 6000
+#: predict_variance's methods: "auto" (the ideals' formula where it applies, else the commutant form), or either one alone.
+PREDICT_METHODS = ("auto", "ideals", "commutant")
+
+
+def predict_variance(
+    circuit: Circuit, observable: Observable, *, algebra: LieAlgebra | None = None, max_dim: int = DEFAULT_MAX_DIM, method: str = "auto", seed: int = 0
+) -> float:
+    """Var over uniform angles of <O> for a deep circuit, from its Lie algebra (module docstring).
+
+    method="ideals": sum_j P_j(rho) P_j(O) / dim g_j over the simple ideals of `lie_algebra(circuit)`;
+    it applies when O or the initial state lies in the algebra's span and is refused otherwise (the formula
+    would give a wrong value there). method="commutant": the general form Tr[(rho x rho) T2(O x O)] -
+    Tr[rho T1(O)]^2, T1 and T2 the twirls over the circuit's group on one and two copies (the projections onto
+    the commutants), valid always, at most `COMMUTANT_MAX_QUBITS` qubits. "auto" (the default): the ideals'
+    formula where it applies, else the commutant form, else a refusal. `algebra`: one already computed for
+    this circuit; `seed` draws the random algebra element the commutant search starts from (the value does not
+    depend on it beyond rounding)."""
+    if method not in PREDICT_METHODS:
+        raise ValueError(f"predict_variance: method must be one of {PREDICT_METHODS}, got {method!r}")
     alg = lie_algebra(circuit, max_dim) if algebra is None else algebra
     if algebra is not None and (not isinstance(algebra, LieAlgebra) or algebra._fingerprint != circuit.fingerprint()):
         raise ValueError("predict_variance: `algebra` is not lie_algebra(circuit) of this circuit (its gates differ); omit it to compute it")
+    o, o_norm = alg.observable_coordinates(observable)  # checks the observable first
     if alg.dim == 0:
         return 0.0  # no parametrized gate moves the state
     for restriction in alg.restrictions:
         warnings.warn(f"predict_variance: {restriction}", stacklevel=2)
-    o, o_norm = alg.observable_coordinates(observable)
     rho, rho_norm = alg.state_coordinates()
     o_in = float((alg.basis @ o).square().sum()) >= o_norm * (1 - IN_SPAN_TOL) - 1e-12
     rho_in = float((alg.basis @ rho).square().sum()) >= rho_norm * (1 - IN_SPAN_TOL) - 1e-12
-    if not (o_in or rho_in):
+    if method == "ideals" or (method == "auto" and (o_in or rho_in)):
+        if not (o_in or rho_in):
+            raise ValueError(
+                f"predict_variance: neither the observable {str(observable)!r} nor the initial state lies in the span of the "
+                f"circuit's Lie algebra (dim {alg.dim}, simple ideals {list(alg.ideal_dims)}), so the ideals' formula does "
+                f"not apply; use method='commutant' (up to {COMMUTANT_MAX_QUBITS} qubits) or sample the variance"
+            )
+        total = 0.0
+        for ideal in alg.ideals:
+            total += float((ideal @ rho).square().sum()) * float((ideal @ o).square().sum()) / ideal.shape[0]
+        return total
+    if alg.n_qubits > COMMUTANT_MAX_QUBITS:
         raise ValueError(
             f"predict_variance: neither the observable {str(observable)!r} nor the initial state lies in the span of the "
-            f"circuit's Lie algebra (dim {alg.dim}, simple ideals {list(alg.ideal_dims)}), so the Lie-algebraic formula does "
-            f"not apply; sample the variance instead (qtrain.diagnostics.gradient_variance or expval at random angles)"
+            f"circuit's Lie algebra (dim {alg.dim}, simple ideals {list(alg.ideal_dims)}), so the ideals' formula does not "
+            f"apply, and the general commutant form works on 4^n-dimensional two-copy operators up to {COMMUTANT_MAX_QUBITS} "
+            f"qubits, not {alg.n_qubits}; sample the variance instead (expval at random angles, or gradient_variance)"
         )
-    total = 0.0
-    for ideal in alg.ideals:
-        total += float((ideal @ rho).square().sum()) * float((ideal @ o).square().sum()) / ideal.shape[0]
-    return total
+    return _commutant_variance(alg, observable, seed)
+
+
+def _commutant_variance(alg: LieAlgebra, observable: Observable, seed: int) -> float:
+    """Tr[(rho x rho) T2(O x O)] - Tr[rho T1(O)]^2 over the group of the algebra, dense, in the frame."""
+    n = alg.n_qubits
+    generators = [_dense_sum(n, g) for g in alg.generators]
+    observable_matrix = _dense_sum(n, {_string(n, code): c for code, c in _frame_observable(alg, observable).items()})
+    psi = alg.initial_state.numpy()
+    rho = np.outer(psi, psi.conj())
+    rng = np.random.default_rng(seed)
+    element = sum(rng.standard_normal() * g for g in generators)  # a random element of the algebra
+    values, vectors = np.linalg.eigh(element)
+    rotated = [vectors.conj().T @ g @ vectors for g in generators]
+    o_eig, rho_eig = vectors.conj().T @ observable_matrix @ vectors, vectors.conj().T @ rho @ vectors
+    mean = _twirl_overlap(values, rotated, lambda r, c: rho_eig[r, c], lambda r, c: o_eig[r, c], copies=1)
+    second = _twirl_overlap(values, rotated, lambda r, c: rho_eig[r // len(psi), c // len(psi)] * rho_eig[r % len(psi), c % len(psi)],
+                            lambda r, c: o_eig[r // len(psi), c // len(psi)] * o_eig[r % len(psi), c % len(psi)], copies=2)
+    return max(float(second - mean**2), 0.0)
+
+
+def _twirl_overlap(values: np.ndarray, generators: list[np.ndarray], a: Callable[..., np.ndarray], b: Callable[..., np.ndarray], copies: int) -> float:
+    """Tr(a T(b)) for T the Hilbert-Schmidt projection onto the commutant of {sum over copies of G} (G in
+    `generators`, each given in the eigenbasis of one random algebra element with eigenvalues `values`).
+
+    The commutant lies inside that element's commutant: matrices block-diagonal over its equal eigenvalues
+    (on two copies, lambda_a + lambda_b). Grouping too many eigenvalues together only enlarges the search; on
+    the unknowns (r, s) of the blocks, the commutant is the kernel of X -> sum_k [A_k, [A_k, X]], whose Gram
+    matrix entries are (A^2)_{rp} delta_qs - 2 A_rp A_qs + delta_rp (A^2)_qs."""
+    d = len(values)
+    total = values if copies == 1 else (values[:, None] + values[None, :]).ravel()
+    order = np.argsort(total)
+    labels = np.empty(len(total), dtype=np.int64)
+    scale = max(1.0, float(np.abs(total).max()))
+    labels[order] = np.concatenate([[0], np.cumsum(np.diff(total[order]) > 1e-8 * scale)])
+    rows, cols = np.nonzero(labels[:, None] == labels[None, :])  # (D^2 booleans: D = d^copies <= 1024)
+    if len(rows) > COMMUTANT_MAX_UNKNOWNS * copies:  # two copies search their swap-symmetric half
+        raise ValueError(
+            f"predict_variance: the commutant search on {copies} cop{'y' if copies == 1 else 'ies'} has {len(rows)} unknowns "
+            f"(more than {COMMUTANT_MAX_UNKNOWNS}): the algebra is too small for the general form to be cheap here; sample the variance"
+        )
+    gram = np.zeros((len(rows), len(rows)), dtype=complex)
+    eye = np.eye(d)
+    for g in generators:
+        g = g / max(float(np.abs(g).max()), 1e-300)
+        if copies == 1:
+            act, act2 = g, g @ g
+        else:
+            act, act2 = np.kron(g, eye) + np.kron(eye, g), np.kron(g @ g, eye) + 2 * np.kron(g, g) + np.kron(eye, g @ g)
+        gram += act2[rows[:, None], rows[None, :]] * (cols[:, None] == cols[None, :])
+        gram -= 2 * act[rows[:, None], rows[None, :]] * act[cols[None, :], cols[:, None]]
+        gram += (rows[:, None] == rows[None, :]) * act2[cols[None, :], cols[:, None]]
+    xa, xb = a(rows, cols), b(rows, cols)
+    if copies == 2:  # a and b are symmetric under swapping the copies, and so is the twirl: search the symmetric half
+        gram, xa, xb = _swap_symmetric(gram, xa, xb, rows, cols, d)
+    eigenvalues, eigenvectors = (m.numpy() for m in torch.linalg.eigh(torch.from_numpy(gram)))  # torch's is the faster here
+    kernel = eigenvectors[:, eigenvalues < 1e-9 * max(1.0, float(eigenvalues[-1]))]
+    return float(np.real(np.vdot(kernel.conj().T @ xa, kernel.conj().T @ xb)))
+
+
+def _swap_symmetric(gram: np.ndarray, xa: np.ndarray, xb: np.ndarray, rows: np.ndarray, cols: np.ndarray, d: int) -> tuple[np.ndarray, ...]:
+    """The Gram matrix and two vectors on the swap-symmetric combinations (e_u + e_swap(u)) / sqrt(2) of the unknowns."""
+    swap = lambda i: (i % d) * d + i // d  # noqa: E731  # (a, b) -> (b, a) on a two-copy index a * d + b
+    keys = rows * d * d + cols
+    partner = np.searchsorted(keys, swap(rows) * d * d + swap(cols))  # keys are sorted (np.nonzero's row-major order)
+    reps = np.flatnonzero(np.arange(len(rows)) <= partner)
+    mates = partner[reps]
+    weight = np.where(reps == mates, 1.0, 1 / math.sqrt(2))
+    half = (gram[:, reps] + np.where(reps == mates, 0, 1)[None, :] * gram[:, mates]) * weight[None, :]
+    sym = (half[reps, :] + np.where(reps == mates, 0, 1)[:, None] * half[mates, :]) * weight[:, None]
+    project = lambda x: (x[reps] + np.where(reps == mates, 0, 1) * x[mates]) * weight  # noqa: E731
+    return sym, project(xa), project(xb)
+
+
+def _dense_sum(n: int, terms: dict[str, float]) -> np.ndarray:
+    out = np.zeros((2**n, 2**n), dtype=complex)
+    for label, c in terms.items():
+        code = 0
+        for q, letter in enumerate(label):
+            x, z = {"I": (0, 0), "X": (1, 0), "Y": (1, 1), "Z": (0, 1)}[letter]
+            code |= (x << (n + q)) | (z << q)
+        out += c * _dense_pauli(n, code).numpy()
+    return out
+
+
+def _frame_observable(alg: LieAlgebra, observable: Observable) -> dict[int, float]:
+    return alg._frame_terms(observable)
