@@ -3,6 +3,7 @@ so they render headless and can go both to PNG and to TensorBoard."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -103,6 +104,27 @@ def variance_vs_layers_noisy(rows: Sequence[Mapping[str, Any]], slopes: Sequence
         ax.set_title(f"n = {n}")
         ax.legend(fontsize=7)
     fig.suptitle("Noise-induced plateau: ln Var against depth (slopes per layer)")
+    fig.tight_layout()
+    return fig
+
+
+def variance_vs_qubits_locality(rows: Sequence[Mapping[str, Any]], fits: Sequence[Mapping[str, Any]]) -> Figure:
+    """Cerezo et al.: Var[dC/dtheta_1] against n, solid for the global cost, dashed for the local one, a colour
+    per depth; the fitted rate per qubit in the legend."""
+    fig = Figure(figsize=(6.4, 4.4))
+    ax = fig.add_subplot()
+    fitted = {(f["cost"], f["layers"]): f for f in fits}
+    for i, L in enumerate(sorted({r["layers"] for r in rows})):
+        for cost, style in (("global", "-"), ("local", "--")):
+            pts = sorted((r["qubits"], r["variance"]) for r in rows if r["layers"] == L and r["cost"] == cost)
+            f = fitted.get((cost, L))
+            label = f"{cost}, L = {L}" + (f": {f['slope_per_qubit']:.2f}/qubit" if f and math.isfinite(f["slope_per_qubit"]) else "")
+            ax.plot([n for n, _ in pts], [v for _, v in pts], style, marker="o", color=f"C{i % 10}", label=label)
+    ax.set_yscale("log")
+    ax.set_xlabel("qubits n")
+    ax.set_ylabel(r"Var$[\partial C / \partial \theta_1]$")
+    ax.set_title("Global cost 1 - p(0...0) against local 1 - mean p_i(0)")
+    ax.legend(fontsize=7)
     fig.tight_layout()
     return fig
 

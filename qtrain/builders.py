@@ -11,7 +11,7 @@ import torch
 from qtrain.circuit import Circuit
 
 __all__ = [
-    "McCleanDraw", "encoder_circuit", "free_fermion_circuit", "hardware_efficient", "mcclean_angles", "mcclean_circuit",
+    "ALTERNATING_BLOCKS", "McCleanDraw", "alternating_layered", "encoder_circuit", "free_fermion_circuit", "hardware_efficient", "mcclean_angles", "mcclean_circuit",
     "mcclean_draw", "mcclean_layer", "qaoa_circuit", "random_target_state", "shared_ansatz"
 ]
 
@@ -126,6 +126,29 @@ def hardware_efficient(n_qubits: int, n_layers: int, rotations: tuple[str, ...] 
                 c.add(gate, q, f"{gate}{layer}_{q}")
         for a, b in pairs:
             c.add(entangler, (a, b))
+    return c
+
+
+#: The blocks `alternating_layered` knows: a block's gates on its pair of qubits (a, a + 1).
+ALTERNATING_BLOCKS = ("ry_cz",)
+
+
+def alternating_layered(n_qubits: int, n_layers: int, block: str = "ry_cz") -> Circuit:
+    """Cerezo et al. (2021)'s alternating layered ansatz: blocks on pairs of neighbouring qubits, a layer being one
+    sublayer of blocks on the even pairs (0,1), (2,3), ... and one on the odd pairs (1,2), (3,4), ...
+
+    block "ry_cz": R_Y on each of the pair's qubits, then CZ on the pair. Parameters are
+    "theta_<layer>_<sublayer>_<qubit>" in the order the gates are added, so theta_0_0_0 (R_Y on qubit 0 in the
+    first block) is the first parameter."""
+    if block not in ALTERNATING_BLOCKS:
+        raise ValueError(f"block: unknown block {block!r} (known: {', '.join(ALTERNATING_BLOCKS)})")
+    if n_qubits < 2 or n_layers < 1:
+        raise ValueError(f"need n_qubits >= 2 and n_layers >= 1, got {n_qubits}, {n_layers}")
+    c = Circuit(n_qubits)
+    for layer in range(n_layers):
+        for sublayer in (0, 1):
+            for a in range(sublayer, n_qubits - 1, 2):
+                c.ry(a, f"theta_{layer}_{sublayer}_{a}").ry(a + 1, f"theta_{layer}_{sublayer}_{a + 1}").cz(a, a + 1)
     return c
 
 

@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 #: experiment name -> module in qtrain._tasks with `plan(cfg)` and `run(cfg, out_dir, planned)`.
 TASKS = {
     "barren_plateau": "qtrain._tasks.barren_plateau",
+    "cost_locality": "qtrain._tasks.cost_locality",
     "deceptiveness": "qtrain._tasks.deceptiveness",
     "demo": "qtrain._tasks.demo",
     "lr_grid": "qtrain._tasks.lr_grid",
@@ -54,6 +55,13 @@ TASKS = {
 
 #: the experiments that take the config's `noise` block; the others refuse a nonzero one by name.
 NOISY_TASKS = frozenset({"barren_plateau", "lr_grid", "demo", "hybrid_digits"})
+#: why an experiment outside NOISY_TASKS takes no noise block (the refusal's words)
+NOISELESS_BECAUSE = {
+    "noisy_plateau": "its depolarizing rates are its own key, depolarizing=[...]",
+    "deceptiveness": "its landscapes are noiseless",
+    "predict": "the Lie-algebraic prediction is of noiseless circuits",
+    "cost_locality": "it measures noiseless gradients",
+}
 
 
 def config_dir() -> str:
@@ -83,7 +91,7 @@ def run(cfg: DictConfig, out_dir: Path) -> Any:
     try:
         model, _ = checks.noise(cfg)
         if model is not None and cfg.task not in NOISY_TASKS:
-            where = "its depolarizing rates are its own key, depolarizing=[...]" if cfg.task == "noisy_plateau" else "its landscapes are noiseless"
+            where = NOISELESS_BECAUSE.get(cfg.task, "it simulates noiseless circuits")
             raise ValueError(f"noise: the {cfg.task} experiment does not take noise ({where}); the experiments that do: {', '.join(sorted(NOISY_TASKS))}")
         planned = task.plan(cfg)
     except (ConfigKeyError, ConfigAttributeError) as e:  # a key the task reads was deleted (~key)

@@ -14,6 +14,7 @@ EXPERIMENTS = sorted(p.stem for p in (Path(cli.config_dir()) / "experiment").glo
 TINY = {
     "demo": ["steps=3", "samples=8"],
     "barren_plateau": ["qubits=[2,3]", "layers=[1,2]", "samples=6"],
+    "cost_locality": ["qubits=[2,3]", "layers=[1]", "samples=6"],
     "deceptiveness": ["sharing=[1,2]", "resolution=[6,8]", "params=2", "qubits=2"],
     "hybrid_digits": ["epochs=1", "qubits=2", "layers=1", "monitor_samples=4"],
     "lr_grid": ["sharing=[1,2]", "lrs=[0.0,0.1]", "starts=6", "steps=3", "params=2", "qubits=2", "resolution=8"],

@@ -105,7 +105,7 @@ def test_outside_the_algebra_the_commutant_form_predicts() -> None:
 
 
 def test_commutant_form_is_refused_past_its_width() -> None:
-    circuit = hardware_efficient(6, 3, ring=True)
+    circuit, _ = qaoa(6, 2, ring=True)  # a small algebra; Z0 Z1 alone (not the cost sum) and |+...+> lie outside it
     with pytest.raises(ValueError, match="up to 5 qubits, not 6"):
         predict_variance(circuit, "Z0 Z1")
     with pytest.raises(ValueError, match="method must be one of"):

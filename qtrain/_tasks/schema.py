@@ -23,7 +23,7 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
 __all__ = [
-    "BarrenPlateauSchema", "CommonSchema", "DeceptivenessSchema", "DemoSchema", "HybridDigitsSchema",
+    "BarrenPlateauSchema", "CommonSchema", "CostLocalitySchema", "DeceptivenessSchema", "DemoSchema", "HybridDigitsSchema",
     "LrGridSchema", "NoiseSchema", "NoisyPlateauSchema", "PredictSchema", "SharedCircuitSchema", "TrainerSchema", "register"
 ]
 
@@ -90,6 +90,17 @@ class NoisyPlateauSchema(CommonSchema):
     device: str = MISSING
     dtype: str = MISSING
     chunk_size: Optional[int] = MISSING
+
+
+@dataclass
+class CostLocalitySchema(CommonSchema):
+    """The keys of conf/experiment/cost_locality.yaml: the global against the local cost's gradient variance."""
+
+    block: str = MISSING
+    qubits: Any = MISSING
+    layers: Any = MISSING
+    samples: int = MISSING
+    dtype: str = MISSING
 
 
 @dataclass
@@ -187,6 +198,7 @@ SCHEMAS: dict[str, type] = {
     "lr_grid": LrGridSchema,
     "noisy_plateau": NoisyPlateauSchema,
     "predict": PredictSchema,
+    "cost_locality": CostLocalitySchema,
 }
 
 
