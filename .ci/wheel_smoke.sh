@@ -32,6 +32,7 @@ deceptiveness sharing=[1,2] resolution=[6,8] params=2 qubits=2
 lr_grid sharing=[1] lrs=[0.1] starts=4 steps=2 params=2 qubits=2 resolution=8
 hybrid_digits epochs=1 qubits=2 layers=1 monitor_samples=4
 noisy_plateau qubits=[2,3] layers=1:3 samples=4 depolarizing=[0,0.1]
+cost_locality qubits=[2,3] layers=[1] samples=6
 predict qubits=[2,3] layers=4 samples=20 expressibility_samples=20 entangling_samples=10 families=[hea_line,qaoa] sharing=[1] sharing_seeds=[0] sharing_resolution=6
 RUNS
 rm -rf "$work"

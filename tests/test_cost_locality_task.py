@@ -12,7 +12,7 @@ import torch
 from qtrain import cli
 from qtrain._tasks import cost_locality
 from qtrain.builders import alternating_layered
-from qtrain.diagnostics import gradient_variance
+from qtrain.diagnostics import gradient_variance, locality_costs
 from qtrain.diagnostics.gradients import gradient_samples
 from qtrain.errors import UsageError
 from tests import reference as ref
@@ -32,7 +32,7 @@ def test_two_qubit_variances_are_the_analytic_ones():
     """n = 2, L = 1 is R_Y(a) x R_Y(b) then CZ: C_G = 1 - cos^2(a/2) cos^2(b/2), dC_G/da = sin(a) cos^2(b/2) / 2, Var = 3/64;
     C_L = 1 - (cos^2(a/2) + cos^2(b/2)) / 2, dC_L/da = sin(a) / 4, Var = 1/32."""
     circuit = alternating_layered(2, 1)
-    costs = cost_locality.costs(2)
+    costs = locality_costs(2)
     for name, expected in (("global", 3 / 64), ("local", 1 / 32)):
         stats = gradient_variance(circuit, costs[name], samples=20000, parameter=0, seed=3)
         assert float(stats.var_ci_low) < expected < float(stats.var_ci_high), (name, float(stats.var), expected)
@@ -58,7 +58,7 @@ def test_gradients_match_the_reference_by_finite_differences(n, layers):
     circuit = alternating_layered(n, layers)
     theta = torch.rand(3, circuit.n_params, generator=torch.Generator().manual_seed(n), dtype=torch.float64) * 2 * math.pi
     for index, name in enumerate(("global", "local")):
-        got = gradient_samples(circuit, theta, cost_locality.costs(n)[name], parameter=0)
+        got = gradient_samples(circuit, theta, locality_costs(n)[name], parameter=0)
         for row in range(3):
             plus, minus = theta[row].numpy().copy(), theta[row].numpy().copy()
             plus[0] += 1e-6

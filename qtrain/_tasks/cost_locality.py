@@ -21,31 +21,20 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from tqdm import tqdm
 
 from qtrain import _figures as figures, _tables as tables
 from qtrain._tasks import checks
 from qtrain._tb import log_hparams, open_writer
 from qtrain.builders import ALTERNATING_BLOCKS, alternating_layered
-from qtrain.diagnostics.gradients import gradient_variance
-from qtrain.engine.observables import PauliString, PauliSum
+from qtrain.diagnostics.gradients import gradient_variance, locality_costs
 
-__all__ = ["COLUMNS", "FIT_COLUMNS", "costs", "fit", "plan", "run"]
+__all__ = ["COLUMNS", "FIT_COLUMNS", "fit", "plan", "run"]
 
 log = logging.getLogger(__name__)
 
 COLUMNS = ["qubits", "layers", "cost", "samples", "variance", "variance_ci_low", "variance_ci_high", "mean"]
 FIT_COLUMNS = ["cost", "layers", "slope_per_qubit", "power_exponent"]
-
-
-def costs(n_qubits: int) -> dict[str, PauliSum | torch.Tensor]:
-    """The two costs by name: `global` the target |0...0> (its infidelity, 1 - p(0...0)); `local` the part of
-    1/2 - (1/2n) sum_i Z_i that has a gradient (the constant 1/2 has none)."""
-    zero = torch.zeros(2**n_qubits, dtype=torch.complex128)
-    zero[0] = 1
-    local = PauliSum(tuple(PauliString(((q, "Z"),), -1 / (2 * n_qubits)) for q in range(n_qubits)))
-    return {"global": zero, "local": local}
 
 
 def plan(cfg: Any) -> dict[str, Any]:
@@ -74,7 +63,7 @@ def run(cfg: Any, out_dir: Path, planned: dict[str, Any] | None = None) -> dict[
     try:
         for n, L in tqdm(todo, desc="(qubits, layers)", disable=not cfg.progress):
             circuit = alternating_layered(n, L, cfg.block)
-            for name, cost in costs(n).items():
+            for name, cost in locality_costs(n).items():
                 stats = gradient_variance(circuit, cost, samples=p["samples"], parameter=0, seed=p["seed"] * 1_000_003 + 1000 * L + n, dtype=p["dtype"])
                 rows.append({"qubits": n, "layers": L, "cost": name, "samples": p["samples"], "variance": float(stats.var),
                              "variance_ci_low": float(stats.var_ci_low), "variance_ci_high": float(stats.var_ci_high), "mean": float(stats.mean)})

@@ -15,6 +15,7 @@ from qtrain.diagnostics.gradients import (
     evaluate,
     gradient_samples,
     gradient_variance,
+    locality_costs,
     resolve_cost,
     summarize,
 )
@@ -35,6 +36,7 @@ __all__ = [
     "gradient_variance",
     "haar_bin_probabilities",
     "lie_algebra",
+    "locality_costs",
     "predict_variance",
     "redundant_parameters",
     "resolve_cost",

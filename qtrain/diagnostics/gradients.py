@@ -175,6 +175,19 @@ def resolve_cost(cost: Observable | torch.Tensor, n_qubits: int) -> PauliSum | t
     return checked_pauli_sum(cost, n_qubits, what="cost")
 
 
+def locality_costs(n_qubits: int) -> dict[str, PauliSum | torch.Tensor]:
+    """Cerezo et al. (2021)'s two costs on n qubits, as `gradient_variance` and the trainers take them:
+    "global", C_G = 1 - p(0...0), as the target |0...0> (the cost is its infidelity); "local",
+    C_L = 1 - (1/n) sum_i p_i(0) = 1/2 - (1/2n) sum_i Z_i, as -(1/2n) sum_i Z_i (the constant has no gradient).
+    Not `resolve_cost`'s "global" and "local", which are McClean's Z0 Z1 and the mean of Z_i."""
+    if isinstance(n_qubits, bool) or not isinstance(n_qubits, int) or n_qubits < 1:
+        raise ValueError(f"n_qubits must be a positive integer, got {n_qubits!r}")
+    zero = torch.zeros(2**n_qubits, dtype=torch.complex128)
+    zero[0] = 1
+    local = PauliSum(tuple(PauliString(((q, "Z"),), -1 / (2 * n_qubits)) for q in range(n_qubits)))
+    return {"global": zero, "local": local}
+
+
 def evaluate(circuit: Circuit, theta: torch.Tensor, cost: PauliSum | torch.Tensor, **kwargs) -> torch.Tensor:
     """The cost per sample, (B,)."""
     if isinstance(cost, torch.Tensor):
