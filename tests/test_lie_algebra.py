@@ -54,6 +54,19 @@ def test_single_rotation_is_abelian() -> None:
     assert alg.strings == ("IX",)
 
 
+def test_an_abelian_algebra_of_sums_has_no_ideal() -> None:
+    """Commuting generators that are Pauli sums (a crz, a p) span a centre and no simple ideal; the variance is then
+    that of a torus, which the commutant form gives and sampling confirms (the ideals' formula would say 0)."""
+    c = Circuit(2).h(0).h(1)
+    for layer in range(8):
+        c.crz(1, 0, f"a{layer}").p(0, f"b{layer}")
+    alg = lie_algebra(c)
+    assert alg.dim == 2 and alg.ideals == () and alg.centre.shape[0] == 2  # span{Z0 - Z0 Z1, Z0}
+    predicted = predict_variance(c, "X0 + X1", algebra=alg)
+    sampled, error = sampled_variance(c, "X0 + X1", samples=3000)
+    assert abs(sampled - predicted) < 4 * error
+
+
 def test_ring_symmetric_qaoa_has_a_centre() -> None:
     circuit, _ = qaoa(4, 6, ring=True)
     alg = lie_algebra(circuit)

@@ -632,7 +632,9 @@ def _decompose(n: int, elements: list[Element], generators: tuple[Element, ...])
             gram += images @ images.T
         centre = _null_rows(basis, gram)
     rest = _orthonormal_add(centre, basis) if len(centre) else basis
-    if len(rest) == 4**n - 1:  # su(2^n): simple
+    if not len(rest):  # abelian: all centre, no simple ideal
+        blocks = []
+    elif len(rest) == 4**n - 1:  # su(2^n): simple
         blocks = [rest]
     else:
         blocks = _components(n, rest, codes) if single else [rest]
