@@ -28,12 +28,15 @@ from qtrain.diagnostics.expressibility import entangling_capability, expressibil
 from qtrain.diagnostics.lie import lie_algebra, predict_variance
 from qtrain.landscape import deceptiveness
 
-__all__ = ["FAMILIES", "build_family", "family_row", "sampled_variance", "sharing_row", "spearman"]
+__all__ = ["FAMILIES", "WIDE_FAMILIES", "build_family", "family_row", "sampled_variance", "sharing_row", "spearman"]
 
 
 def _mcclean(n: int, layers: int, seed: int) -> tuple[Circuit, str]:
     return mcclean_circuit(n, layers, 1, seed), "Z0 Z1"
 
+
+#: The families whose algebra is su(2^n) or a large subalgebra of it: their closure needs max_dim >= 4^n - 1.
+WIDE_FAMILIES = ("hea_line", "hea_ring", "mcclean")
 
 #: family name -> builder (qubits, layers, seed) -> (circuit, observable)
 FAMILIES: dict[str, Callable[[int, int, int], tuple[Circuit, str]]] = {
@@ -73,19 +76,19 @@ def family_row(name: str, n: int, layers: int, samples: int, express_samples: in
     circuit, observable = build_family(name, n, layers, seed)
     algebra = lie_algebra(circuit, max_dim)
     closed = time.perf_counter() - start
-    predicted, method = float("nan"), "none"  # none: outside the algebra and too wide for the commutant form
+    predicted, method, note = float("nan"), "none", ""
     for how in ("ideals", "commutant"):
         try:
             predicted, method = predict_variance(circuit, observable, algebra=algebra, method=how), how
             break
-        except ValueError:
-            continue
+        except ValueError as e:  # ideals: outside the algebra; commutant: too wide, or too many unknowns
+            note = str(e).removeprefix("predict_variance: ")
     applies = method != "none"
     var, error, mean = sampled_variance(circuit, observable, samples, seed)
     return {
         "family": name, "qubits": n, "layers": layers, "params": circuit.n_params, "observable": observable,
         "dla_dim": algebra.dim, "ideal_dims": "+".join(str(d) for d in algebra.ideal_dims) or "-", "centre_dim": algebra.centre.shape[0],
-        "untied": len(algebra.restrictions), "applies": applies, "method": method, "predicted_variance": predicted,
+        "untied": len(algebra.restrictions), "applies": applies, "method": method, "note": "" if applies else note, "predicted_variance": predicted,
         "sampled_variance": var, "sampled_error": error, "z_score": (var - predicted) / error if applies and error > 0 else float("nan"),
         "sampled_mean": mean,
         "expressibility": expressibility(circuit, samples=express_samples, seed=seed),

@@ -70,6 +70,7 @@ BAD = [
     ("cost_locality", ["qubits=[4,24]"], "qubits: at most 20"),
     ("predict", ["families=[hea_line,nosuch]"], "families: unknown name 'nosuch' (known: hea_line, hea_ring, mcclean, free_fermions, qaoa)"),
     ("predict", ["qubits=[4,13]"], "qubits: at most 12"),
+    ("predict", ["qubits=[6,7]"], "qubits: hea_line, hea_ring, mcclean at n = 7 can have an algebra of up to 4^7 - 1 = 16383 dimensions"),
     ("predict", ["sharing_tol=-1"], "tol"),
     ("predict", ["noise.depolarizing=0.01"], "noise: the predict experiment does not take noise"),
     ("lr_grid", ["noise.depolarizing=-0.1"], "noise.depolarizing must be in [0, 1], got -0.1"),

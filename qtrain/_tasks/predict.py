@@ -32,14 +32,14 @@ __all__ = ["COLUMNS", "CORRELATION_COLUMNS", "SHARING_COLUMNS", "plan", "run"]
 
 log = logging.getLogger(__name__)
 
-COLUMNS = ["family", "qubits", "layers", "params", "observable", "dla_dim", "ideal_dims", "centre_dim", "untied", "applies", "method",
+COLUMNS = ["family", "qubits", "layers", "params", "observable", "dla_dim", "ideal_dims", "centre_dim", "untied", "applies", "method", "note",
            "predicted_variance", "sampled_variance", "sampled_error", "z_score", "sampled_mean", "expressibility",
            "entangling_capability", "closure_seconds", "seconds"]
 SHARING_COLUMNS = ["seed", "sharing", "axes", "dla_dim", "ideal_dims", "centre_dim", "untied", "deceptiveness_ratio", "n_minima",
                    "global_basin", "seconds"]
 CORRELATION_COLUMNS = ["scope", "rows", "distinct_dims", "spearman_dim_ratio", "spearman_dim_minima"]
 _INTS = {"qubits", "layers", "params", "dla_dim", "centre_dim", "untied", "seed", "sharing", "n_minima"}
-_TEXT = {"family", "observable", "ideal_dims", "axes", "method"}
+_TEXT = {"family", "observable", "ideal_dims", "axes", "method", "note"}
 
 
 def plan(cfg: Any) -> dict[str, Any]:
@@ -54,8 +54,12 @@ def plan(cfg: Any) -> dict[str, Any]:
     max_dim = checks.positive_int(cfg.max_dim, "max_dim")
     too_wide = [n for n in qubits if n > 12]
     if too_wide:
-        raise ValueError(f"qubits: at most 12 (the hardware-efficient families' algebras are su(2^n) or so(2^n): su(2^n) has "
-                         f"4^n - 1 dimensions), got {too_wide}")
+        raise ValueError(f"qubits: at most 12 (each row samples 2^n-amplitude states of a deep circuit), got {too_wide}")
+    wide = [f for f in families if f in _predict.WIDE_FAMILIES]
+    past = [n for n in qubits if 4**n - 1 > max_dim]
+    if wide and past:
+        raise ValueError(f"qubits: {', '.join(wide)} at n = {past[0]} can have an algebra of up to 4^{past[0]} - 1 = {4**past[0] - 1} "
+                         f"dimensions (su(2^n)), more than max_dim={max_dim}; drop those n or families, or raise max_dim")
     sharing = checks.int_list(cfg.sharing, "sharing", minimum=1) if cfg.sharing is not None else []
     seeds = checks.int_list(cfg.sharing_seeds, "sharing_seeds", minimum=0)
     resolution = checks.positive_int(cfg.sharing_resolution, "sharing_resolution", minimum=3)

@@ -54,6 +54,7 @@ from qtrain._circuit_data import CircuitData
 from qtrain._lowering import lower
 from qtrain.circuit import Circuit
 from qtrain.engine.observables import Observable, checked_pauli_sum
+from qtrain.engine.gates import GATES, GateKind
 from qtrain.engine.program import StepKind
 
 __all__ = ["COMMUTANT_MAX_QUBITS", "DEFAULT_MAX_DIM", "LieAlgebra", "MAX_MATRIX_QUBITS", "PREDICT_METHODS", "lie_algebra", "predict_variance"]
@@ -268,11 +269,14 @@ def _frame(circuit: Circuit, what: str) -> _Frame:
             elif leading:  # a fixed gate before the first parametrized gate: run it on the initial state (any unitary)
                 psi = _apply_local(psi, _full_matrix(step), step.qubits, n)
             else:
-                fixed.append(_fixed_gate(step, op.name, what))
+                fixed.append(_fixed_gate(step, op, what))
         first_slot += program.n_slots
         for param, parts in gate.items():
             if any(_bracket(n, a, b) for a in parts for b in parts):
-                raise RuntimeError(f"{what}: gate {op.name!r}'s rotations of one argument do not commute")  # not in the gate table
+                # one parameter in two arguments of a gate (u3(q, "a", "a", "b")): its rotations are separate gates here,
+                # and the rule for shared parameters unties them (stated in `restrictions`)
+                units.extend((param, part) for part in parts)
+                continue
             total: dict[int, int] = {}
             for part in parts:
                 for code, c in part.items():
@@ -301,11 +305,12 @@ def _rotation_in_frame(n: int, step: Any, first_slot: int, data: CircuitData, fi
     return data.slot_params[slot], {k: int(round(scale2)) * v for k, v in moved.items()}
 
 
-def _fixed_gate(step: Any, name: str, what: str) -> _FixedGate:
+def _fixed_gate(step: Any, op: Any, what: str) -> _FixedGate:
     table = _clifford_table(np.ascontiguousarray(_full_matrix(step)).tobytes(), len(step.qubits))
     if table is None:
+        part = "" if op.name in GATES and GATES[op.name].kind in (GateKind.FIXED, GateKind.UNITARY) else " (a fixed part of it)"
         raise ValueError(
-            f"{what}: a non-Clifford fixed gate ({name!r} on qubits {list(step.qubits)}) comes after the first parametrized "
+            f"{what}: a non-Clifford fixed gate ({op.name!r} on qubits {list(op.qubits)}{part}) comes after the first parametrized "
             f"gate; the exact closure moves fixed gates through Pauli strings and can move only Clifford ones (h, s, cz, "
             f"cnot, rotations by multiples of pi/2, ...): put it before the first parametrized gate or give it a parameter"
         )
@@ -324,9 +329,7 @@ def _parameter_generators(n: int, units: list[tuple[int, Element]], names: tuple
         if len(where) == 1:
             generators.append(_primitive(units[where[0]][1]))
             continue
-        mergeable = all(not _bracket(n, units[a][1], units[b][1]) for a in where for b in where if a < b) and all(
-            not _bracket(n, units[m][1], units[b][1]) for a, b in zip(where, where[1:]) for m in range(a + 1, b)
-        )
+        mergeable = all(not _bracket(n, units[a][1], units[b][1]) for a in where for b in where if a < b) and _can_gather(n, units, where)
         if mergeable:
             total: dict[int, int] = {}
             for i in where:
@@ -343,6 +346,22 @@ def _parameter_generators(n: int, units: list[tuple[int, Element]], names: tuple
                 f"prediction assumes the tied circuit still covers that group uniformly"
             )
     return tuple(generators), tuple(restrictions)
+
+
+def _can_gather(n: int, units: list[tuple[int, Element]], where: list[int]) -> bool:
+    """Whether the gates at `where` (whose generators commute with each other) can all be moved next to one another:
+    some meeting point between the first and the last such that each gate commutes with every other gate it passes
+    on its way there. (Checking each gate only against its neighbour's way would let a third gate pass gates it does
+    not commute with.)"""
+    mine = set(where)
+
+    def passes(i: int, lo: int, hi: int) -> bool:  # gate i commutes with the others' gates strictly between lo and hi
+        return all(not _bracket(n, units[m][1], units[i][1]) for m in range(lo + 1, hi) if m not in mine)
+
+    for meet in range(where[0], where[-1] + 1):  # the gates gather just after position `meet`
+        if all(passes(i, i, meet + 1) if i <= meet else passes(i, meet, i) for i in where):
+            return True
+    return False
 
 
 # ---- closure ---------------------------------------------------------------------------------------------
@@ -726,7 +745,8 @@ def predict_variance(
     if method not in PREDICT_METHODS:
         raise ValueError(f"predict_variance: method must be one of {PREDICT_METHODS}, got {method!r}")
     alg = lie_algebra(circuit, max_dim) if algebra is None else algebra
-    if algebra is not None and (not isinstance(algebra, LieAlgebra) or algebra._fingerprint != circuit.fingerprint()):
+    if algebra is not None and (not isinstance(algebra, LieAlgebra) or algebra._fingerprint != circuit.fingerprint()
+                                or algebra.n_qubits != circuit.n_qubits):
         raise ValueError("predict_variance: `algebra` is not lie_algebra(circuit) of this circuit (its gates differ); omit it to compute it")
     o, o_norm = alg.observable_coordinates(observable)  # checks the observable first
     if alg.dim == 0:
@@ -790,10 +810,11 @@ def _twirl_overlap(values: np.ndarray, generators: list[np.ndarray], a: Callable
     scale = max(1.0, float(np.abs(total).max()))
     labels[order] = np.concatenate([[0], np.cumsum(np.diff(total[order]) > 1e-8 * scale)])
     rows, cols = np.nonzero(labels[:, None] == labels[None, :])  # (D^2 booleans: D = d^copies <= 1024)
-    if len(rows) > COMMUTANT_MAX_UNKNOWNS * copies:  # two copies search their swap-symmetric half
+    if len(rows) > COMMUTANT_MAX_UNKNOWNS:
         raise ValueError(
             f"predict_variance: the commutant search on {copies} cop{'y' if copies == 1 else 'ies'} has {len(rows)} unknowns "
-            f"(more than {COMMUTANT_MAX_UNKNOWNS}): the algebra is too small for the general form to be cheap here; sample the variance"
+            f"(more than {COMMUTANT_MAX_UNKNOWNS}): a random element of this algebra has too degenerate a spectrum for the "
+            f"general form to be cheap; sample the variance instead"
         )
     gram = np.zeros((len(rows), len(rows)), dtype=complex)
     eye = np.eye(d)
