@@ -21,7 +21,8 @@ rotations by multiples of pi/2, ...); a non-Clifford fixed gate after the
 first parametrized one is refused by name.
 
 Shared parameters. A parameter whose gates' generators commute with each
-other and with every generator between them is exp(-i theta sum_k s_k G_k / 2):
+other, and whose gates can all be brought to one place (each commuting with
+every gate it passes on the way), is exp(-i theta sum_k s_k G_k / 2):
 it contributes that one sum (QAOA's shared cost layer). Otherwise each of its
 gates contributes its own generator: the algebra is then the untied
 circuit's, and `LieAlgebra.restrictions` says so (a prediction assumes the
@@ -319,7 +320,7 @@ def _fixed_gate(step: Any, op: Any, what: str) -> _FixedGate:
 
 def _parameter_generators(n: int, units: list[tuple[int, Element]], names: tuple[str, ...]) -> tuple[tuple[Element, ...], tuple[str, ...]]:
     """One generator per parameter where its gates merge into exp(-i theta sum_k G_k / 2) (their generators
-    commute with each other and with every gate's between them), else one per gate."""
+    commute with each other and they can all be brought together, `_can_gather`), else one per gate."""
     generators: list[Element] = []
     restrictions: list[str] = []
     positions: dict[int, list[int]] = {}
