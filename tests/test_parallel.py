@@ -266,6 +266,7 @@ def test_processes_started_by_torchrun_join_one_run(tmp_path):
     assert wrong.returncode != 0 and "1 rank, but the launcher (torchrun) started 2 processes" in wrong.stderr
 
 
+@pytest.mark.slow  # about 40 s on 2 cores: the default run stays under its 10 minutes
 def test_tasks_started_by_slurm_join_one_run_and_a_one_task_allocation_spawns_its_ranks(tmp_path):
     """SLURM's srun (and the submitit launcher with tasks_per_node) start a
     process per rank with these variables; the same variables for one task

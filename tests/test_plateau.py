@@ -129,7 +129,7 @@ def test_gradient_variance_rejects_mismatched_samples():
         gradient_variance(mcclean_circuit(2, 2, 5), samples=6)
 
 
-@pytest.mark.parametrize("n", [2, 4, 6, 8])
+@pytest.mark.parametrize("n", [2, 4, 6, pytest.param(8, marks=pytest.mark.slow)])  # n = 8: 25 s on 2 cores
 def test_two_design_plateau(n):
     """At L = 20 n (the plateau is reached near 12-15 n for this 1D circuit;
     see README) the variance agrees with 2^n / (3 (4^n - 1))."""
