@@ -11,7 +11,7 @@ import torch
 from qtrain.circuit import Circuit
 
 __all__ = [
-    "ALTERNATING_BLOCKS", "McCleanDraw", "alternating_layered", "encoder_circuit", "free_fermion_circuit", "hardware_efficient", "mcclean_angles", "mcclean_circuit",
+    "ALTERNATING_BLOCKS", "McCleanDraw", "alternating_layered", "check_alternating_block", "encoder_circuit", "free_fermion_circuit", "hardware_efficient", "mcclean_angles", "mcclean_circuit",
     "mcclean_draw", "mcclean_layer", "qaoa_circuit", "random_target_state", "shared_ansatz"
 ]
 
@@ -113,13 +113,18 @@ def encoder_circuit(n_qubits: int = 2, n_layers: int = 2) -> Circuit:
     return c
 
 
+def _neighbour_pairs(n_qubits: int, ring: bool) -> list[tuple[int, int]]:
+    """(0,1), (1,2), ..., (n-2, n-1), and (n-1, 0) too with `ring` (from 3 qubits on: at 2 it would repeat (0,1))."""
+    return [(q, q + 1) for q in range(n_qubits - 1)] + ([(n_qubits - 1, 0)] if ring and n_qubits > 2 else [])
+
+
 def hardware_efficient(n_qubits: int, n_layers: int, rotations: tuple[str, ...] = ("ry", "rz"), entangler: str = "cz", ring: bool = False) -> Circuit:
     """The hardware-efficient ansatz: per layer each of `rotations` on every qubit (parameters
     "<gate><layer>_<qubit>"), then `entangler` on (0,1), (1,2), ..., and (n-1, 0) too with `ring`."""
     if n_qubits < 1 or n_layers < 1:
         raise ValueError(f"need n_qubits, n_layers >= 1, got {n_qubits}, {n_layers}")
     c = Circuit(n_qubits)
-    pairs = [(q, q + 1) for q in range(n_qubits - 1)] + ([(n_qubits - 1, 0)] if ring and n_qubits > 2 else [])
+    pairs = _neighbour_pairs(n_qubits, ring)
     for layer in range(n_layers):
         for q in range(n_qubits):
             for gate in rotations:
@@ -133,6 +138,12 @@ def hardware_efficient(n_qubits: int, n_layers: int, rotations: tuple[str, ...] 
 ALTERNATING_BLOCKS = ("ry_cz",)
 
 
+def check_alternating_block(block: str) -> None:
+    """Refuse a block `alternating_layered` does not know, naming the known ones."""
+    if block not in ALTERNATING_BLOCKS:
+        raise ValueError(f"block: unknown block {block!r} (known: {', '.join(ALTERNATING_BLOCKS)})")
+
+
 def alternating_layered(n_qubits: int, n_layers: int, block: str = "ry_cz") -> Circuit:
     """Cerezo et al. (2021)'s alternating layered ansatz: blocks on pairs of neighbouring qubits, a layer being one
     sublayer of blocks on the even pairs (0,1), (2,3), ... and one on the odd pairs (1,2), (3,4), ...
@@ -140,8 +151,7 @@ def alternating_layered(n_qubits: int, n_layers: int, block: str = "ry_cz") -> C
     block "ry_cz": R_Y on each of the pair's qubits, then CZ on the pair. Parameters are
     "theta_<layer>_<sublayer>_<qubit>" in the order the gates are added, so theta_0_0_0 (R_Y on qubit 0 in the
     first block) is the first parameter."""
-    if block not in ALTERNATING_BLOCKS:
-        raise ValueError(f"block: unknown block {block!r} (known: {', '.join(ALTERNATING_BLOCKS)})")
+    check_alternating_block(block)
     if n_qubits < 2 or n_layers < 1:
         raise ValueError(f"need n_qubits >= 2 and n_layers >= 1, got {n_qubits}, {n_layers}")
     c = Circuit(n_qubits)
@@ -172,7 +182,7 @@ def qaoa_circuit(n_qubits: int, n_layers: int, ring: bool = True) -> tuple[Circu
     Returns the circuit and its cost observable, the sum of Z_a Z_b over the edges."""
     if n_qubits < 2 or n_layers < 1:
         raise ValueError(f"need n_qubits >= 2 and n_layers >= 1, got {n_qubits}, {n_layers}")
-    edges = [(q, q + 1) for q in range(n_qubits - 1)] + ([(n_qubits - 1, 0)] if ring and n_qubits > 2 else [])
+    edges = _neighbour_pairs(n_qubits, ring)
     c = Circuit(n_qubits)
     for q in range(n_qubits):
         c.h(q)

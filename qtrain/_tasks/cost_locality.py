@@ -26,7 +26,7 @@ from tqdm import tqdm
 from qtrain import _figures as figures, _tables as tables
 from qtrain._tasks import checks
 from qtrain._tb import log_hparams, open_writer
-from qtrain.builders import ALTERNATING_BLOCKS, alternating_layered
+from qtrain.builders import alternating_layered, check_alternating_block
 from qtrain.diagnostics.gradients import gradient_variance, locality_costs
 
 __all__ = ["COLUMNS", "FIT_COLUMNS", "fit", "plan", "run"]
@@ -40,8 +40,7 @@ FIT_COLUMNS = ["cost", "layers", "slope_per_qubit", "power_exponent"]
 def plan(cfg: Any) -> dict[str, Any]:
     """Check every key before any work."""
     checks.one_process(cfg)
-    if cfg.block not in ALTERNATING_BLOCKS:
-        raise ValueError(f"block: unknown block {cfg.block!r} (known: {', '.join(ALTERNATING_BLOCKS)})")
+    check_alternating_block(cfg.block)
     qubits = checks.int_list(cfg.qubits, "qubits", minimum=2)
     if max(qubits) > 20:
         raise ValueError(f"qubits: at most 20 (a state vector of 2^n amplitudes per sample), got {max(qubits)}")

@@ -54,7 +54,7 @@ import torch
 from qtrain._circuit_data import CircuitData
 from qtrain._lowering import lower
 from qtrain.circuit import Circuit
-from qtrain.engine.observables import Observable, checked_pauli_sum
+from qtrain.engine.observables import Observable, PauliString, checked_pauli_sum, expvals
 from qtrain.engine.gates import GATES, GateKind
 from qtrain.engine.program import StepKind
 
@@ -77,6 +77,18 @@ IN_SPAN_TOL = 1e-9
 # bracket [A, B] = -i (AB - BA), which maps real combinations of strings to real combinations.
 
 Element = dict[int, int]
+
+#: A qubit's Pauli letter as its (x, z) bits.
+_LETTER_BITS = {"I": (0, 0), "X": (1, 0), "Y": (1, 1), "Z": (0, 1)}
+
+
+def _code(n: int, factors: Any) -> int:
+    """The code of the string with (qubit, letter) `factors`."""
+    code = 0
+    for q, letter in factors:
+        x, z = _LETTER_BITS[letter]
+        code |= (x << (n + q)) | (z << q)
+    return code
 
 
 def _popcount(value: int) -> int:
@@ -450,10 +462,7 @@ class LieAlgebra:
         pauli_sum = checked_pauli_sum(observable, n)
         terms: dict[int, float] = {}
         for term in pauli_sum.terms:
-            code = 0
-            for q, p in term.paulis:
-                x, z = {"X": (1, 0), "Y": (1, 1), "Z": (0, 1)}[p]
-                code |= (x << (n + q)) | (z << q)
+            code = _code(n, term.paulis)
             if code:  # the identity adds to the mean only
                 terms[code] = terms.get(code, 0.0) + term.coeff
         return _conjugate(n, terms, list(self._fixed))
@@ -474,8 +483,10 @@ class LieAlgebra:
     def state_coordinates(self) -> tuple[torch.Tensor, float]:
         """The initial state rho = |psi0><psi0| on `strings` (Tr(P_s rho) / sqrt(2^n)) and Tr(rho_0^2) = 1 - 1/2^n."""
         n = self.n_qubits
-        values = _pauli_expectations(self.initial_state.numpy(), self._codes, n)
-        return torch.from_numpy(values / math.sqrt(2**n)), 1.0 - 1.0 / 2**n
+        state = self.initial_state.reshape(1, *[2] * n)
+        strings = [PauliString(tuple((q, letter) for q, letter in enumerate(label) if letter != "I")) for label in self.strings]
+        values = expvals(state, strings)[0] if strings else torch.zeros(0, dtype=torch.float64)
+        return values / math.sqrt(2**n), 1.0 - 1.0 / 2**n
 
 
 def _dense_pauli(n: int, code: int) -> torch.Tensor:
@@ -484,15 +495,6 @@ def _dense_pauli(n: int, code: int) -> torch.Tensor:
     for q in range(n):
         out = torch.kron(out, torch.from_numpy(_LOCAL_PAULIS[((x >> q) & 1, (z >> q) & 1)]))
     return out
-
-
-def _state_masks(codes: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """x and z masks in the state's index convention (qubit q is bit n - 1 - q of a basis index)."""
-    xs, zs = np.zeros(len(codes), dtype=np.int64), np.zeros(len(codes), dtype=np.int64)
-    for q in range(n):
-        xs |= ((codes >> (n + q)) & 1) << (n - 1 - q)
-        zs |= ((codes >> q) & 1) << (n - 1 - q)
-    return xs, zs
 
 
 def _popcounts(values: np.ndarray) -> np.ndarray:
@@ -504,10 +506,6 @@ def _popcounts(values: np.ndarray) -> np.ndarray:
     return ((v * np.uint64(0x0101010101010101)) >> np.uint64(56)).astype(np.int64)
 
 
-def _parity(values: np.ndarray) -> np.ndarray:
-    return _popcounts(values) & 1
-
-
 def _bracket_many(n: int, a: int, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """`_bracket_strings` of one string against an array of strings: (codes, signs), sign 0 where they commute."""
     mask = (1 << n) - 1
@@ -517,20 +515,6 @@ def _bracket_many(n: int, a: int, b: np.ndarray) -> tuple[np.ndarray, np.ndarray
     xc, zc = xb ^ xa, zb ^ za
     k = (_popcount(xa & za) + _popcounts(xb & zb) + 2 * _popcounts(xb & za) - _popcounts(xc & zc)) % 4
     return (xc << n) | zc, anti * np.where(k == 1, 1, -1)
-
-
-def _pauli_expectations(psi: np.ndarray, codes: np.ndarray, n: int) -> np.ndarray:
-    """<psi|P_s|psi> for every string code: i^{x.z} sum_b conj(psi[b ^ x]) (-1)^{z.b} psi[b]."""
-    xs, zs = _state_masks(codes, n)
-    index = np.arange(2**n, dtype=np.int64)
-    out = np.zeros(len(codes))
-    for start in range(0, len(codes), 256):
-        x, z = xs[start:start + 256, None], zs[start:start + 256, None]
-        signs = 1 - 2 * _parity(index[None, :] & z)
-        phase = (1j) ** (_popcounts(x[:, 0] & z[:, 0]) % 4)
-        values = (psi[index[None, :] ^ x].conj() * signs * psi[None, :]).sum(axis=1) * phase
-        out[start:start + 256] = values.real
-    return out
 
 
 # ---- splitting into centre and simple ideals -------------------------------------------------------------
@@ -624,15 +608,15 @@ def _split(n: int, block: np.ndarray, generators: tuple[Element, ...], codes: np
 def _decompose(n: int, elements: list[Element], generators: tuple[Element, ...]) -> tuple[np.ndarray, np.ndarray, list[np.ndarray], np.ndarray]:
     """(codes, orthonormal basis, simple ideals, centre), every matrix's rows on the sorted string codes."""
     codes = np.array(sorted({code for v in elements for code in v}), dtype=np.int64)
-    index = {int(c): i for i, c in enumerate(codes)}
-    raw = np.zeros((len(elements), len(codes)))
-    for r, v in enumerate(elements):
-        for code, c in v.items():
-            raw[r, index[code]] = c
     single = all(len(v) == 1 for v in elements)
     if single:  # the algebra is spanned by strings: they are its orthonormal basis
         basis = np.eye(len(codes))
     else:
+        index = {int(c): i for i, c in enumerate(codes)}
+        raw = np.zeros((len(elements), len(codes)))
+        for r, v in enumerate(elements):
+            for code, c in v.items():
+                raw[r, index[code]] = c
         q, _ = np.linalg.qr(raw.T)
         basis = q.T
     if not len(codes):
@@ -781,8 +765,8 @@ def predict_variance(
 def _commutant_variance(alg: LieAlgebra, observable: Observable, seed: int) -> float:
     """Tr[(rho x rho) T2(O x O)] - Tr[rho T1(O)]^2 over the group of the algebra, dense, in the frame."""
     n = alg.n_qubits
-    generators = [_dense_sum(n, g) for g in alg.generators]
-    observable_matrix = _dense_sum(n, {_string(n, code): c for code, c in _frame_observable(alg, observable).items()})
+    generators = [_dense_sum(n, {_code(n, enumerate(label)): c for label, c in g.items()}) for g in alg.generators]
+    observable_matrix = _dense_sum(n, alg._frame_terms(observable))
     psi = alg.initial_state.numpy()
     rho = np.outer(psi, psi.conj())
     rng = np.random.default_rng(seed)
@@ -850,16 +834,9 @@ def _swap_symmetric(gram: np.ndarray, xa: np.ndarray, xb: np.ndarray, rows: np.n
     return sym, project(xa), project(xb)
 
 
-def _dense_sum(n: int, terms: dict[str, float]) -> np.ndarray:
+def _dense_sum(n: int, terms: dict[int, float]) -> np.ndarray:
+    """sum_s c_s P_s as a dense 2^n x 2^n matrix, from {string code: c_s}."""
     out = np.zeros((2**n, 2**n), dtype=complex)
-    for label, c in terms.items():
-        code = 0
-        for q, letter in enumerate(label):
-            x, z = {"I": (0, 0), "X": (1, 0), "Y": (1, 1), "Z": (0, 1)}[letter]
-            code |= (x << (n + q)) | (z << q)
+    for code, c in terms.items():
         out += c * _dense_pauli(n, code).numpy()
     return out
-
-
-def _frame_observable(alg: LieAlgebra, observable: Observable) -> dict[int, float]:
-    return alg._frame_terms(observable)
