@@ -34,6 +34,8 @@ hybrid_digits epochs=1 qubits=2 layers=1 monitor_samples=4
 noisy_plateau qubits=[2,3] layers=1:3 samples=4 depolarizing=[0,0.1]
 cost_locality qubits=[2,3] layers=[1] samples=6
 predict qubits=[2,3] layers=4 samples=20 expressibility_samples=20 entangling_samples=10 families=[hea_line,qaoa] sharing=[1] sharing_seeds=[0] sharing_resolution=6
+remedies starts=3 steps=2 samples=4 lrs=[0.1] optimizers=[adam,rotosolve] mcclean_qubits=2 mcclean_layers=2 variance_qubits=[2] variance_layers=2 layerwise.steps_per_stage=1 params=2 qubits=2
+lr_grid sharing=[1] lrs=[0.1] starts=4 steps=2 params=2 qubits=2 resolution=8 optimizers=[qng,spsa] init=gaussian
 RUNS
 rm -rf "$work"
 echo "wheel smoke: every experiment ran from the installed wheel"

@@ -13,11 +13,14 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 __all__ = [
-    "deceptiveness_vs_sharing", "gradient_norm_boxes", "landscape_view", "shots_to_resolve_vs_qubits", "success_vs_lr", "success_vs_shots",
+    "deceptiveness_vs_sharing", "gradient_norm_boxes", "landscape_view", "remedies", "shots_to_resolve_vs_qubits", "success_vs_lr", "success_vs_shots",
     "trajectories",
     "variance_vs_layers", "variance_vs_layers_noisy", "variance_vs_qubits"
 ]
 
+#: a gradient variance at or below this is zero up to rounding (a parameter whose gradient vanishes by symmetry at
+#: the start, as at an identity start): drawn as 0, not as a bar on a log axis
+ZERO_VARIANCE = 1e-20
 #: mathtext, so the label reads as the paper's symbol rather than as TeX source
 VARIANCE_LABEL = r"Var$[\partial E / \partial \theta_{1,1}]$"
 
@@ -414,3 +417,70 @@ def _wrapped(xs: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     x, y = ((v + np.pi) % (2 * np.pi) - np.pi for v in (xs, ys))
     breaks = np.nonzero((np.abs(np.diff(x)) > np.pi) | (np.abs(np.diff(y)) > np.pi))[0] + 1
     return np.insert(x, breaks, np.nan), np.insert(y, breaks, np.nan)
+
+
+def remedies(rows: Sequence[Mapping[str, Any]], variance_rows: Sequence[Mapping[str, Any]] = ()) -> Figure:
+    """Per circuit, two panels: the gradient variance at the start of every init
+    (the first parameter's with its interval, and the mean over parameters), and
+    the success rate of every (init, optimizer) at its best learning rate, as a
+    table of colours; a row without numbers (its note says why) is marked n/a.
+    With `variance_rows`, a last panel: the mean variance at the start against n."""
+    circuits = list(dict.fromkeys(r["circuit"] for r in rows))
+    panels = len(circuits) + (1 if variance_rows else 0)
+    fig = Figure(figsize=(11, 3.6 * panels))
+    for i, circuit in enumerate(circuits):
+        mine = [r for r in rows if r["circuit"] == circuit]
+        starts = list(dict.fromkeys((r["init"], r["schedule"]) for r in mine))
+        labels = [init if schedule == "plain" else f"{init}+layerwise" for init, schedule in starts]
+        optimizers = list(dict.fromkeys(r["optimizer"] for r in mine))
+        first = {(r["init"], r["schedule"]): r for r in mine}
+        ax = fig.add_subplot(panels, 2, 2 * i + 1)
+        xs = np.arange(len(starts))
+        for offset, key, name in ((-0.18, "grad_var_first", "first parameter"), (0.18, "grad_var_mean", "mean over parameters")):
+            values = [first[s][key] if first[s][key] is not None and first[s][key] > ZERO_VARIANCE else np.nan for s in starts]
+            ax.bar(xs + offset, values, width=0.34, label=name)
+            for x, s in zip(xs, starts):
+                if first[s][key] is not None and first[s][key] <= ZERO_VARIANCE:  # zero by symmetry (rounding at most): no bar on a log axis
+                    ax.text(float(x + offset), 0.02, "0", transform=ax.get_xaxis_transform(), ha="center", fontsize=8)
+        low = [first[s]["grad_var_first_ci_low"] for s in starts]
+        high = [first[s]["grad_var_first_ci_high"] for s in starts]
+        centre = [first[s]["grad_var_first"] for s in starts]
+        for x, c, lo, hi in zip(xs, centre, low, high):
+            if c is not None and c > ZERO_VARIANCE and lo is not None and hi is not None:
+                ax.plot([x - 0.18, x - 0.18], [max(lo, c * 1e-3), hi], color="black", linewidth=1)
+        for x, s in zip(xs, starts):
+            if first[s]["note"]:
+                ax.text(float(x), 0.5, "n/a", transform=ax.get_xaxis_transform(), ha="center", fontsize=8, color="gray")
+        ax.set_yscale("log")
+        ax.set_xticks(xs, labels, rotation=20, fontsize=8)
+        ax.set_ylabel("Var[dC/dθ] at the start")
+        ax.set_title(f"{circuit}: gradient variance at the start", fontsize=9)
+        ax.legend(fontsize=7)
+        ax = fig.add_subplot(panels, 2, 2 * i + 2)
+        by = {(r["init"], r["schedule"], r["optimizer"]): r for r in mine}
+        grid = np.array([[by[(*s, o)]["success_rate"] if by[(*s, o)]["success_rate"] is not None else np.nan for o in optimizers] for s in starts], dtype=float)
+        ax.imshow(grid, vmin=0, vmax=1, cmap="viridis", aspect="auto")
+        for a, s in enumerate(starts):
+            for b, o in enumerate(optimizers):
+                row = by[(*s, o)]
+                text = "n/a" if row["success_rate"] is None else f"{row['success_rate']:.2f}\nlr {row['lr']:g}"
+                ax.text(b, a, text, ha="center", va="center", fontsize=7, color="gray" if np.isnan(grid[a, b]) else "white" if grid[a, b] < 0.6 else "black")
+        ax.set_xticks(range(len(optimizers)), optimizers, fontsize=8)
+        ax.set_yticks(range(len(starts)), labels, fontsize=8)
+        ax.set_title(f"{circuit}: success rate at the best learning rate", fontsize=9)
+    if variance_rows:
+        for k, key in enumerate(("grad_var_first", "grad_var_mean")):
+            ax = fig.add_subplot(panels, 2, 2 * len(circuits) + 1 + k)
+            starts = list(dict.fromkeys((r["init"], r["schedule"]) for r in variance_rows))
+            for j, (init, schedule) in enumerate(starts):
+                pts = sorted((r["qubits"], r[key]) for r in variance_rows if (r["init"], r["schedule"]) == (init, schedule) and r[key] > ZERO_VARIANCE)
+                if pts:
+                    ax.plot(*zip(*pts), "-o", color=f"C{j}", markersize=4, label=init if schedule == "plain" else f"{init}+layerwise")
+            ax.set_yscale("log")
+            ax.set_xlabel("qubits n")
+            ax.set_ylabel("Var at the start")
+            layers = variance_rows[0]["layers"]
+            ax.set_title(f"McClean, {layers} layers: {'first parameter' if k == 0 else 'mean over parameters'}", fontsize=9)
+            ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 
-from qtrain.circuit import Circuit
+from qtrain.circuit import Circuit, Op
 
 __all__ = [
-    "ALTERNATING_BLOCKS", "McCleanDraw", "alternating_layered", "check_alternating_block", "encoder_circuit", "free_fermion_circuit", "hardware_efficient", "mcclean_angles", "mcclean_circuit",
+    "ALTERNATING_BLOCKS", "McCleanDraw", "alternating_layered", "check_alternating_block", "encoder_circuit", "free_fermion_circuit", "hardware_efficient", "identity_blocks", "mcclean_angles", "mcclean_circuit",
     "mcclean_draw", "mcclean_layer", "qaoa_circuit", "random_target_state", "shared_ansatz"
 ]
 
@@ -160,6 +161,59 @@ def alternating_layered(n_qubits: int, n_layers: int, block: str = "ry_cz") -> C
             for a in range(sublayer, n_qubits - 1, 2):
                 c.ry(a, f"theta_{layer}_{sublayer}_{a}").ry(a + 1, f"theta_{layer}_{sublayer}_{a + 1}").cz(a, a + 1)
     return c
+
+
+def identity_blocks(block: Circuit, repeats: int = 1, before: Circuit | None = None) -> Circuit:
+    """Grant et al.'s (Quantum 3, 214, 2019) circuit: `repeats` copies of
+    `block`, each followed by its mirror, the block's gates in reverse order,
+    each inverted (`qtrain.initializations.inverse_gate`: a rotation's angle
+    negated, u3's and rot's arguments reordered, s by sdg, a fixed gate
+    without an inverse in the table by its inverse matrix).
+
+    Every parameter is free: the mirror's rotations get parameters of their
+    own, named `<name>~`, which `init="identity_blocks"` sets to minus their
+    sources so that the circuit starts as the identity. With repeats > 1,
+    copy r's parameters are named `<name>_<r>` (r from 1). A parameter shared
+    by several gates of the block stays shared in its copy and in the mirror
+    (one mirror parameter for all its gates), so the tying survives and the
+    start is still the identity; a parameter tied between a block and its
+    mirror is never made (the block would then be the identity at every
+    angle, and untrainable). `before` (a state preparation, data encoding)
+    runs first and is not mirrored, so the circuit starts as `before` alone;
+    its parameters keep their names and must not meet the blocks'."""
+    from qtrain.initializations import MIRROR_MARK, inverse_gate
+
+    if not isinstance(block, Circuit):
+        raise TypeError(f"block must be a qtrain Circuit, got {type(block).__name__}")
+    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
+        raise ValueError(f"repeats must be an integer >= 1, got {repeats!r}")
+    marked = [name for name in block.parameters if name.endswith(MIRROR_MARK)]
+    if marked:
+        raise ValueError(f"block parameter {marked[0]!r} ends with {MIRROR_MARK!r}, which marks mirror parameters; rename it")
+    if before is not None and (not isinstance(before, Circuit) or before.n_qubits != block.n_qubits):
+        raise ValueError(f"before must be a Circuit on the block's {block.n_qubits} qubits, got {before!r}")
+    circuit = Circuit(block.n_qubits)
+    for op in before.ops if before is not None else ():
+        _copy_gate(circuit, op, before.parameters)  # type: ignore[union-attr]
+    for r in range(1, repeats + 1):
+        names = [name if repeats == 1 else f"{name}_{r}" for name in block.parameters]
+
+        for op in block.ops:
+            _copy_gate(circuit, op, names)
+        for op in reversed(block.ops):
+            name, qubits, angle, keywords = inverse_gate(op, lambda p: names[p] + MIRROR_MARK)
+            circuit.add(name, qubits, angle, **keywords)
+    if circuit.n_params != 2 * repeats * block.n_params + (before.n_params if before is not None else 0):
+        raise ValueError(f"parameter names collide (the block's numbered per copy: {block.parameters}"
+                         f"{'' if before is None else f', before: {before.parameters}'}); rename them")
+    return circuit
+
+
+def _copy_gate(circuit: Circuit, op: Op, names: Sequence[str]) -> None:
+    """Append `op` to `circuit`, its parameter k named names[k]."""
+    values: list[float | str] = [names[p] if p is not None else float(a) for p, a in zip(op.params, op.angles)]  # type: ignore[arg-type]  # a or p is set
+    angle = None if not values else (values[0] if len(values) == 1 else tuple(values))
+    circuit.add(op.name, op.qubits, angle, **({"axes": op.axes} if op.axes is not None else {}), **({"matrix": op.matrix} if op.matrix is not None else {}))
 
 
 def free_fermion_circuit(n_qubits: int, n_layers: int) -> Circuit:

@@ -47,6 +47,7 @@ TASKS = {
     "deceptiveness": "qtrain._tasks.deceptiveness",
     "demo": "qtrain._tasks.demo",
     "lr_grid": "qtrain._tasks.lr_grid",
+    "remedies": "qtrain._tasks.remedies",
     "hybrid_digits": "qtrain._tasks.hybrid_digits",
     "noisy_plateau": "qtrain._tasks.noisy_plateau",
     "predict": "qtrain._tasks.predict",
@@ -61,7 +62,11 @@ NOISELESS_BECAUSE = {
     "deceptiveness": "its landscapes are noiseless",
     "predict": "the Lie-algebraic prediction is of noiseless circuits",
     "cost_locality": "it measures noiseless gradients",
+    "remedies": "it compares the remedies in the noiseless plateau",
 }
+#: the experiments that train one schedule, and so take `trainer.layerwise`; the others refuse a non-null one by name
+#: (remedies compares layerwise training with the rest through its own `layerwise` key).
+LAYERWISE_TASKS = frozenset({"lr_grid"})
 
 
 def config_dir() -> str:
@@ -93,6 +98,11 @@ def run(cfg: DictConfig, out_dir: Path) -> Any:
         if model is not None and cfg.task not in NOISY_TASKS:
             where = NOISELESS_BECAUSE.get(cfg.task, "it simulates noiseless circuits")
             raise ValueError(f"noise: the {cfg.task} experiment does not take noise ({where}); the experiments that do: {', '.join(sorted(NOISY_TASKS))}")
+        if cfg.trainer.get("layerwise") is not None and cfg.task not in LAYERWISE_TASKS:
+            why = ("it compares layerwise training with the other remedies through its own key, layerwise.steps_per_stage"
+                   if cfg.task == "remedies" else "it trains nothing layer by layer")
+            raise ValueError(f"trainer.layerwise: the {cfg.task} experiment does not take it ({why}); the experiments that do: "
+                             f"{', '.join(sorted(LAYERWISE_TASKS))}")
         planned = task.plan(cfg)
     except (ConfigKeyError, ConfigAttributeError) as e:  # a key the task reads was deleted (~key)
         raise UsageError(f"{e.full_key}: the {cfg.task} experiment needs this key") from e

@@ -12,18 +12,18 @@ from qtrain.circuit import Circuit
 from qtrain.engine.conventions import check_complex_dtype, check_diff_method, complex_dtype, real_dtype
 from qtrain.engine.observables import Observable
 from qtrain.engine.shots import check_seed, check_shots
+from qtrain.initializations import CIRCUIT_INITS, INITS, check_init, identity_block_mirrors, initial_angles, resolved_width
 from qtrain.noise import NoiseModel
 
-__all__ = ["QuantumLayer", "draw_angles"]
-
-INITS = ("uniform", "zeros", "small")
+__all__ = ["INITS", "QuantumLayer", "draw_angles"]
 
 
 def draw_angles(init: str, shape: Sequence[int], generator: torch.Generator | None = None, dtype: torch.dtype = torch.float64, width: float = 0.1) -> torch.Tensor:
-    """Random starting angles, shared by QuantumLayer's weights and the trainers' random starts.
+    """Random starting angles for the inits that do not read the circuit (`initial_angles` draws every init).
 
     Args:
-        init: "uniform" on [-pi, pi), "small" uniform on [-width, width], or "zeros".
+        init: "uniform" on [-pi, pi), "small" uniform on [-width, width], or "zeros". "gaussian" and
+            "identity_blocks" read the circuit: draw them with `qtrain.initializations.initial_angles`.
         shape: shape of the result, e.g. (B, n_params).
         generator: the source of randomness (torch's default generator when None).
         dtype: real dtype of the result.
@@ -33,10 +33,11 @@ def draw_angles(init: str, shape: Sequence[int], generator: torch.Generator | No
         Angles in radians, of `shape` and `dtype`, on the CPU.
 
     Raises:
-        ValueError: for an init not in `INITS`.
+        ValueError: for an init not in `INITS`, or one that reads the circuit.
     """
-    if init not in INITS:
-        raise ValueError(f"init must be one of {INITS}, got {init!r}")
+    check_init(init)
+    if init in CIRCUIT_INITS:
+        raise ValueError(f"init={init!r} reads the circuit (its depth, its mirrored blocks): draw it with qtrain.initializations.initial_angles")
     if init == "zeros":
         return torch.zeros(shape, dtype=dtype)
     scale = math.pi if init == "uniform" else width
@@ -63,9 +64,13 @@ class QuantumLayer(nn.Module):
         circuit: the circuit; its parameters are the data inputs and the weights.
         observables: one output column each (Pauli strings or sums, or their text such as "Z0 Z1").
         inputs: names of the circuit parameters fed from the data, in column order; angles in radians.
-        init: the weights' start, "uniform" on [-pi, pi) (default), "zeros", or "small", uniform on
-            [-init_width, init_width].
-        init_width: half-width in radians of the "small" init.
+        init: the weights' start (`qtrain.initializations`): "uniform" on [-pi, pi) (default), "zeros",
+            "small" (uniform on [-init_width, init_width]), "gaussian" (N(0, init_width^2), by default Zhang et
+            al.'s width from the circuit's depth and the observables' locality) or "identity_blocks" (a circuit
+            built by `qtrain.builders.identity_blocks`, which starts as the identity; no input may be a
+            parameter of a mirrored pair).
+        init_width: "small": the half-width in radians (default 0.1); "gaussian": the standard deviation
+            (default Zhang et al.'s); unused by the other inits.
         diff_method: "auto" (default) differentiates by the adjoint from 8 qubits on (of the light cone
             that runs), where it is faster and holds one state per chunk instead of every step's, and by
             backprop below, where it is faster (`qtrain.engine.conventions.AUTO_ADJOINT_QUBITS` holds the
@@ -99,7 +104,7 @@ class QuantumLayer(nn.Module):
         inputs: Sequence[str] = (),
         *,
         init: str = "uniform",
-        init_width: float = 0.1,
+        init_width: float | None = None,
         diff_method: str = "auto",
         dtype: torch.dtype = torch.complex64,
         generator: torch.Generator | None = None,
@@ -120,10 +125,14 @@ class QuantumLayer(nn.Module):
             raise ValueError(f"inputs {missing} are not parameters of the circuit; its parameters are {circuit.parameters}")
         if len(set(inputs)) != len(inputs):
             raise ValueError(f"inputs repeat a name: {list(inputs)}")
-        if init not in INITS:
-            raise ValueError(f"init must be one of {INITS}, got {init!r}")
-        if not init_width > 0:
-            raise ValueError(f"init_width must be positive, got {init_width!r}")
+        check_init(init)
+        width = resolved_width(circuit, init, init_width, list(observables))  # gaussian reads the observables' locality now
+        if init == "identity_blocks":
+            paired = {circuit.parameters[i] for pair in identity_block_mirrors(circuit).items() for i in pair}
+            fed = sorted(paired.intersection(inputs))
+            if fed:
+                raise ValueError(f"init='identity_blocks': input {fed[0]!r} is a parameter of a mirrored pair, so data would break the "
+                                 "identity the init starts from; feed data through parameters outside the blocks")
         check_complex_dtype(dtype)
         check_diff_method(diff_method)
         self.circuit = circuit
@@ -141,7 +150,7 @@ class QuantumLayer(nn.Module):
             circuit.expval(None if not circuit.n_params else torch.zeros(circuit.n_params), self.observables, **noisy)
         self.input_names = tuple(inputs)
         self.weight_names = tuple(p for p in circuit.parameters if p not in inputs)
-        self.init, self.init_width = init, init_width
+        self.init, self.init_width = init, width  # the width the init draws with (its default resolved)
         self.diff_method = diff_method
         self.weight = nn.Parameter(torch.empty(len(self.weight_names), dtype=real_dtype(dtype)))
         # theta = cat([inputs, weights])[:, order]: `order` places each column at its parameter index.
@@ -179,7 +188,14 @@ class QuantumLayer(nn.Module):
     def draw_weights(self, shape: Sequence[int], generator: torch.Generator | None = None, dtype: torch.dtype | None = None) -> torch.Tensor:
         """Weights drawn from this layer's init, any shape (e.g. (S, n_weights)
         for S random restarts), in `dtype` (default: the weights')."""
-        return draw_angles(self.init, shape, generator, dtype or self.weight.dtype, self.init_width)
+        dtype = dtype or self.weight.dtype
+        if self.init not in CIRCUIT_INITS:
+            return draw_angles(self.init, shape, generator, dtype, self.init_width)
+        shape = tuple(shape)
+        if not shape or shape[-1] != len(self.weight_names):
+            raise ValueError(f"shape must end in the number of weights, {len(self.weight_names)}, got {shape}")
+        full = initial_angles(self.circuit, self.init, shape[:-1], generator, dtype, self.init_width, self.observables)
+        return full[..., [self.circuit.parameters.index(name) for name in self.weight_names]]
 
     def forward(self, x: torch.Tensor | None = None, theta: torch.Tensor | None = None) -> torch.Tensor:
         """x: (batch, n_inputs) data, or (n_inputs,) for one sample; theta:

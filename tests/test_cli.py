@@ -21,6 +21,8 @@ TINY = {
     "noisy_plateau": ["qubits=[2,3]", "layers=1:4", "samples=4", "depolarizing=[0,0.1]"],
     "predict": ["qubits=[2,3]", "layers=4", "samples=20", "expressibility_samples=20", "entangling_samples=10", "families=[hea_line,qaoa]",
                 "sharing=[1,2]", "sharing_seeds=[0]", "sharing_resolution=6"],
+    "remedies": ["starts=3", "steps=2", "samples=4", "lrs=[0.1]", "optimizers=[adam]", "mcclean_qubits=2", "mcclean_layers=2",
+                 "variance_qubits=[2]", "variance_layers=2", "layerwise.steps_per_stage=1", "params=2", "qubits=2"],
 }
 
 

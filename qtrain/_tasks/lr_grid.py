@@ -33,12 +33,14 @@ from qtrain import _figures as figures, parallel, _tables as tables
 from qtrain.engine.observables import PauliSum
 from qtrain.errors import UsageError
 from qtrain.landscape import RULES
-from qtrain.layers import INITS
+from qtrain.initializations import INITS, SMALL_WIDTH, initial_angles
 from qtrain._tasks import checks
 from qtrain._tasks.shared_circuit import circuit_settings, plan_circuit
 from qtrain.training import check_lrs, check_optimizer, global_min_of, rescore, train_lr_grid
 from qtrain.training.grid import LrGridResult
+from qtrain.training.layerwise import Layerwise, check_layerwise
 from qtrain.training.optimizers import check_optimizer_settings
+from qtrain.training.steppers import Qng, Stepper
 
 __all__ = ["plan", "run"]
 
@@ -70,17 +72,27 @@ def plan(cfg: Any) -> dict[str, Any]:
         raise ValueError(f"tol: must be a finite number >= 0, got {cfg.tol!r}")
     if cfg.global_min is not None and not math.isfinite(cfg.global_min):
         raise ValueError(f"global_min: must be a finite number or null, got {cfg.global_min!r}")
-    checks.positive_float(cfg.init_width, "init_width")
+    if cfg.init_width is not None:
+        checks.positive_float(cfg.init_width, "init_width")
     if cfg.rule not in RULES:
         raise ValueError(f"rule: must be one of {RULES}, got {cfg.rule!r}")
     if cfg.init not in INITS:
         raise ValueError(f"init: must be one of {INITS}, got {cfg.init!r}")
+    layerwise = _layerwise(cfg.trainer.get("layerwise"))
     seed = checks.positive_int(cfg.seed, "seed", minimum=0)
     device = checks.device(cfg.device)
     world = parallel.check_trainer(cfg.trainer, device)
     if cfg.starts < world:
         raise ValueError(f"starts: {cfg.starts} starts cannot be shared among {world} ranks (trainer.devices x trainer.num_nodes); give at least {world}")
     circuit = plan_circuit(cfg)
+    for k in sharing:  # what reads the circuit (gaussian's depth, identity blocks, the layers) is checked for every degree now
+        built = circuit.build(k)
+        try:
+            initial_angles(built, cfg.init, 0, width=cfg.init_width, cost=circuit.cost)
+            if layerwise is not None:
+                layerwise.layer_of(built.n_params)
+        except ValueError as e:
+            raise ValueError(f"{'init' if layerwise is None or 'layerwise' not in str(e) else 'trainer.layerwise'} (sharing {k}): {e}") from None
     shots = _shots(checks.plain(cfg.shots))
     if shots != [None] and not isinstance(circuit.cost, PauliSum):
         raise ValueError(f"shots: cost={cfg.cost} is a target state's infidelity, not a Pauli sum, so it cannot be estimated from "
@@ -92,8 +104,28 @@ def plan(cfg: Any) -> dict[str, Any]:
         if noise.has_readout and not isinstance(circuit.cost, PauliSum):
             raise ValueError(f"noise.readout: readout error flips the measured bits of Pauli terms, and cost={cfg.cost} (a target "
                              "state's infidelity) is not measured that way; set noise.readout=0 or give an observable cost")
-    return {"optimizers": optimizers, "lrs": lrs, "sharing": sharing, "seed": seed, "circuit": circuit,
+    for name, optimizer in optimizers.items():  # what a closure-based optimizer (qng, spsa, rotosolve) cannot train, before any cell runs
+        stepper = check_optimizer(optimizer)[1]
+        if issubclass(stepper, Stepper):
+            for shots_value in shots:
+                refusal = stepper.refuse_run(circuit.cost, shots_value, noise, trajectories)
+                if refusal is not None:
+                    raise ValueError(f"optimizers: {name}: {refusal}")
+            if stepper is Qng:
+                try:
+                    Qng(**optimizer.keywords).check_d(cfg.params)
+                except ValueError as e:
+                    raise ValueError(f"optimizer.{name}.{e}") from None
+    return {"optimizers": optimizers, "lrs": lrs, "sharing": sharing, "seed": seed, "circuit": circuit, "layerwise": layerwise,
             "device": device, "dtype": checks.dtype(cfg.dtype), "shots": shots, "noise": noise, "trajectories": trajectories}
+
+
+def _layerwise(value: Any) -> Layerwise | None:
+    """`trainer.layerwise` checked (null, or a mapping of `Layerwise`'s keys), its refusal naming the key."""
+    try:
+        return check_layerwise(checks.plain(value))
+    except ValueError as e:
+        raise ValueError(f"trainer.{e}" if str(e).startswith("layerwise") else f"trainer.layerwise: {e}") from None
 
 
 def _shots(value: Any) -> list[int | None]:
@@ -144,8 +176,12 @@ def run(cfg: Any, out_dir: Path, planned: dict[str, Any] | None = None) -> dict[
     keys = ("starts", "steps", "seed", "tol", "global_min", "init", "init_width", "resolution", "rule", "dtype")
     # exact alone is recorded as null, as in the folders written before shots existed, so that those still resume
     numbers = {"lrs": p["lrs"], **{key: cfg[key] for key in keys}, "shots": None if p["shots"] == [None] else p["shots"]}
+    if cfg.init_width is None and cfg.init != "gaussian":  # the width those draw with (unused but for small), as folders before null recorded it
+        numbers["init_width"] = SMALL_WIDTH
     # always recorded: None when noiseless, which a folder written before noise existed reads as (it has no such key)
     numbers.update(noise=None if p["noise"] is None else repr(p["noise"]), trajectories=p["trajectories"])
+    if p["layerwise"] is not None:  # recorded only when used, so that folders written before it existed still resume
+        numbers["layerwise"] = p["layerwise"].describe()
     optimizer_settings = {name: dict(part.keywords) for name, part in p["optimizers"].items()}
     tables.check_run_settings(out_dir / "run.json", {"task": "lr_grid", **settings, **numbers, "optimizer_settings": optimizer_settings}, notes)
     # ranks of several plan again, each its own share (Fabric's spawn cannot carry a plan's frozen dataclasses)
@@ -196,9 +232,10 @@ def _cell(cfg: Any, p: dict[str, Any], name: str, k: int, shots: int | None, out
                  f", the starts shared among {ranks.world_size} ranks" if ranks.world_size > 1 else "")
     result = train_lr_grid(
         p["circuit"].build(k), p["circuit"].cost, p["optimizers"][name], p["lrs"], cfg.starts, cfg.steps, seed=p["seed"], tol=float(cfg.tol),
-        global_min=cfg.global_min, device=p["device"], dtype=p["dtype"], init=cfg.init, init_width=float(cfg.init_width), resolution=cfg.resolution,
+        global_min=cfg.global_min, device=p["device"], dtype=p["dtype"], init=cfg.init, init_width=None if cfg.init_width is None else float(cfg.init_width), resolution=cfg.resolution,
         rule=cfg.rule, log_dir=out_dir / "tb" / cell, log_every=cfg.trainer.log_every, checkpoint_dir=out_dir / "checkpoints" / cell,
         checkpoint_every=cfg.trainer.checkpoint_every, progress=cfg.progress, ranks=ranks, shots=shots, noise=p["noise"], trajectories=p["trajectories"],
+        layerwise=p["layerwise"],
     )
     if not ranks.is_main:
         return None
@@ -267,3 +304,9 @@ def _outputs(cfg: Any, p: dict[str, Any], rows: list[dict], scored: dict, out_di
         metrics = {"success_rate": row["success_rate"], "final_cost_median": row["final_cost_median"], "predicted_success": row["predicted_success"]}
         log_hparams(writer, hparams, metrics, run_name=f"hparams/{row['optimizer']}_k{row['sharing']}_lr{row['lr']:g}{_shots_label(row['shots'])}")
     writer.close()
+
+
+def plan_optimizers(cfg: Any, lrs: list[float]) -> dict[str, Any]:
+    """The optimizers `cfg.optimizers` names (each from its `optimizer.<name>` config, built and checked once): for the
+    experiments that train as this one does (remedies)."""
+    return _optimizers(cfg, lrs)

@@ -24,7 +24,7 @@ from omegaconf import MISSING
 
 __all__ = [
     "BarrenPlateauSchema", "CommonSchema", "CostLocalitySchema", "DeceptivenessSchema", "DemoSchema", "HybridDigitsSchema",
-    "LrGridSchema", "NoiseSchema", "NoisyPlateauSchema", "PredictSchema", "SharedCircuitSchema", "TrainerSchema", "register"
+    "LrGridSchema", "NoiseSchema", "NoisyPlateauSchema", "PredictSchema", "RemediesSchema", "SharedCircuitSchema", "TrainerSchema", "register"
 ]
 
 # Dict/Optional rather than `dict[...]`/`X | None`: OmegaConf reads these annotations at runtime.
@@ -38,6 +38,7 @@ class TrainerSchema:
     num_nodes: int = MISSING
     log_every: int = MISSING
     checkpoint_every: int = MISSING
+    layerwise: Any = None  # null, or {layers, steps_per_stage[, layers_per_stage]} (qtrain.training.layerwise checks it)
 
 
 @dataclass
@@ -156,7 +157,7 @@ class LrGridSchema(SharedCircuitSchema):
     starts: int = MISSING
     steps: int = MISSING
     init: str = MISSING
-    init_width: float = MISSING
+    init_width: Optional[float] = MISSING
     tol: float = MISSING
     global_min: Optional[float] = MISSING
     resolution: int = MISSING
@@ -164,6 +165,29 @@ class LrGridSchema(SharedCircuitSchema):
     device: str = MISSING
     dtype: str = MISSING
     shots: Any = MISSING  # null, an integer or a list of them: checked by the task's plan
+
+
+@dataclass
+class RemediesSchema(SharedCircuitSchema):
+    """The keys of conf/experiment/remedies.yaml: initializations, layerwise training and optimizers in one plateau."""
+
+    circuits: Any = MISSING  # a name or a list: mcclean, shared
+    inits: Any = MISSING
+    init_width: Optional[float] = MISSING
+    layerwise: Any = MISSING  # null or {steps_per_stage[, layers_per_stage]}
+    optimizers: Any = MISSING
+    optimizer: Dict[str, Any] = MISSING
+    lrs: Any = MISSING
+    starts: int = MISSING
+    steps: int = MISSING
+    samples: int = MISSING
+    tol: float = MISSING
+    mcclean_qubits: int = MISSING
+    mcclean_layers: int = MISSING
+    variance_qubits: Any = MISSING  # null, a list, an int or a range
+    variance_layers: int = MISSING
+    sharing: int = MISSING
+    dtype: str = MISSING
 
 
 @dataclass
@@ -199,6 +223,7 @@ SCHEMAS: dict[str, type] = {
     "noisy_plateau": NoisyPlateauSchema,
     "predict": PredictSchema,
     "cost_locality": CostLocalitySchema,
+    "remedies": RemediesSchema,
 }
 
 

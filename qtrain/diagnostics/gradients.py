@@ -35,6 +35,7 @@ from qtrain.engine.observables import (
     checked_target_state,
 )
 from qtrain.layers import QuantumLayer
+from qtrain.initializations import check_init, initial_angles, resolved_width
 from qtrain.noise import NoiseModel
 from qtrain._memory import budget_bytes, samples_per_chunk
 from qtrain.parallel import Ranks
@@ -251,12 +252,15 @@ def gradient_variance(
     shots: int | None = None,
     noise: NoiseModel | None = None,
     trajectories: int | None = None,
+    init: str = "uniform",
+    init_width: float | None = None,
 ) -> GradientStats:
     """Variance (and mean, quantiles, confidence interval) of the gradient over
     `samples` random parameter draws.
 
-    A Circuit's angles are drawn uniform on [0, 2 pi) rad; a QuantumLayer's weights from its own init, with
-    its data `inputs` held fixed.
+    A Circuit's angles are drawn from `init`: uniform on [0, 2 pi) rad by default, or any init of
+    `qtrain.initializations` (gaussian, identity_blocks, small, zeros: the plateau at a remedy's start);
+    a QuantumLayer's weights from its own init, with its data `inputs` held fixed.
 
     Args:
         model: a Circuit (all its parameters) or a QuantumLayer (its weights, `weight_names`).
@@ -293,6 +297,10 @@ def gradient_variance(
             measured on the noisy density matrix, and `exact_var` is the noisy gradients' (not with
             trajectories). A QuantumLayer's own `noise` is not used: pass it here.
         trajectories: trajectories per sample with `noise`; None for the exact density matrix.
+        init: a Circuit's draw (`qtrain.initializations.INITS`); "gaussian" scales its width with the
+            circuit's depth and the cost's locality (over a list of costs, the largest). A QuantumLayer draws
+            from its own init, so it takes only the default here.
+        init_width: the init's width (see `initial_angles`); None for its default.
 
     Returns:
         GradientStats: tensors of shape () for one parameter or (P,) for all, with a leading (K,) for a list
@@ -315,6 +323,8 @@ def gradient_variance(
     )
     labels = [str(c) for c in listed] if many else []
     costs = [resolve_cost(c, circuit.n_qubits) for c in listed]
+    if init != "uniform" or init_width is not None:
+        draw = _init_sampler(model, circuit, costs, init, init_width, dtype, device)
     if shots is not None and any(isinstance(c, torch.Tensor) for c in costs):
         raise ValueError(f"shots={shots}: a target state's infidelity is not a Pauli sum, so it cannot be estimated from measurements; "
                          "pass an observable, or shots=None")
@@ -434,6 +444,21 @@ def _sampler(model: Circuit | QuantumLayer, inputs: torch.Tensor | None, dtype: 
 
         return circuit, draw_layer, model.weight_names
     raise TypeError(f"model must be a Circuit or a QuantumLayer, got {type(model).__name__}")
+
+
+def _init_sampler(model: Circuit | QuantumLayer, circuit: Circuit, costs: list[PauliSum | torch.Tensor], init: str, width: float | None,
+                  dtype: torch.dtype, device: torch.device | str):
+    """draw(S, generator) -> theta (S, P) from a Circuit's `init`, checked now (before any sampling)."""
+    if isinstance(model, QuantumLayer):
+        raise ValueError(f"init={init!r}: a QuantumLayer's weights are drawn from its own init (QuantumLayer(init=...)); leave init and init_width unset here")
+    check_init(init)
+    sigma = resolved_width(circuit, init, width, costs)
+    initial_angles(circuit, init, 0, None, torch.float64, sigma, costs)  # an identity_blocks circuit is proved here, once
+
+    def draw_init(s: int, gen: torch.Generator) -> torch.Tensor:
+        return initial_angles(circuit, init, s, gen, torch.float64, sigma, costs).to(real_dtype(dtype)).to(device)
+
+    return draw_init
 
 
 def _parameter_index(circuit: Circuit, names: tuple[str, ...], parameter: int | str | None) -> int | None:

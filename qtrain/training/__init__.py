@@ -8,7 +8,9 @@ Lightning is imported only when a run starts (`import qtrain.training` stays lig
 """
 
 from qtrain.training.grid import LrGridResult, global_min_of, rescore, train_lr_grid
+from qtrain.training.layerwise import Layerwise
 from qtrain.training.optimizers import COUPLING, OPTIMIZERS, check_lrs, check_optimizer, make_optimizer, settings_label
+from qtrain.training.steppers import STEPPERS, Qng, Rotosolve, Spsa, StepContext, Stepper
 
-__all__ = ["COUPLING", "OPTIMIZERS", "LrGridResult", "global_min_of", "rescore", "check_lrs", "check_optimizer", "make_optimizer",
-           "settings_label", "train_lr_grid"]
+__all__ = ["COUPLING", "OPTIMIZERS", "STEPPERS", "Layerwise", "LrGridResult", "Qng", "Rotosolve", "Spsa", "StepContext", "Stepper", "global_min_of",
+           "rescore", "check_lrs", "check_optimizer", "make_optimizer", "settings_label", "train_lr_grid"]

@@ -13,6 +13,15 @@ parameter-shift estimate from `shots` measurements per shifted evaluation
 run's shot seed and the step number (`step_seed`), so a resumed run draws the
 very samples of an uninterrupted one. The cost history stays the exact cost:
 success is judged on what the parameters reach, not on a noisy estimate.
+
+With a stepper (`qtrain.training.steppers`: qng, spsa, rotosolve) there is no
+torch optimizer: each step hands all G x B starts to the stepper, which
+evaluates the cost itself (`StepContext`). Its step number is the history's
+length, so a resumed run continues the same sequence (SPSA's gains and
+perturbations).
+
+`frozen` ((d,) bool, or None) holds parameters still under every optimizer
+(a layerwise-training callback sets it each step through `set_frozen`).
 """
 
 from __future__ import annotations
@@ -28,7 +37,8 @@ from qtrain.circuit import Circuit
 from qtrain.errors import UsageError
 from qtrain.engine.shots import derived_seed
 from qtrain.noise import NoiseModel
-from qtrain.training.optimizers import make_optimizer
+from qtrain.training.optimizers import is_stepper, make_optimizer
+from qtrain.training.steppers import StepContext, Stepper, run_stepper
 
 __all__ = ["MultiStartModule", "step_seed"]
 
@@ -57,7 +67,7 @@ class MultiStartModule(pl.LightningModule):
         cost: Any,
         starts: torch.Tensor,
         lrs: Sequence[float],
-        optimizer: str,
+        optimizer: Any,
         settings: Mapping[str, Any] | None,
         dtype: torch.dtype,
         log_every: int = 1,
@@ -70,6 +80,7 @@ class MultiStartModule(pl.LightningModule):
         shot_offset: int = 0,
         noise: NoiseModel | None = None,
         trajectories: int | None = None,
+        seed: int = 0,
     ) -> None:
         super().__init__()
         self.automatic_optimization = False  # gradients come from the engine's adjoint pass, not from autograd
@@ -84,9 +95,38 @@ class MultiStartModule(pl.LightningModule):
         self.history: list[torch.Tensor] = []  # the cost (G, B) before each step
         self.track = min(track, starts.shape[0])
         self.trajectories: list[torch.Tensor] = []  # theta (G, track, d) of the first starts before each step, for plots
+        self.seed = seed  # the run's seed: keys a stepper's randomness (SPSA's perturbations)
+        # a stepper's settings object, or None for a torch optimizer (Lightning builds that one in configure_optimizers)
+        built = make_optimizer(optimizer, [], self.lrs, self.settings) if is_stepper(optimizer) else None
+        self.stepper: Stepper | None = built if isinstance(built, Stepper) else None
+        #: (d,) bool: parameters no optimizer may move (None: none frozen). Not checkpointed: whoever sets it
+        #: (a callback, from the step number) sets it again on resume. Read or set it through `set_frozen`.
+        self.frozen: torch.Tensor | None = None
 
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        return make_optimizer(self.optimizer_name, list(self.thetas), self.lrs, self.settings)
+    def set_frozen(self, mask: torch.Tensor | Sequence[bool] | None) -> None:
+        """Freeze the parameters where `mask` ((d,) bool) is True, from the next
+        step on (None: nothing frozen). A frozen entry does not move at all:
+        a torch optimizer's step is undone on it (Adam's momentum would move
+        it with a zero gradient), a stepper skips it."""
+        if mask is None:
+            self.frozen = None
+            return
+        tensor = torch.as_tensor(mask, dtype=torch.bool).flatten().cpu()
+        d = self.thetas[0].shape[1]
+        if tensor.shape != (d,):
+            raise ValueError(f"frozen: the mask needs one entry per parameter ({d}), got shape {tuple(tensor.shape)}")
+        self.frozen = tensor
+
+    def configure_optimizers(self) -> torch.optim.Optimizer | None:
+        if self.stepper is not None:
+            return None  # a stepper moves theta itself (manual optimization without a torch optimizer)
+        built = make_optimizer(self.optimizer_name, list(self.thetas), self.lrs, self.settings)
+        assert isinstance(built, torch.optim.Optimizer)
+        return built
+
+    def step_context(self) -> StepContext:
+        """What a stepper may evaluate: the circuit, the cost, the dtype, the noise and the frozen mask."""
+        return StepContext(self.circuit, self.cost, self.state_dtype, self.noise, self.frozen)
 
     def costs_and_grads(self, step: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
         """Every start's exact cost (G, B) and gradient (G, B, d) at the current theta (with `noise`, the
@@ -121,6 +161,9 @@ class MultiStartModule(pl.LightningModule):
         return torch.stack([p.detach()[: self.track].cpu() for p in self.thetas])
 
     def training_step(self, batch: Any, batch_idx: int) -> None:
+        if self.stepper is not None:
+            self.stepper_step()
+            return
         values, grads, stderr = self.step_costs_and_grads(len(self.history))  # the step number survives a resume (the history is saved)
         bad = ~torch.isfinite(values)
         if bad.any():
@@ -130,12 +173,41 @@ class MultiStartModule(pl.LightningModule):
         optimizer = self.optimizers()
         assert not isinstance(optimizer, list), "configure_optimizers returns one optimizer (a group per learning rate)"
         optimizer.zero_grad()
+        frozen = self.frozen.to(self.thetas[0].device) if self.frozen is not None else None
+        held = [theta.detach()[:, frozen].clone() for theta in self.thetas] if frozen is not None else []
         for theta, grad in zip(self.thetas, grads):
             theta.grad = grad.to(theta.dtype)
+            if frozen is not None:
+                theta.grad[:, frozen] = 0
         optimizer.step()
+        if frozen is not None:  # momentum, weight decay or Adam's moments still move an entry of zero gradient: put it back
+            with torch.no_grad():
+                for theta, kept in zip(self.thetas, held):
+                    theta[:, frozen] = kept
         self.history.append(values.detach().cpu())
         if self.logger is not None and (len(self.history) - 1) % self.log_every == 0:
             self.logger.log_metrics(self.live_metrics(values, grads, stderr), step=len(self.history) - 1)
+
+    def stepper_step(self) -> None:
+        """One step of the stepper: the cost before it for the history (and,
+        on a logging step, the exact gradient for the live metrics), then the
+        stepper's own evaluations and move."""
+        assert self.stepper is not None
+        step = len(self.history)  # survives a resume (the history is saved)
+        logging = self.logger is not None and step % self.log_every == 0
+        ctx = self.step_context()
+        # the history from the same evaluation on every step, so that logging (or not) cannot change a number
+        values = ctx.cost(torch.cat([p.detach() for p in self.thetas])).reshape(len(self.lrs), -1)
+        grads = self.costs_and_grads(step)[1] if logging else None  # for the live metrics only
+        bad = ~torch.isfinite(values)
+        if bad.any():
+            group = int(bad.any(dim=1).nonzero()[0])
+            raise UsageError(f"the cost became {values[bad][0].item()} at learning rate {self.lrs[group]:g}, step {step}; lower the learning rate")
+        self.trajectories.append(self.tracked())
+        run_stepper(self.stepper, list(self.thetas), self.lrs, ctx, step, self.shot_offset, self.seed)
+        self.history.append(values.detach().cpu())
+        if grads is not None and self.logger is not None:
+            self.logger.log_metrics(self.live_metrics(values, grads), step=step)
 
     def live_metrics(self, values: torch.Tensor, grads: torch.Tensor, stderr: torch.Tensor | None = None) -> dict[str, float]:
         """Per learning rate: cost quantiles, the gradient variance across starts

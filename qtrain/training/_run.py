@@ -20,8 +20,9 @@ from torch.utils.data import DataLoader
 
 from qtrain.errors import UsageError
 from qtrain.training._module import MultiStartModule
+from qtrain.training.layerwise import Layerwise
 
-__all__ = ["check_resume", "checkpoint_step", "fit", "newest_checkpoint", "quiet"]
+__all__ = ["LayerwiseCallback", "check_resume", "checkpoint_step", "fit", "newest_checkpoint", "quiet"]
 
 log = logging.getLogger(__name__)
 
@@ -31,12 +32,14 @@ CHATTY = ("lightning.pytorch", "lightning.fabric", "lightning_utilities")
 SPAWNED_QUIET = ("`isinstance(treespec, LeafSpec)` is deprecated",)
 
 
-def fit(module: MultiStartModule, steps: int, device: torch.device, log_dir: str | Path | None, checkpoint_dir: str | Path | None, checkpoint_every: int, progress: bool) -> None:
+def fit(module: MultiStartModule, steps: int, device: torch.device, log_dir: str | Path | None, checkpoint_dir: str | Path | None, checkpoint_every: int,
+        progress: bool, layerwise: Layerwise | None = None) -> None:
     """Run `steps` optimizer steps; resume from the newest checkpoint in
     `checkpoint_dir` when there is one, after checking that it holds this very
-    run (`module.fingerprint`) at no more than `steps` steps."""
+    run (`module.fingerprint`) at no more than `steps` steps. With `layerwise`,
+    its callback sets the frozen parameters before every step."""
     logger = TensorBoardLogger(str(log_dir), name="", version="", default_hp_metric=False) if log_dir is not None else False
-    callbacks: list[pl.Callback] = []
+    callbacks: list[pl.Callback] = [] if layerwise is None else [LayerwiseCallback(layerwise)]
     resume: str | None = None
     if checkpoint_dir is not None:
         callbacks.append(ModelCheckpoint(dirpath=str(checkpoint_dir), filename="step-{epoch}", every_n_epochs=checkpoint_every, save_last=True))
@@ -123,6 +126,8 @@ def quiet() -> Iterator[None]:
             warnings.filterwarnings("ignore", message=".*does not have many workers.*")  # tensors in memory need no workers
             warnings.filterwarnings("ignore", message=".*is smaller than the logging interval.*")
             warnings.filterwarnings("ignore", message=".*exists and is not empty.*")  # a resumed run writes into its own folder
+            # a stepper (qng, spsa, rotosolve) moves the parameters itself: a run without a torch optimizer is meant
+            warnings.filterwarnings("ignore", message=".*returned `None`, this fit will run with no optimizer.*")
             # a copied or moved checkpoint folder: qtrain picks the checkpoint to resume from itself (`newest_checkpoint`)
             warnings.filterwarnings("ignore", message=".*The dirpath has changed from.*")
             warnings.filterwarnings("ignore", message=".*isinstance\\(treespec, LeafSpec\\)` is deprecated.*")
@@ -134,3 +139,16 @@ def quiet() -> Iterator[None]:
             os.environ.pop("PYTHONWARNINGS", None)
         else:
             os.environ["PYTHONWARNINGS"] = environment
+
+
+class LayerwiseCallback(pl.Callback):
+    """Sets the module's frozen mask before every step from the step number (so a resumed run freezes as an uninterrupted one)."""
+
+    def __init__(self, schedule: Layerwise) -> None:
+        self.schedule = schedule
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        step = len(pl_module.history)  # type: ignore[arg-type]  # a MultiStartModule: one epoch is one step
+        n_params = pl_module.thetas[0].shape[-1]  # type: ignore[index]
+        frozen = self.schedule.frozen_at(step, n_params)
+        pl_module.set_frozen(frozen)  # type: ignore[operator]

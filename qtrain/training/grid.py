@@ -26,9 +26,11 @@ from qtrain.engine.observables import Observable, PauliSum, checked_pauli_sum, c
 from qtrain._noisy import check_noise
 from qtrain.engine.shots import check_seed, check_shots
 from qtrain.noise import NoiseModel
-from qtrain.layers import draw_angles
+from qtrain.initializations import check_init, initial_angles, resolved_width
 from qtrain.parallel import Ranks
-from qtrain.training.optimizers import check_optimizer_settings
+from qtrain.training.layerwise import Layerwise, check_layerwise
+from qtrain.training.optimizers import check_optimizer, check_optimizer_settings
+from qtrain.training.steppers import Qng, Stepper
 from qtrain.training.predict import predict
 
 __all__ = ["LrGridResult", "global_min_of", "rescore", "score", "steps_to_success", "train_lr_grid"]
@@ -81,7 +83,7 @@ def train_lr_grid(
     device: str | torch.device = "cpu",
     dtype: torch.dtype = torch.complex64,
     init: str = "uniform",
-    init_width: float = 0.1,
+    init_width: float | None = None,
     resolution: int = 90,
     rule: str = "gradient",
     log_dir: str | Path | None = None,
@@ -94,6 +96,7 @@ def train_lr_grid(
     shot_seed: int | None = None,
     noise: NoiseModel | None = None,
     trajectories: int | None = None,
+    layerwise: Layerwise | Mapping[str, Any] | None = None,
 ) -> LrGridResult:
     """Train `starts` random starts (drawn from `init` by `seed`, the same for
     every learning rate) for `steps` steps with `optimizer` at each learning
@@ -114,6 +117,20 @@ def train_lr_grid(
     optimizer: a name from `OPTIMIZERS` or a partial of one of their classes
     (a Hydra `_partial_` config); optimizer_settings: its own keywords
     (momentum, nesterov, betas, weight_decay, ...), checked before any work.
+
+    init (`qtrain.initializations`): "uniform" (default), "zeros", "small"
+    (uniform on [-init_width, init_width], default 0.1), "gaussian" (N(0,
+    init_width^2), by default Zhang et al.'s width 1 / sqrt(S D) from the
+    cost's locality S and the circuit's rotation depth D) or
+    "identity_blocks" (a circuit of `builders.identity_blocks`, starting as
+    the identity). The resolved width is part of the run's record.
+
+    layerwise (`qtrain.training.Layerwise`, or a mapping of its keys):
+    Skolik et al.'s layerwise training. The parameters, in order of first
+    use, form `layers` equal layers; each stage of `steps_per_stage` steps
+    trains only the layers it adds, the earlier ones frozen and the later
+    ones held at 0 (they start there); once all are in, everything trains.
+    Every optimizer respects the freezing.
 
     ranks (`qtrain.parallel`): in a data parallel run every rank calls this
     with the same arguments and trains its own contiguous share of the starts,
@@ -151,7 +168,12 @@ def train_lr_grid(
         raise ValueError(f"starts must be at least the number of ranks ({ranks.world_size}), got {starts}")
     real = real_dtype(dtype)
     device = ranks.device if ranks.world_size > 1 else torch.device(device)
-    theta0 = draw_angles(init, (starts, circuit.n_params), torch.Generator().manual_seed(seed), torch.float64, init_width).to(real)
+    init_width = resolved_width(circuit, init, init_width, plan["cost"])  # gaussian: Zhang et al.'s width unless one is given
+    theta0 = initial_angles(circuit, init, starts, torch.Generator().manual_seed(seed), torch.float64, init_width, plan["cost"]).to(real)
+    schedule = check_layerwise(layerwise)
+    if schedule is not None:
+        schedule.layer_of(circuit.n_params)  # refuses layers that do not divide the parameters, before any work
+        theta0 = schedule.start_values(theta0)  # the layers not yet added start at 0
     landscape = _landscape(circuit, plan["cost"], resolution, tol, rule) if plan["landscape"] else None
     prediction = predict(circuit, plan["cost"], landscape, theta0) if landscape is not None else None
     provisional = global_min if global_min is not None else (prediction.landscape_min if prediction is not None else None)
@@ -166,13 +188,15 @@ def train_lr_grid(
                    # None for exact gradients: what a checkpoint written before shots existed reads as (a missing key)
                    "shots": plan["shots"], "shot_seed": shot_seed,
                    # always recorded (None when noiseless, which a checkpoint from before noise reads as); exact rates, not a rounded label
-                   "noise": None if noise is None else repr(noise), "trajectories": trajectories}
+                   "noise": None if noise is None else repr(noise), "trajectories": trajectories,
+                   **({} if schedule is None else {"layerwise": schedule.describe()})}  # absent without it: older checkpoints still resume
     if ranks.world_size > 1 and checkpoint_dir is not None:
         checkpoint_dir = Path(checkpoint_dir) / f"rank{ranks.rank}-of-{ranks.world_size}"  # shards of another world size are other starts
     module = MultiStartModule(circuit, plan["cost"], theta0[share].to(device), plan["lrs"], optimizer, optimizer_settings, dtype, log_every,
                               lambda: provisional, tol, fingerprint=fingerprint, shots=plan["shots"], shot_seed=shot_seed or 0,
-                              shot_offset=share.start, noise=noise, trajectories=trajectories)  # independent starts: each rank trains its own
-    fit(module, steps, device, log_dir if ranks.is_main else None, checkpoint_dir, checkpoint_every, progress and ranks.is_main)
+                              shot_offset=share.start, noise=noise, trajectories=trajectories, seed=seed)  # independent starts: each rank trains its own
+    fit(module, steps, device, log_dir if ranks.is_main else None, checkpoint_dir, checkpoint_every, progress and ranks.is_main,
+        layerwise=schedule)
     with torch.no_grad():
         final = module.costs_and_grads(steps)[0].detach().cpu()
     history = ranks.gather(torch.cat([torch.stack(module.history), final.unsqueeze(0)]), dim=2)  # (T + 1, G, B)
@@ -200,7 +224,7 @@ def _plan(circuit, cost, optimizer, optimizer_settings, lrs, starts, steps, tol,
     if not (isinstance(tol, (int, float)) and tol >= 0):
         raise ValueError(f"tol must be >= 0, got {tol!r}")
     check_complex_dtype(dtype)
-    draw_angles(init, (0,))  # refuses an unknown init
+    check_init(init)
     checked = check_optimizer_settings(optimizer, optimizer_settings, lrs)  # its own checks too (betas, nesterov without momentum, ...)
     resolved: torch.Tensor | PauliSum | Callable[..., Any]  # a target state, an observable, or a cost function
     if isinstance(cost, torch.Tensor):
@@ -233,8 +257,24 @@ def _plan(circuit, cost, optimizer, optimizer_settings, lrs, starts, steps, tol,
         if shots is None and trajectories is None:
             raise ValueError(f"shot_seed={shot_seed!r} seeds shot sampling, but shots is None (exact gradients); pass shots too (or noise with trajectories)")
         check_seed(shot_seed)  # a negative or non-integer seed is refused here, not at the first step
+    stepper = check_optimizer(optimizer)[1]
+    if issubclass(stepper, Stepper):  # what a closure-based optimizer cannot train, in one line naming it
+        refusal = stepper.refuse_run(resolved, shots, noise, trajectories)
+        if refusal is not None:
+            raise ValueError(f"optimizer {checked.name!r}: {refusal}")
+        if stepper is Qng:
+            _check_qng_blocks(optimizer, optimizer_settings, circuit.n_params)
     return {"lrs": checked.lrs, "cost": resolved, "landscape": landscape and circuit.n_params <= LANDSCAPE_MAX_PARAMS, "name": checked.name,
             "settings_label": checked.label, "shots": shots, "shot_seed": shot_seed}
+
+
+def _check_qng_blocks(optimizer: Any, settings: Mapping[str, Any] | None, d: int) -> None:
+    """qng's `blocks` must divide the circuit's parameter count (known only with the circuit)."""
+    own = dict(optimizer.keywords) if hasattr(optimizer, "keywords") else {}
+    try:
+        Qng(**{**own, **dict(settings or {})}).check_d(d)
+    except ValueError as e:
+        raise ValueError(f"optimizer 'qng': {e}") from None
 
 
 def _cost_fingerprint(cost: Any) -> str:

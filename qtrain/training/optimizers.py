@@ -5,6 +5,11 @@ optimizer updates every entry from that entry's own gradient history: Adam,
 AdamW, SGD (with momentum or Nesterov), RMSprop and Adagrad do. An optimizer
 that couples entries (LBFGS's line search and shared curvature history) or a
 clipping of the gradient's total norm would mix the starts, so it is refused.
+
+The closure-based optimizers of `qtrain.training.steppers` (`STEPPERS`: qng,
+spsa, rotosolve) couple the entries of one start but never two starts; they
+are accepted here by name or as a partial of their settings class, checked
+and labelled alike, and `make_optimizer` returns their settings object.
 """
 
 from __future__ import annotations
@@ -17,8 +22,10 @@ from typing import Any, NamedTuple
 
 import torch
 
-__all__ = ["COUPLING", "OPTIMIZERS", "CheckedOptimizer", "check_lrs", "check_optimizer", "check_optimizer_settings", "make_optimizer",
-           "settings_label"]
+from qtrain.training.steppers import STEPPERS, Stepper, settings_problem, stepper_label
+
+__all__ = ["COUPLING", "OPTIMIZERS", "STEPPERS", "CheckedOptimizer", "check_lrs", "check_optimizer", "check_optimizer_settings", "is_stepper",
+           "make_optimizer", "settings_label"]
 
 #: name -> optimizer class, each updating elementwise
 OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
@@ -35,22 +42,34 @@ COUPLING = {
 }
 
 
-def check_optimizer(optimizer: Any) -> tuple[str, type[torch.optim.Optimizer], dict[str, Any]]:
-    """A name ("adam", ...) or a partial of an optimizer class (a Hydra
-    `_partial_` config instantiated) -> (name, class, its settings)."""
+def check_optimizer(optimizer: Any) -> tuple[str, type[Any], dict[str, Any]]:
+    """A name ("adam", "qng", ...) or a partial of an optimizer class or of a
+    stepper's settings class (a Hydra `_partial_` config instantiated) ->
+    (name, class, its settings)."""
     if isinstance(optimizer, functools.partial):
         cls = optimizer.func
+        steppers = [n for n, c in STEPPERS.items() if c is cls]
+        if steppers:
+            return steppers[0], STEPPERS[steppers[0]], dict(optimizer.keywords)
         names = [n for n, c in OPTIMIZERS.items() if c is cls]
         if not names:
-            raise ValueError(f"optimizer {getattr(cls, '__name__', cls)!r} is not one of the elementwise optimizers {sorted(OPTIMIZERS)}")
+            raise ValueError(f"optimizer {getattr(cls, '__name__', cls)!r} is not one of the elementwise optimizers {sorted(OPTIMIZERS)} "
+                             f"nor a stepper {sorted(STEPPERS)}")
         # the table's entry, not `cls`: it is that very class (`c is cls`), typed as an optimizer class
         return names[0], OPTIMIZERS[names[0]], dict(optimizer.keywords)
     key = str(optimizer).lower()
     if key in COUPLING:
         raise ValueError(f"optimizer {optimizer!r} is refused: {COUPLING[key]}; use one of {sorted(OPTIMIZERS)}")
+    if key in STEPPERS:
+        return key, STEPPERS[key], {}
     if key not in OPTIMIZERS:
-        raise ValueError(f"unknown optimizer {optimizer!r}; known: {sorted(OPTIMIZERS)}")
+        raise ValueError(f"unknown optimizer {optimizer!r}; known: {sorted(OPTIMIZERS)} and the steppers {sorted(STEPPERS)}")
     return key, OPTIMIZERS[key], {}
+
+
+def is_stepper(optimizer: Any) -> bool:
+    """Whether `optimizer` (a name or a partial) is one of the closure-based `STEPPERS`."""
+    return issubclass(check_optimizer(optimizer)[1], Stepper)
 
 
 def check_lrs(lrs: Sequence[float]) -> list[float]:
@@ -79,14 +98,23 @@ def check_lrs(lrs: Sequence[float]) -> list[float]:
     return [float(lr) for lr in values]
 
 
-def make_optimizer(optimizer: Any, groups: Sequence[torch.Tensor], lrs: Sequence[float], settings: Mapping[str, Any] | None = None) -> torch.optim.Optimizer:
+def make_optimizer(optimizer: Any, groups: Sequence[torch.Tensor], lrs: Sequence[float],
+                   settings: Mapping[str, Any] | None = None) -> torch.optim.Optimizer | Stepper:
     """One parameter group per learning rate, each group one (B, d) tensor of
     starts. `settings` are the optimizer's own keywords (momentum, betas, ...),
-    over those a partial already holds."""
+    over those a partial already holds. For a stepper (`STEPPERS`), its
+    settings object (its `step` takes the tensors and learning rates itself)."""
     name, cls, own, given = _settings(optimizer, settings)
     settings = {**own, **given}
     if "lr" in settings:
         raise ValueError("optimizer settings: give learning rates through lrs, not lr")
+    if issubclass(cls, Stepper):
+        problem = settings_problem(cls, settings)
+        if problem is not None:
+            raise ValueError(f"optimizer {name!r}: {problem[0]}: {problem[1]}")
+        stepper: Stepper = cls(**settings)
+        stepper.check_lrs(list(lrs))
+        return stepper
     try:
         return cls([{"params": [p], "lr": lr} for p, lr in zip(groups, lrs)], **settings)
     except (TypeError, ValueError) as e:
@@ -122,6 +150,13 @@ def check_optimizer_settings(optimizer: Any, settings: Mapping[str, Any] | None 
     where = {k: settings_key if k in given else key for k in merged}
     if "lr" in merged:
         raise ValueError(f"{where['lr']}.lr: the learning rates come from `lrs`, not from the optimizer's settings")
+    if issubclass(cls, Stepper):
+        for setting in merged:  # one at a time in order, so that the first bad one is named (as for torch's optimizers)
+            problem = settings_problem(cls, {k: merged[k] for k in list(merged)[: list(merged).index(setting) + 1]})
+            if problem is not None:
+                raise ValueError(f"{where.get(problem[0], key)}.{problem[0]}: {problem[1]}")
+        cls(**merged).check_lrs(checked_lrs)
+        return CheckedOptimizer(name, checked_lrs, stepper_label(cls, merged))
     try:
         built = cls(_dummy_groups(checked_lrs), **merged)
     except (TypeError, ValueError, RuntimeError) as e:
@@ -153,7 +188,7 @@ def _first_line(error: Exception) -> str:
     return next(iter(str(error).splitlines()), "") or type(error).__name__
 
 
-def _settings(optimizer: Any, settings: Mapping[str, Any] | None) -> tuple[str, type[torch.optim.Optimizer], dict[str, Any], dict[str, Any]]:
+def _settings(optimizer: Any, settings: Mapping[str, Any] | None) -> tuple[str, type[Any], dict[str, Any], dict[str, Any]]:
     """(name, class, the keywords a partial holds, `settings` as a dict), `settings` refused unless a mapping."""
     name, cls, own = check_optimizer(optimizer)
     if settings is not None and not isinstance(settings, Mapping):
@@ -171,14 +206,21 @@ def settings_label(optimizer: Any, settings: Mapping[str, Any] | None = None) ->
     "defaults"): equal for equal update rules however they were spelled (a
     list or a tuple of betas, an explicit default), so two variants of one
     optimizer differ in a table and two spellings of one do not."""
-    name = check_optimizer(optimizer)[0]
+    name, cls, own, given = _settings(optimizer, settings)
+    if issubclass(cls, Stepper):
+        make_optimizer(optimizer, [], [], settings)  # its checks
+        return stepper_label(cls, {**own, **given})
     dummy = torch.zeros(1, requires_grad=True)
-    return _label(name, make_optimizer(optimizer, [dummy], [1.0], settings).defaults)
+    built = make_optimizer(optimizer, [dummy], [1.0], settings)
+    assert isinstance(built, torch.optim.Optimizer)
+    return _label(name, built.defaults)
 
 
 def _label(name: str, chosen: Mapping[str, Any]) -> str:
     """`settings_label` from the defaults of the optimizer as built (`chosen`)."""
-    plain = make_optimizer(name, [torch.zeros(1, requires_grad=True)], [1.0]).defaults  # by name: the class with none of a partial's keywords
+    built = make_optimizer(name, [torch.zeros(1, requires_grad=True)], [1.0])  # by name: the class with none of a partial's keywords
+    assert isinstance(built, torch.optim.Optimizer)  # a torch optimizer's name builds one
+    plain = built.defaults
 
     def canonical(value: Any) -> Any:
         return tuple(canonical(v) for v in value) if isinstance(value, (list, tuple)) else value
