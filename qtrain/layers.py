@@ -66,7 +66,8 @@ class QuantumLayer(nn.Module):
         inputs: names of the circuit parameters fed from the data, in column order; angles in radians.
         init: the weights' start (`qtrain.initializations`): "uniform" on [-pi, pi) (default), "zeros",
             "small" (uniform on [-init_width, init_width]), "gaussian" (N(0, init_width^2), by default Zhang et
-            al.'s width from the circuit's depth and the observables' locality) or "identity_blocks" (a circuit
+            al.'s width from the circuit's depth and the observables' locality; the depth counts every parameter's
+            rotations, the data inputs' too, since they deepen the circuit the weights pass through) or "identity_blocks" (a circuit
             built by `qtrain.builders.identity_blocks`, which starts as the identity; no input may be a
             parameter of a mirrored pair).
         init_width: "small": the half-width in radians (default 0.1); "gaussian": the standard deviation

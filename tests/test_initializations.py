@@ -195,6 +195,10 @@ def test_every_init_reaches_layers_and_gradient_variance():
         gradient_variance(QuantumLayer(block, ["Z0"]), samples=4, init="gaussian")
     with pytest.raises(ValueError, match="init must be one of"):
         gradient_variance(block, "Z0", samples=4, init="normal")
+    # a width does not change the uniform draw (it is unused there), but a bad one is still refused
+    assert torch.equal(gradient_variance(block, "Z0", samples=6, init_width=0.5).gradients, gradient_variance(block, "Z0", samples=6).gradients)
+    with pytest.raises(ValueError, match="init_width must be a finite number > 0"):
+        gradient_variance(block, "Z0", samples=4, init_width=-1.0)
 
 
 def test_same_seed_same_starts():
@@ -245,5 +249,7 @@ def test_layerwise_training_freezes_and_adds_layers(tmp_path):
     resumed = train_lr_grid(circuit, COST, "adam", steps=12, checkpoint_dir=tmp_path, checkpoint_every=2, **kwargs)
     assert first.cost_history.shape[0] == 5
     torch.testing.assert_close(resumed.cost_history, result.cost_history)
+    with pytest.raises(ValueError, match="layerwise with init='identity_blocks'"):
+        train_lr_grid(builders.identity_blocks(circuit), COST, "adam", steps=2, lrs=[0.1], starts=2, init="identity_blocks", layerwise=Layerwise(6, 1))
     with pytest.raises(ValueError, match="holds another run.*layerwise"):
         train_lr_grid(circuit, COST, "adam", steps=12, checkpoint_dir=tmp_path, **{**kwargs, "layerwise": Layerwise(3, 4)})

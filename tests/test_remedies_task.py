@@ -31,8 +31,8 @@ def test_outputs_and_resume(tmp_path, monkeypatch):
         assert len(stars) == 1
         best = min(r["final_cost_median"] for r in result["rows"] if r["circuit"] == circuit and r["note"] == "")
         assert next(iter(stars)) <= best
-    # the variance at the start is the start's: identity blocks have every parameter's variance, and the first parameter
-    # of McClean's circuit after R_Y(pi/4) at the identity has no gradient by symmetry
+    # the variance at the start is the start's: at an identity start the first parameter's gradient is the same at every
+    # draw (i<psi_0|[G, O]|psi_0>/2), so its variance is 0 while the other parameters' is not
     mirror = by[("mcclean", "identity_blocks", "plain", "adam")]
     assert mirror["grad_var_first"] < 1e-20 < mirror["grad_var_mean"]
     assert by[("mcclean", "uniform", "plain", "adam")]["grad_var_first"] > 1e-3
@@ -82,11 +82,30 @@ def test_mcclean_identity_blocks_start_at_the_preparation():
     ("optimizers=[adam,lbfgs]", "lbfgs"),
     ("init_width=-0.1", "init_width"),
     ("mcclean_qubits=20", "mcclean_qubits: at most 14"),
+    ("layerwise.layers_per_stage=5", r"layerwise.layers_per_stage \(5\) exceeds mcclean_layers \(4\)"),
+    ("inits=[identity_blocks]", "layerwise: its row trains an init that is not identity_blocks"),
 ])
 def test_refusals_before_any_work(override, message, tmp_path):
     with pytest.raises(UsageError, match=message):
         cli.run(compose_experiment("remedies", [*TINY, override]), tmp_path)
     assert not (tmp_path / "results.csv").exists()
+
+
+def test_qng_blocks_are_checked_against_every_circuit_before_any_work(tmp_path):
+    """McClean's 3 x 4 = 12 parameters are not divided by 5 blocks: refused naming the key, before the variance sweep writes."""
+    with pytest.raises(UsageError, match=r"optimizer.qng.blocks: 5 blocks do not divide the circuit's 12 parameters.*\(mcclean circuit\)"):
+        cli.run(compose_experiment("remedies", [*TINY, "optimizers=[qng]", "optimizer.qng.blocks=5", "circuits=[mcclean]"]), tmp_path)
+    assert not (tmp_path / "variance.csv").exists()
+
+
+def test_another_circuit_seed_is_another_run(tmp_path):
+    small = ["starts=3", "steps=2", "samples=4", "lrs=[0.1]", "optimizers=[adam]", "mcclean_qubits=2", "mcclean_layers=2", "variance_qubits=[2]",
+             "variance_layers=2", "layerwise=null", "circuits=[mcclean]", "inits=[uniform]"]
+    cli.run(compose_experiment("remedies", small), tmp_path)
+    with pytest.raises(UsageError, match=r"other settings \(circuit_seed: 0 -> 1\)"):
+        cli.run(compose_experiment("remedies", [*small, "circuit_seed=1"]), tmp_path)
+    with pytest.raises(UsageError, match=r"other settings \(variance_qubits: \[2\] -> \[2, 3\]\)"):
+        cli.run(compose_experiment("remedies", [*small, "variance_qubits=[2,3]"]), tmp_path)
 
 
 def test_trainer_layerwise_is_refused_here(tmp_path):

@@ -309,8 +309,9 @@ def test_spsa_trains_under_density_matrix_noise():
 
 
 @pytest.mark.parametrize("optimizer,settings,named", [
-    ("qng", {"lam": -1}, "optimizer_settings.lam: must be a finite number >= 0, got -1"),
-    (functools.partial(Qng, lam=-1.0), None, "optimizer.lam: must be a finite number >= 0, got -1.0"),
+    ("qng", {"lam": -1}, "optimizer_settings.lam: must be a finite number > 0, got -1"),
+    (functools.partial(Qng, lam=-1.0), None, "optimizer.lam: must be a finite number > 0, got -1.0"),
+    ("qng", {"lam": 0.0}, "optimizer_settings.lam: must be a finite number > 0, got 0.0"),  # a singular metric would be unsolvable
     ("qng", {"blocks": 0}, "optimizer_settings.blocks: must be null (the full metric) or an integer >= 1, got 0"),
     ("spsa", {"c": 0}, "optimizer_settings.c: must be a finite number > 0 (the perturbation's size), got 0"),
     ("spsa", {"alpha": float("nan")}, "optimizer_settings.alpha: must be a finite number >= 0, got nan"),
@@ -331,7 +332,7 @@ def test_settings_labels_name_what_differs_from_the_defaults():
 
 @pytest.mark.parametrize("optimizer,cost,changes,named", [
     ("rotosolve", TARGET, {"lrs": [0.5, 2.0]}, "lrs: rotosolve's learning rate is the fraction of the jump to each parameter's minimum, in [0, 1]; got 2"),
-    ("qng", TARGET, {"optimizer_settings": {"blocks": 2}}, "blocks: 2 blocks do not divide the circuit's 3 parameters"),
+    ("qng", TARGET, {"optimizer_settings": {"blocks": 2}}, "optimizer_settings.blocks: 2 blocks do not divide the circuit's 3 parameters"),
     ("spsa", "Z0", {"shots": 100}, "optimizer 'spsa': shots=100: spsa steps from exact cost evaluations"),
     ("qng", "Z0", {"noise": NoiseModel(depolarizing=0.01)}, "optimizer 'qng': noise: qng's metric is that of pure states"),
     ("rotosolve", "Z0", {"noise": NoiseModel(depolarizing=0.01), "trajectories": 4}, "optimizer 'rotosolve': trajectories=4"),
@@ -435,7 +436,7 @@ def test_the_lr_grid_experiment_trains_the_steppers(tmp_path):
 
 
 @pytest.mark.parametrize("overrides,named", [
-    (["optimizers=[qng]", "optimizer.qng.lam=-1"], "optimizer.qng.lam: must be a finite number >= 0, got -1"),
+    (["optimizers=[qng]", "optimizer.qng.lam=-1"], "optimizer.qng.lam: must be a finite number > 0, got -1"),
     (["optimizers=[qng]", "optimizer.qng.blocks=2"], "optimizer.qng.blocks: 2 blocks do not divide the circuit's 3 parameters"),
     (["optimizers=[rotosolve]", "lrs=[0.5,3]"], "lrs: rotosolve's learning rate is the fraction of the jump"),
     (["optimizers=[adam,spsa]", "cost=global", "shots=[null,100]"], "optimizers: spsa: shots=100"),

@@ -104,6 +104,13 @@ def compare(result: Results, reference: Results, tolerance: float = TOLERANCE) -
     return worst, ("; ".join(problems) if problems else None)
 
 
+def synchronize() -> None:
+    """Wait for queued GPU work, so that a timer read after a call counts it
+    (CUDA kernels run asynchronously); a no-op where CUDA was never used."""
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.synchronize()
+
+
 def time_interleaved(calls: Sequence[tuple[Callable[[], Any], bool]], repeats: int) -> list[list[float]]:
     """Seconds of `repeats` timed runs of each (call, warm_up) pair.
 
@@ -118,8 +125,10 @@ def time_interleaved(calls: Sequence[tuple[Callable[[], Any], bool]], repeats: i
             call, warm_up = calls[i]
             if warm_up:
                 call()
+            synchronize()
             start = time.perf_counter()
             call()
+            synchronize()
             times[i].append(time.perf_counter() - start)
     return times
 
@@ -158,8 +167,10 @@ def measured_run(call: Callable[[], Any]) -> tuple[Any, float, float]:
         before = _proc_kib("/proc/self/status", "VmRSS")
     except OSError:
         before = None
+    synchronize()
     start = time.perf_counter()
     result = call()
+    synchronize()
     seconds = time.perf_counter() - start
     peak = math.nan
     if before is not None:
@@ -297,12 +308,15 @@ def format_table(rows: Sequence[Mapping[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def add_arguments(parser: argparse.ArgumentParser, csv: str, budget: float = 60.0) -> None:
-    """The options every regime script shares."""
+def add_arguments(parser: argparse.ArgumentParser, csv: str, budget: float = 60.0, device: bool = False) -> None:
+    """The options every regime script shares; `device`: also --device, for a script whose
+    qtrain setups read the workload's "device" (see `sweep`)."""
     parser.add_argument("--repeats", type=int, default=5, help="timed rounds; the median is reported")
     parser.add_argument("--budget", type=float, default=budget, help="seconds one call may take (extrapolated from smaller sizes) before a library is left out")
     parser.add_argument("--libraries", nargs="+", help="only these libraries (default: all, peers where installed)")
     parser.add_argument("--csv", default=csv, help="the table, rewritten after every size")
+    if device:
+        parser.add_argument("--device", default="cpu", help="where qtrain (and the plain-torch baselines) run, e.g. cuda; the reference and the peers stay on the CPU")
 
 
 def select(libraries: Sequence[Library], names: Sequence[str] | None) -> list[Library]:
@@ -335,18 +349,23 @@ def sweep(
     csv: Path,
     title: str,
     check: Callable[[Results, Results], tuple[float, str | None]] | None = None,
+    device: str = "cpu",
 ) -> list[dict]:
     """Run every size in order (smallest first, so `too_big` has something to
     scale from), print its table, and rewrite the CSV after each: -> all rows.
-    `check`: as in `run_size`."""
-    print(f"{title}\ntorch {torch.__version__}, {torch.get_num_threads()} threads; {repeats} timed rounds, median; --budget {budget:g} s")
+    `check`: as in `run_size`. `device` is put in every (dict) workload as
+    "device"; the libraries that can run there read it (default cpu)."""
+    print(f"{title}\ntorch {torch.__version__}, {torch.get_num_threads()} threads, device {device}; {repeats} timed rounds, median; --budget {budget:g} s")
     print(f"reference: {reference.mode}")
     for lib in libraries:
         print(f"{lib.name}: {lib.mode}")
     all_rows: list[dict] = []
     history: dict[str, list[dict]] = {}
     for size in sizes:
-        rows = run_size(size, make_workload(size), reference, libraries, repeats=repeats, budget=budget, work=work, history=history, check=check)
+        workload = make_workload(size)
+        if isinstance(workload, dict):
+            workload = {**workload, "device": device}
+        rows = run_size(size, workload, reference, libraries, repeats=repeats, budget=budget, work=work, history=history, check=check)
         all_rows += rows
         write_csv(csv, all_rows)  # after every size: an interrupted run keeps what it measured
         print(f"\n### {', '.join(f'{k} = {v}' for k, v in size.items())}\n{format_table(rows)}", flush=True)

@@ -90,7 +90,7 @@ def _qtrain_setup(dtype: torch.dtype) -> Any:
 
     def setup(w: dict[str, Any]) -> Any:
         circuit, obs = hea_circuit(w["n"], w["L"]), observable(w["n"])
-        theta = torch.as_tensor(w["theta"], dtype=real)
+        theta = torch.as_tensor(w["theta"], dtype=real, device=w.get("device", "cpu"))
 
         def call() -> Results:
             values, grads = circuit.value_and_grad(theta, obs, dtype=dtype)
@@ -251,7 +251,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--points", nargs="+", default=list(DEFAULT_POINTS), help="sizes as NxL (n qubits, L layers)")
     parser.add_argument("--qubits", type=int, nargs="+", help="with --layers: every (n, L) pair instead of --points")
     parser.add_argument("--layers", type=int, nargs="+", help="with --qubits (default 10)")
-    harness.add_arguments(parser, "logs/benchmarks/hea.csv")
+    harness.add_arguments(parser, "logs/benchmarks/hea.csv", device=True)
     args = parser.parse_args(argv)
     if args.qubits or args.layers:
         sizes = [{"n": n, "L": layers} for n in args.qubits or [8, 12, 16, 20] for layers in args.layers or [10]]
@@ -262,7 +262,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     sizes.sort(key=lambda s: (s["n"], s["L"]))  # smallest first: the budget rule scales from smaller sizes
     return harness.sweep(
         sizes, make_workload, REFERENCE, harness.select(libraries(), args.libraries),
-        repeats=args.repeats, budget=args.budget, work=work, csv=Path(args.csv),
+        repeats=args.repeats, budget=args.budget, work=work, csv=Path(args.csv), device=args.device,
         title="HEA, one circuit: value and gradient of sum_q <Z_q>, batch 1",
     )
 

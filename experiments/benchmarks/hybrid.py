@@ -99,7 +99,8 @@ def _qtrain_setup(diff_method: str, dtype: torch.dtype) -> Any:
             raise RuntimeError(f"unexpected weight order {layer.weight_names[:4]}...")
         with torch.no_grad():
             layer.weight.copy_(w["weights"])
-        x = w["x"].to(layer.weight.dtype).clone().requires_grad_(True)
+        layer = layer.to(w.get("device", "cpu"))
+        x = w["x"].to(layer.weight.dtype).to(layer.weight.device).clone().requires_grad_(True)
 
         def call() -> Results:
             return _backward(layer(x), x, layer.weight)
@@ -205,7 +206,7 @@ def einsum_expvals(x: torch.Tensor, weights: torch.Tensor, n: int) -> torch.Tens
     weight shared by the batch), CNOT by flipping the target axis of the
     control = 1 half; -> <Z_q> (B, n), differentiable by autograd."""
     batch = x.shape[0]
-    state = torch.zeros(batch, 2**n, dtype=torch.complex64)
+    state = torch.zeros(batch, 2**n, dtype=torch.complex64, device=x.device)
     state[:, 0] = 1
     state = state.reshape(batch, *([2] * n))
     axes = string.ascii_lowercase[1 : n + 1]  # "a" is the batch, qubit q is axes[q] (tensor axis q + 1)
@@ -229,7 +230,8 @@ def einsum_expvals(x: torch.Tensor, weights: torch.Tensor, n: int) -> torch.Tens
 
 
 def _einsum_setup(w: dict[str, Any]) -> Any:
-    x, weights = _leaves(w, torch.float32)
+    device = w.get("device", "cpu")
+    x, weights = (t.detach().to(device).requires_grad_(True) for t in _leaves(w, torch.float32))
 
     def call() -> Results:
         return _backward(einsum_expvals(x, weights, w["n"]), x, weights)
@@ -261,7 +263,7 @@ def libraries() -> list[Library]:
 
 
 def _reference_setup(w: dict[str, Any]) -> Any:
-    return _qtrain_setup("adjoint", torch.complex128)(w)
+    return _qtrain_setup("adjoint", torch.complex128)({**w, "device": "cpu"})  # the reference stays on the CPU
 
 
 REFERENCE = Library("reference", "qtrain QuantumLayer, complex128, diff_method adjoint; torch.autograd.grad", _reference_setup)
@@ -271,14 +273,14 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--qubits", type=int, nargs="+", default=[4, 8, 12, 16])
     parser.add_argument("--batches", type=int, nargs="+", default=[32, 256, 1024])
-    harness.add_arguments(parser, "logs/benchmarks/hybrid.csv")
+    harness.add_arguments(parser, "logs/benchmarks/hybrid.csv", device=True)
     args = parser.parse_args(argv)
     if min(args.qubits) < 2 or min(args.batches) < 1:
         raise SystemExit("need n >= 2 (the CNOT chain) and B >= 1")
     sizes = [{"n": n, "B": b} for n in sorted(args.qubits) for b in sorted(args.batches)]  # smallest first, for the budget rule
     return harness.sweep(
         sizes, make_workload, REFERENCE, harness.select(libraries(), args.libraries),
-        repeats=args.repeats, budget=args.budget, work=work, csv=Path(args.csv),
+        repeats=args.repeats, budget=args.budget, work=work, csv=Path(args.csv), device=args.device,
         title=f"hybrid layer: RY(x) encoding + {LAYERS} HEA layers, <Z_q> outputs; forward + backward of out.sum() for inputs and weights",
     )
 

@@ -106,26 +106,26 @@ VARIANTS: dict[str, Callable[[], contextlib.AbstractContextManager]] = {
 }
 
 
-def _setup(workload: str) -> Callable[[], Any]:
+def _setup(workload: str, device: str = "cpu") -> Callable[[], Any]:
     """A fresh call for the workload: the regime benchmark's own qtrain call,
     its circuit built now, under whatever patch is active."""
     kind, size = workload.split("-")
     if kind == "hea":
         n, layers = (int(v) for v in size.split("x"))
-        return hea._qtrain_setup(torch.complex64)(hea.make_workload({"n": n, "L": layers}))
+        return hea._qtrain_setup(torch.complex64)({**hea.make_workload({"n": n, "L": layers}), "device": device})
     if kind == "hybrid":
         n, batch = (int(v) for v in size.split("x"))
-        return hybrid._qtrain_setup("auto", torch.complex64)(hybrid.make_workload({"n": n, "B": batch}))
+        return hybrid._qtrain_setup("auto", torch.complex64)({**hybrid.make_workload({"n": n, "B": batch}), "device": device})
     if kind == "starts":
-        return many_starts._qtrain_setup(many_starts.make_workload({"S": int(size)}))
+        return many_starts._qtrain_setup({**many_starts.make_workload({"S": int(size)}), "device": device})
     raise ValueError(f"unknown workload {workload!r}: expected hea-NxL, hybrid-NxB or starts-S")
 
 
-def measure(workload: str, repeats: int) -> list[dict[str, Any]]:
+def measure(workload: str, repeats: int, device: str = "cpu") -> list[dict[str, Any]]:
     calls, rows = {}, []
     for name, variant in VARIANTS.items():
         with variant():
-            call = _setup(workload)
+            call = _setup(workload, device)
             result = call()
         calls[name] = (variant, call, result)
     reference = calls["all"][2]
@@ -159,11 +159,12 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--workloads", nargs="+", default=list(DEFAULT_WORKLOADS))
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--csv", default="logs/benchmarks/levers.csv")
+    parser.add_argument("--device", default="cpu", help="where the workloads run, e.g. cuda")
     args = parser.parse_args(argv)
-    print(f"levers: one switched off at a time; torch {torch.__version__}, {torch.get_num_threads()} threads; {args.repeats} rounds, median")
+    print(f"levers: one switched off at a time; torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}; {args.repeats} rounds, median")
     rows: list[dict] = []
     for workload in args.workloads:
-        rows += measure(workload, args.repeats)
+        rows += measure(workload, args.repeats, args.device)
         print(f"\n### {workload}\n" + format_table([r for r in rows if r["workload"] == workload]))
         harness.write_csv(Path(args.csv), rows)
     print(f"\ntable written to {args.csv}")

@@ -57,7 +57,8 @@ def work(size: Mapping[str, int]) -> float:
 
 
 def _qtrain_setup(w: dict[str, Any]) -> Any:
-    circuit, target, theta = w["circuit"], w["target"], w["theta"].float()
+    device = w.get("device", "cpu")
+    circuit, target, theta = w["circuit"], w["target"].to(device), w["theta"].float().to(device)
 
     def call() -> Results:
         values, grads = circuit.value_and_grad(theta, target)  # float32 theta: complex64
@@ -67,8 +68,9 @@ def _qtrain_setup(w: dict[str, Any]) -> Any:
 
 
 def _backprop_setup(w: dict[str, Any], dtype: torch.dtype = torch.float32, diff_method: str = "backprop") -> Any:
-    circuit, target = w["circuit"], w["target"]
-    theta = w["theta"].to(dtype).clone().requires_grad_(True)
+    device = w.get("device", "cpu")
+    circuit, target = w["circuit"], w["target"].to(device)
+    theta = w["theta"].to(dtype).to(device).clone().requires_grad_(True)
 
     def call() -> Results:
         values = circuit.infidelity(theta, target, diff_method=diff_method)
@@ -79,8 +81,9 @@ def _backprop_setup(w: dict[str, Any], dtype: torch.dtype = torch.float32, diff_
 
 
 def _plain_setup(w: dict[str, Any]) -> Any:
-    circuit, target = w["circuit"], w["target"].to(torch.complex64)
-    theta = w["theta"].float().clone().requires_grad_(True)
+    device = w.get("device", "cpu")
+    circuit, target = w["circuit"], w["target"].to(torch.complex64).to(device)
+    theta = w["theta"].float().to(device).clone().requires_grad_(True)
 
     def call() -> Results:
         # as training.py's plain loop computes its cost
@@ -92,7 +95,7 @@ def _plain_setup(w: dict[str, Any]) -> Any:
 
 
 def _reference_setup(w: dict[str, Any]) -> Any:
-    return _backprop_setup(w, torch.float64, "adjoint")
+    return _backprop_setup({**w, "device": "cpu"}, torch.float64, "adjoint")  # the reference stays on the CPU
 
 
 def libraries() -> list[Library]:
@@ -109,13 +112,13 @@ REFERENCE = Library("reference", "qtrain Circuit.infidelity, complex128, diff_me
 def main(argv: list[str] | None = None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--starts", type=int, nargs="+", default=[1000, 7000])
-    harness.add_arguments(parser, "logs/benchmarks/many_starts.csv")
+    harness.add_arguments(parser, "logs/benchmarks/many_starts.csv", device=True)
     args = parser.parse_args(argv)
     if min(args.starts) < 1:
         raise SystemExit("need S >= 1")
     return harness.sweep(
         [{"S": s} for s in sorted(args.starts)], make_workload, REFERENCE, harness.select(libraries(), args.libraries),
-        repeats=args.repeats, budget=args.budget, work=work, csv=Path(args.csv),
+        repeats=args.repeats, budget=args.budget, work=work, csv=Path(args.csv), device=args.device,
         title=f"many starts: shared_ansatz({N_QUBITS}, {N_PARAMS}, sharing {SHARING}), infidelity to a Haar-random target; one value-and-gradient step",
     )
 

@@ -116,7 +116,7 @@ def _noise(w: dict[str, Any]) -> NoiseModel:
 
 def _qtrain_density_setup(w: dict[str, Any]) -> Any:
     circuit, obs, noise = hea_circuit(w["n"], w["L"]), observable(w["n"]), _noise(w)
-    theta = torch.as_tensor(w["theta"], dtype=torch.float64)
+    theta = torch.as_tensor(w["theta"], dtype=torch.float64, device=w.get("device", "cpu"))
 
     def call() -> Results:
         values, grads = circuit.value_and_grad(theta, obs, noise=noise)
@@ -230,7 +230,7 @@ DENSITY_REFERENCE = Library("reference", "qtrain complex128, expval(noise=...) (
 
 def _qtrain_trajectory_setup(w: dict[str, Any]) -> Any:
     circuit, obs, noise = hea_circuit(w["n"], w["L"]), observable(w["n"]), _noise(w)
-    theta = torch.as_tensor(w["theta"], dtype=torch.float64)
+    theta = torch.as_tensor(w["theta"], dtype=torch.float64, device=w.get("device", "cpu"))
 
     def call() -> Results:
         return {"value": circuit.expval(theta, obs, noise=noise, trajectories=w["T"], seed=SEED)}
@@ -327,7 +327,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--trajectories", type=int, default=1000, help="trajectories regime: T, trajectories per estimate")
     parser.add_argument("--layers", type=int, default=2, help="L, ansatz layers (P = 2 n L parameters)")
     parser.add_argument("--depolarizing", type=float, default=0.01, help="p, the depolarizing rate after every gate on each of its qubits")
-    harness.add_arguments(parser, "logs/benchmarks/noise.csv", budget=300.0)
+    harness.add_arguments(parser, "logs/benchmarks/noise.csv", budget=300.0, device=True)
     args = parser.parse_args(argv)
     if any(n < 2 for n in args.qubits + args.trajectory_qubits) or args.layers < 1 or args.batch < 1 or args.trajectories < 2:
         raise SystemExit("need n >= 2 (Z0 Z(n-1)), L >= 1, B >= 1, T >= 2")
@@ -347,7 +347,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         sizes = [{"n": n, "L": args.layers, "B": args.batch} for n in sorted(args.qubits)]
         rows += [] if names == [] else harness.sweep(
             sizes, lambda size: make_workload(size, p), DENSITY_REFERENCE, harness.select(libs, names),
-            repeats=args.repeats, budget=args.budget, work=density_work, csv=csv.with_name(f"{csv.stem}_density{csv.suffix}"),
+            device=args.device, repeats=args.repeats, budget=args.budget, work=density_work, csv=csv.with_name(f"{csv.stem}_density{csv.suffix}"),
             title=f"Noise, density: value and gradient of <Z0 Z(n-1)>, depolarizing p = {p:g} after every gate, exact",
         )
     if "trajectories" in args.regimes:
@@ -363,7 +363,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
             if group:
                 trajectory_rows += harness.sweep(
                     group, lambda size: make_workload(size, p), TRAJECTORY_REFERENCE, harness.select(libs, names),
-                    repeats=args.repeats, budget=args.budget, work=trajectory_work, csv=path,
+                    device=args.device, repeats=args.repeats, budget=args.budget, work=trajectory_work, csv=path,
                     title=f"Noise, trajectories: <Z0 Z(n-1)> from {args.trajectories} trajectories, depolarizing p = {p:g} after every gate, B = 1",
                     check=lambda result, reference: trajectory_compare(result, reference, args.trajectories),
                 )

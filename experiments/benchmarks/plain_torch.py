@@ -14,13 +14,13 @@ def plain_state(circuit, theta: torch.Tensor) -> torch.Tensor:
     """The circuit by einsum, one gate at a time, autograd through all of it:
     (B, 2**n) complex64, for n <= 8 qubits (its einsum letters)."""
     batch, n = theta.shape[0], circuit.n_qubits
-    state = torch.zeros(batch, *([2] * n), dtype=torch.complex64)
+    state = torch.zeros(batch, *([2] * n), dtype=torch.complex64, device=theta.device)
     state[(slice(None),) + (0,) * n] = 1
     letters = "abcdefgh"[:n]
     for op in circuit.ops:
         if op.name in ("cnot", "cz"):
             c, t = op.qubits
-            matrix = torch.eye(4, dtype=torch.complex64)
+            matrix = torch.eye(4, dtype=torch.complex64, device=theta.device)
             if op.name == "cnot":
                 matrix = matrix[[0, 1, 3, 2]]
             else:
@@ -28,7 +28,7 @@ def plain_state(circuit, theta: torch.Tensor) -> torch.Tensor:
             out = letters.replace(letters[c], "X").replace(letters[t], "Y")
             state = torch.einsum(f"XYij,z{letters}->z{out}".replace("ij", letters[c] + letters[t]), matrix.reshape(2, 2, 2, 2), state)
             continue
-        angle = theta[:, op.param] if op.param is not None else torch.full((batch,), op.angle)
+        angle = theta[:, op.param] if op.param is not None else torch.full((batch,), op.angle, device=theta.device)
         cos, sin = torch.cos(angle / 2).to(torch.complex64), torch.sin(angle / 2).to(torch.complex64)
         axis = op.name[1]
         if axis == "x":

@@ -3,11 +3,12 @@ layerwise training and optimizers beyond torch's, on McClean's circuit and on
 qtrain's default shared circuit.
 
 For every circuit, every init of `inits` (and, on McClean's circuit, the first
-init with layerwise training) and every optimizer of `optimizers`:
+init other than identity_blocks with layerwise training) and every optimizer of `optimizers`:
 - the gradient variance at the start, over `samples` draws of the start (the
-  first parameter's, McClean's theta_{1,1}, and the mean over parameters: an
-  identity start zeroes some parameters' gradients by symmetry, so one
-  parameter alone would mislead);
+  first parameter's, McClean's theta_{1,1}, and the mean over parameters: at an
+  identity start the first rotation's gradient is the same at every draw, so its
+  variance is 0 whatever the rest of the circuit does, and one parameter alone
+  would mislead);
 - `starts` runs of `steps` steps at every learning rate of `lrs`
   (`qtrain.training.train_lr_grid`), scored against the circuit's C*: the best
   final cost of any of its runs (and, for the shared circuit, its landscape's
@@ -57,6 +58,8 @@ from qtrain._tasks.shared_circuit import circuit_settings, plan_circuit
 from qtrain.training import global_min_of, rescore, train_lr_grid
 from qtrain.training.grid import LrGridResult
 from qtrain.training.layerwise import Layerwise, check_layerwise
+from qtrain.training.optimizers import check_optimizer
+from qtrain.training.steppers import Qng
 
 __all__ = ["COLUMNS", "LR_COLUMNS", "VARIANCE_COLUMNS", "mcclean_training_circuit", "plan", "run"]
 
@@ -92,7 +95,10 @@ def plan(cfg: Any) -> dict[str, Any]:
     qubits = checks.positive_int(cfg.mcclean_qubits, "mcclean_qubits", minimum=2)
     if qubits > 14:
         raise ValueError(f"mcclean_qubits: at most 14 (every start is a state of 2^n amplitudes, trained), got {qubits}")
-    layerwise = _layerwise(cfg.layerwise, layers) if "mcclean" in circuits else None
+    layerwise = _layerwise(cfg.layerwise, layers, "mcclean_layers") if "mcclean" in circuits else None
+    if layerwise is not None and _layerwise_init(inits) is None:
+        raise ValueError("layerwise: its row trains an init that is not identity_blocks (holding the layers not yet added at 0 would break "
+                         "the identity that init starts from), and inits has no other; add one to inits or set layerwise=null")
     variance_qubits = checks.int_list(cfg.variance_qubits, "variance_qubits", minimum=2) if cfg.variance_qubits is not None else []
     if variance_qubits and max(variance_qubits) > 16:
         raise ValueError(f"variance_qubits: at most 16, got {max(variance_qubits)}")
@@ -100,7 +106,7 @@ def plan(cfg: Any) -> dict[str, Any]:
     if variance_qubits and "identity_blocks" in inits and variance_layers % 2:
         raise ValueError(f"variance_layers: identity blocks mirror half of the layers, so give an even number, got {variance_layers}")
     if variance_qubits and layerwise is not None:
-        _layerwise(cfg.layerwise, variance_layers)
+        _layerwise(cfg.layerwise, variance_layers, "variance_layers")
     shared = plan_circuit(cfg) if "shared" in circuits else None
     sharing = checks.positive_int(cfg.sharing, "sharing")
     p = {"variance_qubits": variance_qubits, "variance_layers": variance_layers, "circuits": circuits, "inits": inits, "lrs": lrs, "optimizers": optimizers, "samples": samples, "layerwise": layerwise,
@@ -108,11 +114,23 @@ def plan(cfg: Any) -> dict[str, Any]:
     for cell in _cells(cfg, p):  # every (circuit, init) is built and its start drawn once now: a refusal comes before any training
         if cell["note"] is None:
             initial_angles(cell["circuit"], cell["init"], 0, width=cfg.init_width, cost=cell["cost"])
+            for name, optimizer in optimizers.items():  # qng's blocks must divide every trained circuit's parameters
+                if check_optimizer(optimizer)[1] is Qng:
+                    try:
+                        Qng(**optimizer.keywords).check_d(cell["circuit"].n_params)
+                    except ValueError as e:
+                        raise ValueError(f"optimizer.{name}.{e} ({cell['circuit_name']} circuit)") from None
     return p
 
 
-def _layerwise(value: Any, layers: int) -> Layerwise | None:
-    """`layerwise` (null, or a mapping of steps_per_stage[, layers_per_stage]): McClean's layers are the layers."""
+def _layerwise_init(inits: list[str]) -> str | None:
+    """The init the layerwise row trains: the first that is not identity_blocks."""
+    return next((init for init in inits if init != "identity_blocks"), None)
+
+
+def _layerwise(value: Any, layers: int, layers_key: str) -> Layerwise | None:
+    """`layerwise` (null, or a mapping of steps_per_stage[, layers_per_stage]): McClean's layers (the key `layers_key`)
+    are the layers, and a refusal about them names that key."""
     value = checks.plain(value)
     if value is None:
         return None
@@ -123,7 +141,8 @@ def _layerwise(value: Any, layers: int) -> Layerwise | None:
     try:
         return check_layerwise({"layers": layers, **value})
     except ValueError as e:
-        raise ValueError(str(e) if str(e).startswith("layerwise") else f"layerwise: {e}") from None
+        message = str(e).replace("layerwise.layers (", f"{layers_key} (").replace("layerwise.layers=", f"{layers_key}=")
+        raise ValueError(message if message.startswith(("layerwise", layers_key)) else f"layerwise: {message}") from None
 
 
 def mcclean_training_circuit(qubits: int, layers: int, seed: int, mirrored: bool) -> Circuit:
@@ -149,7 +168,7 @@ def _cells(cfg: Any, p: dict[str, Any]) -> list[dict[str, Any]]:
     for name in p["circuits"]:
         if name == "mcclean":
             cost: Any = "Z0 Z1"
-            schedules = [(init, "plain") for init in p["inits"]] + ([(p["inits"][0], "layerwise")] if p["layerwise"] is not None else [])
+            schedules = [(init, "plain") for init in p["inits"]] + ([(_layerwise_init(p["inits"]), "layerwise")] if p["layerwise"] is not None else [])
             for init, schedule in schedules:
                 mirrored = init == "identity_blocks"
                 note = None
@@ -175,7 +194,7 @@ def run(cfg: Any, out_dir: Path, planned: dict[str, Any] | None = None) -> dict[
         settings, notes = circuit_settings(cfg, p["shared"])
         settings["task"] = "remedies"
     keys = ("circuits", "inits", "lrs", "starts", "steps", "samples", "tol", "init_width", "mcclean_qubits", "mcclean_layers", "sharing", "seed", "dtype",
-            "variance_layers")
+            "variance_layers", "variance_qubits", "circuit_seed")
     settings.update({key: checks.plain(cfg[key]) for key in keys}, layerwise=None if p["layerwise"] is None else p["layerwise"].describe(),
                     optimizer_settings={name: dict(part.keywords) for name, part in p["optimizers"].items()})
     tables.check_run_settings(out_dir / "run.json", settings, notes)
@@ -210,10 +229,10 @@ def _variance_sweep(cfg: Any, p: dict[str, Any], out_dir: Path) -> list[dict[str
     path = out_dir / "variance.csv"
     rows = [{k: (v if k in ("init", "schedule") else float(v) if "var" in k else int(v)) for k, v in r.items()} for r in tables.read_rows(path)]
     done = {(r["init"], r["schedule"], r["qubits"]) for r in rows}
-    starts = [(init, "plain") for init in p["inits"]] + ([(p["inits"][0], "layerwise")] if p["layerwise"] is not None else [])
+    starts = [(init, "plain") for init in p["inits"]] + ([(_layerwise_init(p["inits"]), "layerwise")] if p["layerwise"] is not None else [])
     todo = [(init, schedule, n) for n in p["variance_qubits"] for init, schedule in starts if (init, schedule, n) not in done]
     layers = p["variance_layers"]
-    schedule_of = {"layerwise": _layerwise(cfg.layerwise, layers) if p["layerwise"] is not None else None, "plain": None}
+    schedule_of = {"layerwise": _layerwise(cfg.layerwise, layers, "variance_layers") if p["layerwise"] is not None else None, "plain": None}
     for init, schedule, n in tqdm(todo, desc="variance at the start (init, qubits)", disable=not cfg.progress):
         cell = {"circuit_name": "mcclean", "init": init, "schedule": schedule, "cost": "Z0 Z1",
                 "circuit": mcclean_training_circuit(n, layers, cfg.circuit_seed, init == "identity_blocks")}

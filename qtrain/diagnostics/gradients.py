@@ -323,8 +323,12 @@ def gradient_variance(
     )
     labels = [str(c) for c in listed] if many else []
     costs = [resolve_cost(c, circuit.n_qubits) for c in listed]
-    if init != "uniform" or init_width is not None:
+    if init != "uniform":  # uniform is the historic draw on [0, 2 pi) (a width does not change it; it is checked all the same)
         draw = _init_sampler(model, circuit, costs, init, init_width, dtype, device)
+    elif init_width is not None:
+        if isinstance(model, QuantumLayer):
+            raise ValueError("init_width: a QuantumLayer's weights are drawn from its own init (QuantumLayer(init_width=...)); leave it unset here")
+        resolved_width(circuit, init, init_width, costs)
     if shots is not None and any(isinstance(c, torch.Tensor) for c in costs):
         raise ValueError(f"shots={shots}: a target state's infidelity is not a Pauli sum, so it cannot be estimated from measurements; "
                          "pass an observable, or shots=None")

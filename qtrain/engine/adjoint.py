@@ -25,6 +25,7 @@ from qtrain.engine.fusion import (
     apply_block,
     qubit_traces,
 )
+from qtrain.engine import small
 from qtrain.engine.kernels import Scratch, reduced_overlap
 from qtrain.engine.program import Program, StepKind
 from qtrain.engine.run import (
@@ -209,6 +210,8 @@ def value_and_grad(run: Run, cost: Callable[[torch.Tensor], torch.Tensor]) -> tu
     ever held: the working memory is a few chunks of states, whatever the batch
     size and the depth.
     """
+    if small.applies(run):  # many tiny states: amplitude-major, no chunks (engine.small)
+        return small.value_and_grad(run, cost)
     program, batch, dtype, device = run.program, run.batch, run.dtype, run.device
     angles = run.angles.detach()
     with torch.no_grad():

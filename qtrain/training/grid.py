@@ -171,6 +171,9 @@ def train_lr_grid(
     init_width = resolved_width(circuit, init, init_width, plan["cost"])  # gaussian: Zhang et al.'s width unless one is given
     theta0 = initial_angles(circuit, init, starts, torch.Generator().manual_seed(seed), torch.float64, init_width, plan["cost"]).to(real)
     schedule = check_layerwise(layerwise)
+    if schedule is not None and init == "identity_blocks":
+        raise ValueError("layerwise with init='identity_blocks': holding the layers not yet added at 0 would break the identity that init "
+                         "starts from (the mirrors are layers too); use one or the other")
     if schedule is not None:
         schedule.layer_of(circuit.n_params)  # refuses layers that do not divide the parameters, before any work
         theta0 = schedule.start_values(theta0)  # the layers not yet added start at 0
@@ -271,10 +274,11 @@ def _plan(circuit, cost, optimizer, optimizer_settings, lrs, starts, steps, tol,
 def _check_qng_blocks(optimizer: Any, settings: Mapping[str, Any] | None, d: int) -> None:
     """qng's `blocks` must divide the circuit's parameter count (known only with the circuit)."""
     own = dict(optimizer.keywords) if hasattr(optimizer, "keywords") else {}
+    where = "optimizer_settings" if "blocks" in dict(settings or {}) else "optimizer"
     try:
         Qng(**{**own, **dict(settings or {})}).check_d(d)
     except ValueError as e:
-        raise ValueError(f"optimizer 'qng': {e}") from None
+        raise ValueError(f"{where}.{e}") from None
 
 
 def _cost_fingerprint(cost: Any) -> str:

@@ -140,7 +140,7 @@ class Qng(Stepper):
     """Quantum natural gradient (Stokes et al. 2020): theta <- theta - lr (g + lam I)^-1 grad,
     g = F / 4 the Fubini-Study metric (F the quantum Fisher information) of each start's state.
 
-    lam: the regularizer, >= 0. Along a metric eigendirection of eigenvalue mu
+    lam: the regularizer, > 0 (a metric is singular wherever parameters are redundant, as at an identity start). Along a metric eigendirection of eigenvalue mu
     the cost's slope is at most 2 dH sqrt(mu) (dH the cost's spread in the
     state), so a step moves at most lr dH / sqrt(lam) along any direction:
     the default 1e-2 bounds that by 10 lr dH where the metric is singular,
@@ -157,8 +157,8 @@ class Qng(Stepper):
 
     def _problems(self) -> dict[str, str]:
         problems = {}
-        if not _number(self.lam) or self.lam < 0:
-            problems["lam"] = f"must be a finite number >= 0, got {self.lam!r}"
+        if not _number(self.lam) or self.lam <= 0:  # 0 would leave a singular metric (a redundant parameter, an identity start) unsolvable
+            problems["lam"] = f"must be a finite number > 0, got {self.lam!r}"
         if self.blocks is not None and (isinstance(self.blocks, bool) or not isinstance(self.blocks, int) or self.blocks < 1):
             problems["blocks"] = f"must be null (the full metric) or an integer >= 1, got {self.blocks!r}"
         return problems
