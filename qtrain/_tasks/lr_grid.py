@@ -104,18 +104,7 @@ def plan(cfg: Any) -> dict[str, Any]:
         if noise.has_readout and not isinstance(circuit.cost, PauliSum):
             raise ValueError(f"noise.readout: readout error flips the measured bits of Pauli terms, and cost={cfg.cost} (a target "
                              "state's infidelity) is not measured that way; set noise.readout=0 or give an observable cost")
-    for name, optimizer in optimizers.items():  # what a closure-based optimizer (qng, spsa, rotosolve) cannot train, before any cell runs
-        stepper = check_optimizer(optimizer)[1]
-        if issubclass(stepper, Stepper):
-            for shots_value in shots:
-                refusal = stepper.refuse_run(circuit.cost, shots_value, noise, trajectories)
-                if refusal is not None:
-                    raise ValueError(f"optimizers: {name}: {refusal}")
-            if stepper is Qng:
-                try:
-                    Qng(**optimizer.keywords).check_d(cfg.params)
-                except ValueError as e:
-                    raise ValueError(f"optimizer.{name}.{e}") from None
+    refuse_stepper_runs(optimizers, circuit.cost, cfg.params, shots, noise, trajectories)  # before any cell runs
     return {"optimizers": optimizers, "lrs": lrs, "sharing": sharing, "seed": seed, "circuit": circuit, "layerwise": layerwise,
             "device": device, "dtype": checks.dtype(cfg.dtype), "shots": shots, "noise": noise, "trajectories": trajectories}
 
@@ -304,6 +293,25 @@ def _outputs(cfg: Any, p: dict[str, Any], rows: list[dict], scored: dict, out_di
         metrics = {"success_rate": row["success_rate"], "final_cost_median": row["final_cost_median"], "predicted_success": row["predicted_success"]}
         log_hparams(writer, hparams, metrics, run_name=f"hparams/{row['optimizer']}_k{row['sharing']}_lr{row['lr']:g}{_shots_label(row['shots'])}")
     writer.close()
+
+
+def refuse_stepper_runs(optimizers: dict[str, Any], cost: Any, params: int, shots: list[int | None] | tuple[None, ...] = (None,),
+                        noise: Any = None, trajectories: int | None = None, where: str = "") -> None:
+    """What a closure-based optimizer (qng, spsa, rotosolve) of `optimizers` cannot train (a cost, shots, noise, qng's
+    blocks against `params` parameters), refused in one line naming its key (`where` is added to the message)."""
+    for name, optimizer in optimizers.items():
+        stepper = check_optimizer(optimizer)[1]
+        if not issubclass(stepper, Stepper):
+            continue
+        for shots_value in shots:
+            refusal = stepper.refuse_run(cost, shots_value, noise, trajectories)
+            if refusal is not None:
+                raise ValueError(f"optimizers: {name}: {refusal}{where}")
+        if stepper is Qng:
+            try:
+                Qng(**optimizer.keywords).check_d(params)
+            except ValueError as e:
+                raise ValueError(f"optimizer.{name}.{e}{where}") from None
 
 
 def plan_optimizers(cfg: Any, lrs: list[float]) -> dict[str, Any]:

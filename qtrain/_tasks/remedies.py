@@ -53,13 +53,11 @@ from qtrain.circuit import Circuit
 from qtrain.diagnostics.gradients import summarize
 from qtrain.initializations import INITS, initial_angles, resolved_width
 from qtrain._tasks import checks
-from qtrain._tasks.lr_grid import plan_optimizers
+from qtrain._tasks.lr_grid import plan_optimizers, refuse_stepper_runs
 from qtrain._tasks.shared_circuit import circuit_settings, plan_circuit
 from qtrain.training import global_min_of, rescore, train_lr_grid
 from qtrain.training.grid import LrGridResult
 from qtrain.training.layerwise import Layerwise, check_layerwise
-from qtrain.training.optimizers import check_optimizer
-from qtrain.training.steppers import Qng
 
 __all__ = ["COLUMNS", "LR_COLUMNS", "VARIANCE_COLUMNS", "mcclean_training_circuit", "plan", "run"]
 
@@ -105,21 +103,18 @@ def plan(cfg: Any) -> dict[str, Any]:
     variance_layers = checks.positive_int(cfg.variance_layers, "variance_layers")
     if variance_qubits and "identity_blocks" in inits and variance_layers % 2:
         raise ValueError(f"variance_layers: identity blocks mirror half of the layers, so give an even number, got {variance_layers}")
-    if variance_qubits and layerwise is not None:
-        _layerwise(cfg.layerwise, variance_layers, "variance_layers")
+    # the variance sweep's circuits have variance_layers layers: the same schedule over those
+    variance_layerwise = _layerwise(cfg.layerwise, variance_layers, "variance_layers") if variance_qubits and layerwise is not None else None
     shared = plan_circuit(cfg) if "shared" in circuits else None
     sharing = checks.positive_int(cfg.sharing, "sharing")
-    p = {"variance_qubits": variance_qubits, "variance_layers": variance_layers, "circuits": circuits, "inits": inits, "lrs": lrs, "optimizers": optimizers, "samples": samples, "layerwise": layerwise,
-         "shared": shared, "sharing": sharing, "seed": checks.positive_int(cfg.seed, "seed", minimum=0), "dtype": checks.dtype(cfg.dtype)}
-    for cell in _cells(cfg, p):  # every (circuit, init) is built and its start drawn once now: a refusal comes before any training
+    p = {"variance_qubits": variance_qubits, "variance_layers": variance_layers, "variance_layerwise": variance_layerwise, "circuits": circuits,
+         "inits": inits, "lrs": lrs, "optimizers": optimizers, "samples": samples, "layerwise": layerwise, "shared": shared, "sharing": sharing,
+         "seed": checks.positive_int(cfg.seed, "seed", minimum=0), "dtype": checks.dtype(cfg.dtype)}
+    cells = p["cells"] = _cells(cfg, p)
+    for cell in cells:  # every (circuit, init) is built and its start drawn once now: a refusal comes before any training
         if cell["note"] is None:
             initial_angles(cell["circuit"], cell["init"], 0, width=cfg.init_width, cost=cell["cost"])
-            for name, optimizer in optimizers.items():  # qng's blocks must divide every trained circuit's parameters
-                if check_optimizer(optimizer)[1] is Qng:
-                    try:
-                        Qng(**optimizer.keywords).check_d(cell["circuit"].n_params)
-                    except ValueError as e:
-                        raise ValueError(f"optimizer.{name}.{e} ({cell['circuit_name']} circuit)") from None
+            refuse_stepper_runs(optimizers, cell["cost"], cell["circuit"].n_params, where=f" ({cell['circuit_name']} circuit)")
     return p
 
 
@@ -199,7 +194,7 @@ def run(cfg: Any, out_dir: Path, planned: dict[str, Any] | None = None) -> dict[
                     optimizer_settings={name: dict(part.keywords) for name, part in p["optimizers"].items()})
     tables.check_run_settings(out_dir / "run.json", settings, notes)
     variance_rows = _variance_sweep(cfg, p, out_dir)
-    cells = _cells(cfg, p)
+    cells = p["cells"]
     work = [(cell, name) for cell in cells for name in p["optimizers"]]
     starts_rows: dict[tuple[str, str, str], dict[str, Any]] = {}
     results: dict[tuple[str, str, str, str], tuple[LrGridResult, float]] = {}
@@ -232,7 +227,7 @@ def _variance_sweep(cfg: Any, p: dict[str, Any], out_dir: Path) -> list[dict[str
     starts = [(init, "plain") for init in p["inits"]] + ([(_layerwise_init(p["inits"]), "layerwise")] if p["layerwise"] is not None else [])
     todo = [(init, schedule, n) for n in p["variance_qubits"] for init, schedule in starts if (init, schedule, n) not in done]
     layers = p["variance_layers"]
-    schedule_of = {"layerwise": _layerwise(cfg.layerwise, layers, "variance_layers") if p["layerwise"] is not None else None, "plain": None}
+    schedule_of = {"layerwise": p["variance_layerwise"], "plain": None}
     for init, schedule, n in tqdm(todo, desc="variance at the start (init, qubits)", disable=not cfg.progress):
         cell = {"circuit_name": "mcclean", "init": init, "schedule": schedule, "cost": "Z0 Z1",
                 "circuit": mcclean_training_circuit(n, layers, cfg.circuit_seed, init == "identity_blocks")}

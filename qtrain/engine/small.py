@@ -28,7 +28,7 @@ import torch
 
 from qtrain.engine.fusion import Layer
 from qtrain.engine.program import Program, Step, StepKind
-from qtrain.engine.run import Run, half_angle_trig
+from qtrain.engine.run import Run, half_angle_trig, step_operators
 
 __all__ = ["SMALL_ELEMENTS", "SMALL_QUBITS", "WIDE_BATCH", "WIDE_QUBITS", "applies", "value_and_grad"]
 
@@ -112,26 +112,14 @@ Entries = tuple[torch.Tensor, ...]
 def _pair_entries(program: Program, cos: torch.Tensor, sin: torch.Tensor, dtype: torch.dtype,
                   device: torch.device) -> tuple[dict[int, Entries], dict[int, Entries]]:
     """Per one-qubit step, the entries of its operator and of its inverse, each broadcasting over the batch (shape
-    (B,), (1,) or ()): (u00, u01, u10, u11), or (u0, u1) for a diagonal. Rotations exp(-i theta G / 2) = cos I -
-    i sin G are built per kind in one expression, as the engine does; fixed one-qubit gates are read off their
-    matrices. The inverses are conjugated (and transposed) here once, not at every undo."""
+    (B,) or (1,)): (u00, u01, u10, u11), or (u0, u1) for a diagonal. The operators are the engine's own
+    (`run.step_operators`: the rotations built per kind in one expression, the fixed gates' matrices); the inverses
+    are conjugated (and transposed) here once, not at every undo."""
+    operators, _ = step_operators(program, cos, sin, dtype, device)
     forward: dict[int, Entries] = {}
-    for diagonal, (indices, generators) in program.generators(dtype, device).items():  # (R, Bg, 2[, 2])
-        slots = [program.steps[i].slot for i in indices]
-        c = cos[:, slots].T.to(dtype)  # (R, B)
-        s = sin[:, slots].T.to(dtype) * -1j
-        if diagonal:
-            u = c[..., None] + s[..., None] * generators  # (R, B, 2)
-            for j, i in enumerate(indices):
-                forward[i] = (u[j, :, 0], u[j, :, 1])
-        else:
-            u = s[..., None, None] * generators  # (R, B, 2, 2); the cosine joins the diagonal below
-            u00, u11 = c + u[..., 0, 0], c + u[..., 1, 1]
-            for j, i in enumerate(indices):
-                forward[i] = (u00[j], u[j, :, 0, 1], u[j, :, 1, 0], u11[j])
     for i, step in enumerate(program.steps):
-        if step.kind == StepKind.FIXED and len(step.qubits) == 1:
-            op = program.operand(step, dtype, device)  # (1|B, 2) or (1|B, 2, 2)
+        if step.kind in (StepKind.ROTATION, StepKind.FIXED) and len(step.qubits) == 1:
+            op = operators[i]  # (1|B, 2) or (1|B, 2, 2)
             forward[i] = (op[:, 0], op[:, 1]) if step.diagonal else (op[:, 0, 0], op[:, 0, 1], op[:, 1, 0], op[:, 1, 1])
     undo: dict[int, Entries] = {}
     for i, entries in forward.items():

@@ -180,10 +180,7 @@ class MultiStartModule(pl.LightningModule):
             self.stepper_step()
             return
         values, grads, stderr = self.step_costs_and_grads(len(self.history))  # the step number survives a resume (the history is saved)
-        bad = ~torch.isfinite(values)
-        if bad.any():
-            group = int(bad.any(dim=1).nonzero()[0])
-            raise UsageError(f"the cost became {values[bad][0].item()} at learning rate {self.lrs[group]:g}, step {len(self.history)}; lower the learning rate")
+        self._refuse_non_finite(values, len(self.history))
         self.trajectories.append(self.tracked())
         optimizer = self.optimizers()
         assert not isinstance(optimizer, list), "configure_optimizers returns one optimizer (a group per learning rate)"
@@ -203,6 +200,13 @@ class MultiStartModule(pl.LightningModule):
         if self.logger is not None and (len(self.history) - 1) % self.log_every == 0:
             log_scalars(self.logger, self.live_metrics(values, grads, stderr), step=len(self.history) - 1)
 
+    def _refuse_non_finite(self, values: torch.Tensor, step: int) -> None:
+        """Stop the run in one line when a cost (G, B) is not finite, naming the first learning rate it happened at."""
+        bad = ~torch.isfinite(values)
+        if bad.any():
+            group = int(bad.any(dim=1).nonzero()[0])
+            raise UsageError(f"the cost became {values[bad][0].item()} at learning rate {self.lrs[group]:g}, step {step}; lower the learning rate")
+
     def stepper_step(self) -> None:
         """One step of the stepper: the cost before it for the history (and,
         on a logging step, the exact gradient for the live metrics), then the
@@ -214,10 +218,7 @@ class MultiStartModule(pl.LightningModule):
         # the history from the same evaluation on every step, so that logging (or not) cannot change a number
         values = ctx.cost(torch.cat([p.detach() for p in self.thetas])).reshape(len(self.lrs), -1)
         grads = self.costs_and_grads(step)[1] if logging else None  # for the live metrics only
-        bad = ~torch.isfinite(values)
-        if bad.any():
-            group = int(bad.any(dim=1).nonzero()[0])
-            raise UsageError(f"the cost became {values[bad][0].item()} at learning rate {self.lrs[group]:g}, step {step}; lower the learning rate")
+        self._refuse_non_finite(values, step)
         self.trajectories.append(self.tracked())
         run_stepper(self.stepper, list(self.thetas), self.lrs, ctx, step, self.shot_offset, self.seed)
         self.history.append(values.detach().cpu())
