@@ -33,7 +33,7 @@ from qtrain.engine import (
     simulate_run,
     value_and_grad,
 )
-from qtrain.engine.observables import Observable, checked_pauli_sum, checked_target_state
+from qtrain.engine.observables import ExpvalCost, InfidelityCost, Observable, checked_pauli_sum, checked_target_state
 from qtrain.engine.run import Run, autograd_records, chunked_values
 from qtrain.engine.shots import check_first_row, check_seed, sample_expval
 from qtrain.engine.summary import PlanSummary, summarize
@@ -211,15 +211,16 @@ def _evaluate(plan: Compiled, theta: Any, per_state: Callable[[torch.Tensor], to
 def value_and_gradient(data: CircuitData, theta: Any, cost: Observable | torch.Tensor | Callable[[torch.Tensor], torch.Tensor],
                        dtype: torch.dtype | None, initial_state: Any, light_cone: bool) -> tuple[torch.Tensor, torch.Tensor]:
     """A per-sample cost and its gradient by the adjoint method: -> values (B,), d value / d theta (B, n_params)."""
+    per_state: Callable[[torch.Tensor], torch.Tensor]
     if isinstance(cost, torch.Tensor):  # a target state: the cost is the infidelity to it
         plan = compiled(data)
-        per_state = _flat_cost(functools.partial(infidelity, target=checked_target_state(cost, data.n_qubits)), data.n_qubits)
+        per_state = InfidelityCost(checked_target_state(cost, data.n_qubits))  # gives its cotangent without autograd
     elif callable(cost):
         plan, per_state = compiled(data), _flat_cost(cost, data.n_qubits)
     else:
         plan = compiled_for(data, checked_sums(data, [cost]), light_cone, initial_state)
         pauli_sum = plan.sums[0]
-        per_state = lambda states: expval(states, pauli_sum)  # noqa: E731
+        per_state = ExpvalCost(pauli_sum)  # diagonal observables give their cotangent without autograd
     theta, run = prepare(plan, theta, dtype, initial_state)
     if run.program.needs_tensor_grad:
         raise ValueError("value_and_grad differentiates only the rotation angles, but a gate's matrix requires grad; use expval and autograd")

@@ -11,7 +11,8 @@ gate order), drawn uniformly in [-pi, pi) with a fixed seed. Cost E = sum_q
 <Z_q>. Task: E and dE/dtheta for ONE circuit (batch 1).
 
 Libraries: qtrain `Circuit.value_and_grad` (adjoint) in complex64 and, for
-reference, in complex128 ("qtrain-c128"); qulacs (ParametricQuantumCircuit,
+reference, in complex128 ("qtrain-c128"); qtrain's other entry point,
+`expval(theta, obs, diff_method="adjoint").sum().backward()` ("qtrain-expval"); qulacs (ParametricQuantumCircuit,
 complex128 only); PennyLane lightning.qubit with adjoint differentiation
 (complex64). Every mode is printed with the table.
 
@@ -99,6 +100,21 @@ def _qtrain_setup(dtype: torch.dtype) -> Any:
         return call
 
     return setup
+
+
+def _qtrain_expval_setup(w: dict[str, Any]) -> Any:
+    """The other entry point users call: expval(..., diff_method="adjoint"), then autograd's backward."""
+    circuit, obs = hea_circuit(w["n"], w["L"]), observable(w["n"])
+    theta = torch.as_tensor(w["theta"], dtype=torch.float32, device=w.get("device", "cpu")).clone().requires_grad_(True)
+
+    def call() -> Results:
+        theta.grad = None
+        value = circuit.expval(theta, obs, dtype=torch.complex64, diff_method="adjoint")
+        value.sum().backward()
+        assert theta.grad is not None
+        return {"value": value.detach()[0], "grad": theta.grad}
+
+    return call
 
 
 def _reference_setup(w: dict[str, Any]) -> Any:
@@ -221,6 +237,7 @@ def libraries() -> list[Library]:
     return [
         Library("qtrain", "Circuit.value_and_grad (adjoint), complex64, float32 theta", _qtrain_setup(torch.complex64)),
         Library("qtrain-c128", "Circuit.value_and_grad (adjoint), complex128, float64 theta", _qtrain_setup(torch.complex128)),
+        Library("qtrain-expval", "Circuit.expval(theta, obs, diff_method='adjoint').sum().backward(), complex64, float32 theta", _qtrain_expval_setup),
         Library(
             "qulacs",
             "qulacs ParametricQuantumCircuit, complex128 (qulacs has no single precision); one forward run gives E = <psi|H psi> "

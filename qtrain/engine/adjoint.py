@@ -15,6 +15,8 @@ for which dL = Re <g|d psi>.) Extra memory: a few states, whatever the depth.
 from __future__ import annotations
 
 import dataclasses
+import inspect
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -25,7 +27,8 @@ from qtrain.engine.fusion import (
     apply_block,
     qubit_traces,
 )
-from qtrain.engine import small
+from qtrain.engine import single, small
+from qtrain.engine.cotangents import values_and_cotangent
 from qtrain.engine.kernels import Scratch, reduced_overlap
 from qtrain.engine.program import Program, StepKind
 from qtrain.engine.run import (
@@ -39,6 +42,11 @@ from qtrain.engine.run import (
 __all__ = ["adjoint_state", "AdjointState", "AdjointVJP", "first_rotation", "Sweep", "value_and_grad"]
 
 
+#: AdjointState.forward hands its single-state path to setup_context here (the two run back to back in one thread,
+#: inside Function.apply), so the backward reads the forward's kept states instead of running the circuit again.
+_HANDOFF = threading.local()
+
+
 class AdjointState(torch.autograd.Function):
     """angles (B or 1, n_slots), initial state (B or 1, 2, ..., 2) or None ->
     final state (B, 2, ..., 2). Its backward is `AdjointVJP` (the sweep), so
@@ -48,13 +56,23 @@ class AdjointState(torch.autograd.Function):
 
     @staticmethod
     def forward(angles, initial_state, program: Program, batch: int, dtype: torch.dtype, device: torch.device):  # type: ignore[override]
+        run = Run(program, angles, batch, dtype, device, initial_state)
+        if single.applies(run):  # one state of a moderate register: the few-call path (engine.single)
+            path = single.Path(run)
+            final = path.final_state()
+            _HANDOFF.path = (final, path)  # for setup_context: the backward reuses the kept states
+            return final
         with torch.no_grad():
-            return run_program(Run(program, angles, batch, dtype, device, initial_state))
+            return run_program(run)
 
     @staticmethod
     def setup_context(ctx, inputs, output):  # type: ignore[override]
         angles, initial_state, program, _, dtype, device = inputs
         ctx.program, ctx.batch, ctx.dtype, ctx.device = program, output.shape[0], dtype, device
+        handed = getattr(_HANDOFF, "path", None)
+        _HANDOFF.path = None
+        # the single-state path's forward, when this output is its final state (kept with the graph, freed with it)
+        ctx.single_path = handed[1] if handed is not None and handed[0] is output else None
         ctx.save_for_backward(angles, initial_state, output)
         ctx.save_for_forward(angles, initial_state)
 
@@ -62,7 +80,7 @@ class AdjointState(torch.autograd.Function):
     def backward(ctx, grad_state):  # type: ignore[override]
         angles, initial_state, final = ctx.saved_tensors
         want_initial = ctx.needs_input_grad[1]
-        out = AdjointVJP.apply(angles, initial_state, final.detach(), grad_state, ctx.program, ctx.dtype, ctx.device, want_initial)
+        out = AdjointVJP.apply(angles, initial_state, final.detach(), grad_state, ctx.program, ctx.dtype, ctx.device, want_initial, ctx.single_path)
         grads, grad_initial = out if want_initial else (out, None)
         if angles.shape[0] == 1 and grads.shape[0] > 1:
             grads = grads.sum(dim=0, keepdim=True)  # the angles were broadcast over the batch
@@ -106,8 +124,13 @@ class AdjointVJP(torch.autograd.Function):
     a second derivative is asked for."""
 
     @staticmethod
-    def forward(angles, initial_state, final, grad_state, program: Program, dtype: torch.dtype, device: torch.device, want_initial: bool):  # type: ignore[override]
+    def forward(angles, initial_state, final, grad_state, program: Program, dtype: torch.dtype, device: torch.device, want_initial: bool,  # type: ignore[override]
+                single_path: single.Path | None = None):
         batch = final.shape[0]
+        run = Run(program, angles, batch, dtype, device, initial_state)
+        if single_path is not None or single.applies(run):
+            grads, grad_initial = single.state_and_vjp(run, grad_state, want_initial, single_path)
+            return (grads.to(angles.dtype), grad_initial) if want_initial else grads.to(angles.dtype)
         with torch.no_grad():
             forward = Forward(Run(program, angles, batch, dtype, device))  # its chunks and operators, rebuilt rather than kept
             # Without a gradient for the initial state, the sweep can stop at the
@@ -127,7 +150,7 @@ class AdjointVJP(torch.autograd.Function):
 
     @staticmethod
     def setup_context(ctx, inputs, output):  # type: ignore[override]
-        angles, initial_state, final, grad_state, program, dtype, device, want_initial = inputs
+        angles, initial_state, final, grad_state, program, dtype, device, want_initial, _ = inputs
         ctx.program, ctx.dtype, ctx.device, ctx.want_initial, ctx.batch = program, dtype, device, want_initial, final.shape[0]
         ctx.angle_rows, ctx.initial_rows = angles.shape[0], None if initial_state is None else initial_state.shape[0]
         ctx.save_for_backward(angles, initial_state, grad_state)
@@ -144,7 +167,7 @@ class AdjointVJP(torch.autograd.Function):
         d_initial = d_initial[0] if ctx.want_initial else None
         if d_initial is not None and ctx.initial_rows == 1 and ctx.batch > 1:
             d_initial = d_initial.sum(dim=0, keepdim=True)
-        return d_angles, d_initial, None, d_grad_state, None, None, None, None
+        return d_angles, d_initial, None, d_grad_state, None, None, None, None, None
 
     @staticmethod
     def jvp(ctx, angle_tangent, initial_tangent, final_tangent, grad_state_tangent, *_):  # type: ignore[override]
@@ -155,7 +178,7 @@ class AdjointVJP(torch.autograd.Function):
         return out if ctx.want_initial else out[0]
 
     @staticmethod
-    def vmap(info, in_dims, angles, initial_state, final, grad_state, program, dtype, device, want_initial):  # type: ignore[override]
+    def vmap(info, in_dims, angles, initial_state, final, grad_state, program, dtype, device, want_initial, single_path=None):  # type: ignore[override]
         """torch.func.vmap (jacrev, vmap of grad): the vmapped axis joins the batch."""
         size, batch = info.batch_size, final.shape[-program.n_qubits - 1]
         state_shape = final.shape[-program.n_qubits :]
@@ -172,6 +195,13 @@ class AdjointVJP(torch.autograd.Function):
         out = AdjointVJP.apply(merge(angles), merge(initial), merge(final), merge(grad_state), program, dtype, device, want_initial)
         split = lambda t: t.reshape(size, batch, *t.shape[1:])  # noqa: E731
         return ((split(out[0]), split(out[1])), (0, 0)) if want_initial else (split(out), 0)
+
+
+# Function.apply binds its arguments with inspect.signature(forward) at every call (torch 2.13, for Functions with
+# setup_context): about 20 us each, two per adjoint gradient. A function's __signature__ is what inspect.signature
+# returns when it is set (the language's own hook), so it is computed once here.
+for _function in (AdjointState, AdjointVJP):
+    _function.forward.__signature__ = inspect.signature(_function.forward)  # type: ignore[attr-defined,union-attr]
 
 
 def _recomputed_vjp(ctx, saved: tuple) -> tuple[Callable, tuple[torch.Tensor, ...]]:
@@ -210,6 +240,8 @@ def value_and_grad(run: Run, cost: Callable[[torch.Tensor], torch.Tensor]) -> tu
     ever held: the working memory is a few chunks of states, whatever the batch
     size and the depth.
     """
+    if single.applies(run):  # one state of a moderate register: few, wide calls (engine.single)
+        return single.value_and_grad(run, cost)
     if small.applies(run):  # many tiny states: amplitude-major, no chunks (engine.small)
         return small.value_and_grad(run, cost)
     program, batch, dtype, device = run.program, run.batch, run.dtype, run.device
@@ -223,13 +255,8 @@ def value_and_grad(run: Run, cost: Callable[[torch.Tensor], torch.Tensor]) -> tu
     for chunk in forward.chunks:
         with torch.no_grad():
             psi = forward.run(chunk, scratches[0])
-        with torch.enable_grad():
-            leaf = psi.detach().requires_grad_(True)
-            value = cost(leaf)
-            if value.shape != (leaf.shape[0],):
-                raise ValueError(f"cost must map {leaf.shape[0]} states to {leaf.shape[0]} values, got shape {tuple(value.shape)}")
-            (grad_state,) = torch.autograd.grad(value.sum(), leaf, allow_unused=True)
-        values[chunk] = value.detach()
+        value, grad_state = values_and_cotangent(cost, psi)
+        values[chunk] = value
         if grad_state is None:  # the cost ignores the state
             continue
         with torch.no_grad():

@@ -19,6 +19,8 @@ slots. `schedule` says in which order, and in which fused groups, steps run.
 
 from __future__ import annotations
 
+import functools
+import operator
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -27,7 +29,9 @@ from typing import Any
 import torch
 
 from qtrain.engine.kernels import apply_diagonal
-from qtrain.engine.step_kinds import StepKind, StepRule, step_rule
+from qtrain.engine.step_kinds import CORE_KINDS, StepKind, StepRule, step_rule
+
+_REQUIRES_GRAD = operator.attrgetter("requires_grad")
 
 __all__ = ["fuse_diagonals", "fuse_runs", "plain_tensors", "Program", "Step", "StepKind"]
 
@@ -100,14 +104,26 @@ class Program:
     def plan(self) -> tuple[Any, ...]:
         return self.schedule or tuple(range(len(self.steps)))
 
-    @property
+    @functools.cached_property
     def batch(self) -> int:
-        """The batch the gates themselves fix (per-sample axes or unitaries), or 1."""
+        """The batch the gates themselves fix (per-sample axes or unitaries), or 1. (Read at every run: kept,
+        as a program's steps never change.)"""
         return max((s.batch for s in self.steps), default=1)
+
+    @functools.cached_property
+    def core_only(self) -> bool:
+        """Whether every step is of the engine's core kinds (`step_kinds.CORE_KINDS`), which every path runs."""
+        return all(s.kind in CORE_KINDS for s in self.steps)
+
+    @functools.cached_property
+    def _tensors(self) -> tuple[torch.Tensor, ...]:
+        return tuple(s.tensor for s in self.steps)
 
     @property
     def needs_tensor_grad(self) -> bool:
-        return any(s.tensor.requires_grad for s in self.steps)
+        """Whether a step's tensor requires grad (asked at every run, of a tensor a user may have made require grad
+        since: one C-level pass over the steps' tensors)."""
+        return any(map(_REQUIRES_GRAD, self._tensors))
 
     def operand(self, step: Step, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
         """`step.tensor` in the run's dtype and device, converted once and cached

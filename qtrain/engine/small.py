@@ -28,6 +28,7 @@ import torch
 
 from qtrain.engine.fusion import Layer
 from qtrain.engine.program import Program, Step, StepKind
+from qtrain.engine.cotangents import values_and_cotangent
 from qtrain.engine.run import Run, half_angle_trig, step_operators
 
 __all__ = ["SMALL_ELEMENTS", "SMALL_QUBITS", "WIDE_BATCH", "WIDE_QUBITS", "applies", "value_and_grad"]
@@ -45,14 +46,13 @@ WIDE_BATCH = 128
 #: the most amplitudes (batch x 2^n) it holds at once: its state, cotangent and a few temporaries stay in cache-sized
 #: memory, and larger batches keep the engine's chunking
 SMALL_ELEMENTS = 2**21
-CORE_KINDS = (StepKind.ROTATION, StepKind.FIXED, StepKind.PERMUTATION)
 
 
 def applies(run: Run) -> bool:
     """Whether `value_and_grad` here serves this run (else the engine's chunked adjoint does)."""
     program, n = run.program, run.program.n_qubits
     sized = n <= SMALL_QUBITS or (n <= WIDE_QUBITS and run.batch >= WIDE_BATCH)
-    return sized and run.batch * 2**n <= SMALL_ELEMENTS and all(step.kind in CORE_KINDS for step in program.steps)
+    return sized and run.batch * 2**n <= SMALL_ELEMENTS and program.core_only
 
 
 def order(program: Program) -> list[int]:
@@ -75,12 +75,7 @@ def value_and_grad(run: Run, cost: Callable[[torch.Tensor], torch.Tensor]) -> tu
         for i in steps:
             state, spare = _apply(state, spare, program.steps[i], forward.get(i), program, dtype, device, n, lead=0, adjoint=False)
     final = state.reshape(2**n, batch)
-    with torch.enable_grad():
-        leaf = final.T.reshape(batch, *([2] * n)).detach().requires_grad_(True)
-        value = cost(leaf)
-        if value.shape != (batch,):
-            raise ValueError(f"cost must map {batch} states to {batch} values, got shape {tuple(value.shape)}")
-        (cotangent,) = torch.autograd.grad(value.sum(), leaf, allow_unused=True)
+    value, cotangent = values_and_cotangent(cost, final.T.reshape(batch, *([2] * n)))
     grads = torch.zeros(batch, program.n_slots, dtype=angles.dtype, device=device)
     if cotangent is None:  # the cost ignores the state
         return value.detach().to(angles.dtype), grads

@@ -26,7 +26,7 @@ from qtrain.engine.kernels import Scratch, apply_diagonal, apply_matrix, apply_p
 if TYPE_CHECKING:
     from qtrain.engine.program import Program, Step
 
-__all__ = ["register_step_kind", "step_rule", "STEP_RULES", "StepKind", "StepRule"]
+__all__ = ["CORE_KINDS", "register_step_kind", "step_rule", "STEP_RULES", "StepKind", "StepRule"]
 
 
 class StepKind(str, Enum):
@@ -40,6 +40,9 @@ class StepKind(str, Enum):
     def __str__(self) -> str:
         return self.value
 
+
+#: The kinds every path of the engine runs; a kind registered later runs on the general path only.
+CORE_KINDS = (StepKind.ROTATION, StepKind.FIXED, StepKind.PERMUTATION)
 
 #: A run's operator for one step: a tensor with a leading sample axis (1 or B), sliced per chunk,
 #: or a tuple that every sample shares (a permutation's (index, phase)).
